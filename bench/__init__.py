@@ -1,0 +1,1 @@
+"""The benchmark harness: backends, counting, the pytest-benchmark modules, report and CLI."""

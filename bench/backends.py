@@ -1,0 +1,324 @@
+"""The databases the workloads run on, and the untimed work around each execution: creating
+the schema, resetting to a seed state, and reading back what a variant left behind.
+
+Engines and driver connections are made here, the same way for every variant, so a setting
+(SQLite pragmas, the PostgreSQL search path) can never differ between styles.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sqlite3
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, ClassVar
+
+import psycopg
+import sqlalchemy
+from sqlalchemy import URL, Engine, event
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from bench.counting import CountingConnection, Observer
+from bench.workloads import DbState
+from implementations.contract import DBAPIConnection
+from implementations.schema import metadata
+
+#: per-connection SQLite settings, applied identically to SQLAlchemy's and the raw connections:
+#: enforce the foreign key (ON DELETE CASCADE), and commit without waiting for the disk (WAL)
+SQLITE_CONNECTION_PRAGMAS = ("PRAGMA foreign_keys = ON", "PRAGMA synchronous = NORMAL")
+
+StoredRow = tuple[Any, ...]
+
+
+class Backend(ABC):
+    """One database with the schema created; the harness's own connection for setup."""
+
+    name: ClassVar[str]
+    #: True when timings include a network hop (even over loopback)
+    networked: ClassVar[bool]
+
+    @property
+    @abstractmethod
+    def url(self) -> URL:
+        """SQLAlchemy URL of the database."""
+
+    @abstractmethod
+    def engine_options(self, counting: bool) -> dict[str, Any]:
+        """Options every engine on this backend gets."""
+
+    @abstractmethod
+    def _driver_connect(self, counting: bool) -> Any:
+        """A new raw driver connection, before any per-connection setup."""
+
+    @abstractmethod
+    def _prepare_connection(self, driver_connection: Any) -> None:
+        """Per-connection setup, the same for raw connections and SQLAlchemy's."""
+
+    @abstractmethod
+    def reset(self, seed: DbState) -> None:
+        """Empty both tables, restart the ids at 1 and insert the seed rows in order."""
+
+    @abstractmethod
+    def snapshot(self) -> tuple[tuple[StoredRow, ...], tuple[StoredRow, ...]]:
+        """Every row of both tables as stored, ordered by id."""
+
+    @abstractmethod
+    def stored_timestamp(self, value: datetime) -> Any:
+        """How the database stores a timestamp, to compare snapshots exactly."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, str]:
+        """Version and settings that change timings, for the report."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # --- shared -------------------------------------------------------------------------------
+
+    def create_engine(self, observer: Observer | None = None, **options: Any) -> Engine:
+        engine = sqlalchemy.create_engine(
+            self.url, **{**self.engine_options(counting=observer is not None), **options}
+        )
+        self._configure_engine(engine)
+        if observer is not None:
+            observer.instrument_engine(engine)
+        return engine
+
+    def _configure_engine(self, engine: Engine) -> None:
+        @event.listens_for(engine, "connect")
+        def _prepare(driver_connection: Any, record: Any) -> None:
+            self._prepare_connection(driver_connection)
+
+    def connect_dbapi(self, observer: Observer | None = None) -> DBAPIConnection:
+        connection = self._driver_connect(counting=observer is not None)
+        if observer is None:
+            self._prepare_connection(connection)
+            return connection  # type: ignore[no-any-return]
+        # observed from the start, like SQLAlchemy's connections; the setup is the harness's,
+        # not the variant's, so it reaches the database unwrapped (no client-side count)
+        observer.attach(connection)
+        self._prepare_connection(connection)
+        return CountingConnection(connection, observer)
+
+    def expected_snapshot(
+        self, state: DbState
+    ) -> tuple[tuple[StoredRow, ...], tuple[StoredRow, ...]]:
+        stored = self.stored_timestamp
+        return (
+            tuple((u.id, u.username, u.email, stored(u.created_at)) for u in state.users),
+            tuple((p.id, p.user_id, p.title, p.body, stored(p.created_at)) for p in state.posts),
+        )
+
+
+_SNAPSHOT_USERS = "SELECT id, username, email, created_at FROM user_account ORDER BY id"
+_SNAPSHOT_POSTS = "SELECT id, user_id, title, body, created_at FROM user_blog_post ORDER BY id"
+
+
+class SqliteBackend(Backend):
+    """A SQLite database file (the caller owns the folder it is in)."""
+
+    name: ClassVar[str] = "sqlite"
+    networked: ClassVar[bool] = False
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._url = URL.create("sqlite", database=path)
+        dialect = sqlite_dialect.dialect()
+        self._timestamp_format = sqlalchemy.DateTime().dialect_impl(dialect).bind_processor(dialect)
+        self._admin = sqlite3.connect(path)
+        self._prepare_connection(self._admin)
+        self._admin.execute("PRAGMA journal_mode = WAL")  # persistent, stored in the file
+        admin_engine = self.create_engine()
+        try:
+            metadata.create_all(admin_engine)
+        finally:
+            admin_engine.dispose()
+
+    @property
+    def url(self) -> URL:
+        return self._url
+
+    def engine_options(self, counting: bool) -> dict[str, Any]:
+        return {}
+
+    def _driver_connect(self, counting: bool) -> sqlite3.Connection:
+        return sqlite3.connect(self.path)
+
+    def _prepare_connection(self, driver_connection: Any) -> None:
+        cursor = driver_connection.cursor()
+        for pragma in SQLITE_CONNECTION_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    def stored_timestamp(self, value: datetime) -> Any:
+        assert self._timestamp_format is not None
+        return self._timestamp_format(value)
+
+    def reset(self, seed: DbState) -> None:
+        admin = self._admin
+        stored = self.stored_timestamp
+        with admin:  # one transaction, committed at the end of the block
+            admin.execute("DELETE FROM user_blog_post")
+            admin.execute("DELETE FROM user_account")
+            admin.executemany(
+                "INSERT INTO user_account (username, email, created_at) VALUES (?, ?, ?)",
+                [(u.username, u.email, stored(u.created_at)) for u in seed.users],
+            )
+            admin.executemany(
+                "INSERT INTO user_blog_post (user_id, title, body, created_at) VALUES (?, ?, ?, ?)",
+                [(p.user_id, p.title, p.body, stored(p.created_at)) for p in seed.posts],
+            )
+
+    def snapshot(self) -> tuple[tuple[StoredRow, ...], tuple[StoredRow, ...]]:
+        with self._admin:
+            users = tuple(self._admin.execute(_SNAPSHOT_USERS))
+            posts = tuple(self._admin.execute(_SNAPSHOT_POSTS))
+        return users, posts
+
+    def describe(self) -> dict[str, str]:
+        journal_mode = self._admin.execute("PRAGMA journal_mode").fetchone()[0]
+        return {
+            "version": sqlite3.sqlite_version,
+            "journal_mode": journal_mode,
+            "synchronous": "NORMAL",
+            "foreign_keys": "ON",
+            "provisioned_by": "a database file in a temporary folder",
+        }
+
+    def close(self) -> None:
+        self._admin.close()
+
+
+class PostgresBackend(Backend):
+    """A schema of its own on a PostgreSQL server, created here and dropped by :meth:`close`."""
+
+    name: ClassVar[str] = "postgres"
+    networked: ClassVar[bool] = True
+
+    def __init__(self, server_url: URL, schema: str, provisioned_by: str) -> None:
+        self.schema = schema
+        self.provisioned_by = provisioned_by
+        options = f"-c search_path={schema}"
+        self._url = server_url.set(
+            drivername="postgresql+psycopg", query={**server_url.query, "options": options}
+        )
+        self._conninfo = conninfo_for(server_url, options=options)
+        self._admin = psycopg.connect(conninfo_for(server_url), autocommit=True)
+        self._admin.execute(f'CREATE SCHEMA "{schema}"')
+        self._admin.execute(f'SET search_path = "{schema}"')
+        # a variant that leaves its transaction open must fail the reset, not hang it
+        self._admin.execute("SET lock_timeout = '10s'")
+        admin_engine = self.create_engine()
+        try:
+            metadata.create_all(admin_engine)
+        finally:
+            admin_engine.dispose()
+
+    @property
+    def url(self) -> URL:
+        return self._url
+
+    def engine_options(self, counting: bool) -> dict[str, Any]:
+        # counting turns off psycopg's automatic prepared statements, whose one-off extra
+        # round trip would land in whichever execution reached the threshold
+        return {"connect_args": {"prepare_threshold": None}} if counting else {}
+
+    def _prepare_connection(self, driver_connection: Any) -> None:
+        """Nothing to run: the search path travels in the connection's startup options."""
+
+    def _driver_connect(self, counting: bool) -> psycopg.Connection[Any]:
+        if counting:
+            return psycopg.connect(self._conninfo, prepare_threshold=None)
+        return psycopg.connect(self._conninfo)
+
+    def stored_timestamp(self, value: datetime) -> Any:
+        return value
+
+    def reset(self, seed: DbState) -> None:
+        admin = self._admin
+        with admin.transaction(), admin.cursor() as cursor:
+            cursor.execute("TRUNCATE user_blog_post, user_account RESTART IDENTITY")
+            if seed.users:
+                with cursor.copy(
+                    "COPY user_account (username, email, created_at) FROM STDIN"
+                ) as copy:
+                    for u in seed.users:
+                        copy.write_row((u.username, u.email, u.created_at))
+            if seed.posts:
+                with cursor.copy(
+                    "COPY user_blog_post (user_id, title, body, created_at) FROM STDIN"
+                ) as copy:
+                    for p in seed.posts:
+                        copy.write_row((p.user_id, p.title, p.body, p.created_at))
+            # fresh tables have no statistics; without them the planner's guesses would
+            # differ from what an application's long-lived tables get
+            cursor.execute("ANALYZE user_account, user_blog_post")
+
+    def snapshot(self) -> tuple[tuple[StoredRow, ...], tuple[StoredRow, ...]]:
+        with self._admin.transaction():
+            users = tuple(self._admin.execute(_SNAPSHOT_USERS).fetchall())
+            posts = tuple(self._admin.execute(_SNAPSHOT_POSTS).fetchall())
+        return users, posts
+
+    def describe(self) -> dict[str, str]:
+        return {**server_settings(self._admin), "provisioned_by": self.provisioned_by}
+
+    def close(self) -> None:
+        try:
+            self._admin.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+        finally:
+            self._admin.close()
+
+
+TIMING_SETTINGS = ("fsync", "synchronous_commit", "full_page_writes", "shared_buffers")
+
+
+def server_settings(connection: psycopg.Connection[Any]) -> dict[str, str]:
+    """The server's version and the settings that change timings."""
+    with connection.transaction():
+        values = {"version": str(connection.execute("SHOW server_version").fetchone()[0])}  # type: ignore[index]
+        for setting in TIMING_SETTINGS:
+            values[setting] = str(connection.execute(f"SHOW {setting}").fetchone()[0])  # type: ignore[index]
+    return values
+
+
+def conninfo_for(url: URL, **extra: Any) -> str:
+    """A libpq connection string for a SQLAlchemy URL."""
+    return psycopg.conninfo.make_conninfo(
+        "",
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        dbname=url.database,
+        **extra,
+    )
+
+
+@contextmanager
+def open_sqlite() -> Iterator[SqliteBackend]:
+    """A SQLite backend in a temporary folder, removed afterwards."""
+    folder = tempfile.mkdtemp(prefix="bench-sqlite-")
+    try:
+        backend = SqliteBackend(os.path.join(folder, "bench.sqlite3"))
+        try:
+            yield backend
+        finally:
+            backend.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def open_postgres(server_url: URL, provisioned_by: str) -> Iterator[PostgresBackend]:
+    """A PostgreSQL backend in a schema of its own on the server, dropped afterwards."""
+    backend = PostgresBackend(server_url, f"bench_{secrets.token_hex(6)}", provisioned_by)
+    try:
+        yield backend
+    finally:
+        backend.close()

@@ -1,0 +1,1 @@
+"""The pytest-benchmark modules: one per workload. ``python -m bench run`` runs them."""

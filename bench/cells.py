@@ -1,0 +1,249 @@
+"""Running one benchmark cell (workload, variant, backend, size), in three untimed-then-timed
+steps:
+
+1. verify: from the seed state, one execution by the timed instance; its result and the rows
+   it leaves must equal the workload's expectation, or the cell fails instead of being timed;
+2. count: one execution by a separate instance whose engines and connections carry an
+   :class:`~bench.counting.Observer`, so timed rounds carry no instrumentation;
+3. time: ``benchmark.pedantic`` with warm-up rounds, and, for workloads that change data, an
+   untimed setup that restores the seed before every round; the final state is checked again.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from bench.backends import Backend
+from bench.counting import Observation, Observer
+from bench.workloads import WORKLOADS, Case
+from implementations.contract import DBAPIConnection, Variant
+from implementations.registry import load_variant
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    workload: str
+    variant: str
+    backend: str
+    size: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.variant}-{self.backend}-{self.size}"
+
+    def __str__(self) -> str:
+        return f"{self.workload}[{self.id}]"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How long to time each cell: rounds fill ``target_seconds`` within the bounds."""
+
+    name: str
+    warmup_rounds: int
+    min_rounds: int
+    max_rounds: int
+    target_seconds: float
+
+    def rounds_for(self, seconds_per_round: float) -> int:
+        wanted = math.ceil(self.target_seconds / max(seconds_per_round, 1e-6))
+        return max(self.min_rounds, min(self.max_rounds, wanted))
+
+
+PROFILES: dict[str, Profile] = {
+    "default": Profile("default", warmup_rounds=2, min_rounds=5, max_rounds=60, target_seconds=0.4),
+    "quick": Profile("quick", warmup_rounds=1, min_rounds=3, max_rounds=8, target_seconds=0.05),
+}
+
+
+class VerificationError(AssertionError):
+    """A variant returned something else, or left other rows, than the workload defines."""
+
+
+class HarnessConnections:
+    """The :class:`~implementations.contract.Connections` of one variant instance."""
+
+    def __init__(self, backend: Backend, observer: Observer | None = None) -> None:
+        self._backend = backend
+        self._observer = observer
+        self._engine: Engine | None = None
+        self._dbapi_connection: DBAPIConnection | None = None
+
+    @property
+    def backend(self) -> str:
+        return self._backend.name
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = self.create_engine()
+            # the first connect runs the dialect's own queries; keep them out of any count
+            self._engine.connect().close()
+        return self._engine
+
+    @property
+    def dbapi_connection(self) -> DBAPIConnection:
+        if self._dbapi_connection is None:
+            self._dbapi_connection = self.connect_dbapi()
+        return self._dbapi_connection
+
+    def create_engine(self, **engine_options: Any) -> Engine:
+        return self._backend.create_engine(self._observer, **engine_options)
+
+    def connect_dbapi(self) -> DBAPIConnection:
+        return self._backend.connect_dbapi(self._observer)
+
+    def close(self) -> None:
+        if self._dbapi_connection is not None:
+            self._dbapi_connection.close()
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+class Harness:
+    """One backend's variant instances, timed and counting, all built outside any timed region."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._instances: dict[tuple[str, bool], tuple[Variant, HarnessConnections]] = {}
+        self._observers: dict[str, Observer] = {}
+        self._warm_counting: set[tuple[str, str]] = set()
+
+    def variant(self, name: str, counting: bool = False) -> Variant:
+        key = (name, counting)
+        if key not in self._instances:
+            observer = None
+            if counting:
+                observer = self._observers.setdefault(name, Observer(self.backend.name))
+            connections = HarnessConnections(self.backend, observer)
+            self._instances[key] = (load_variant(name)(connections), connections)
+        return self._instances[key][0]
+
+    def observer(self, name: str) -> Observer:
+        self.variant(name, counting=True)
+        return self._observers[name]
+
+    def verify(self, cell: Cell, case: Case) -> tuple[float, float]:
+        """From the seed, one execution by the timed instance, its result and rows checked;
+        the seconds the reset and the execution took."""
+        run = getattr(self.variant(cell.variant), cell.workload)
+        reset_started = time.perf_counter()
+        self.backend.reset(case.seed)
+        run_started = time.perf_counter()
+        result = run(case.argument)
+        finished = time.perf_counter()
+        check_result(cell, case, result)
+        check_state(cell, self.backend, case)
+        return run_started - reset_started, finished - run_started
+
+    def count(self, cell: Cell, case: Case, reset: bool = True) -> Observation:
+        """One execution by the cell's counting instance, from the seed state."""
+        run = getattr(self.variant(cell.variant, counting=True), cell.workload)
+        warm_key = (cell.workload, cell.variant)
+        if warm_key not in self._warm_counting:
+            # a first execution may set up what later ones reuse (a NullPool engine's
+            # dialect, for one); what is counted is the steady state
+            self.backend.reset(case.seed)
+            run(case.argument)
+            self._warm_counting.add(warm_key)
+        if reset:
+            self.backend.reset(case.seed)
+        with self.observer(cell.variant).observing() as observation:
+            result = run(case.argument)
+        check_result(cell, case, result)
+        return observation
+
+    def close(self) -> None:
+        with ExitStack() as stack:
+            for variant, connections in self._instances.values():
+                stack.callback(connections.close)
+                stack.callback(variant.close)
+        self._instances.clear()
+
+
+def check_result(cell: Cell, case: Case, result: Any) -> None:
+    if result != case.expected_result:
+        raise VerificationError(
+            f"{cell}: the variant returned {_describe_difference(case.expected_result, result)}"
+        )
+
+
+def check_state(cell: Cell, backend: Backend, case: Case) -> None:
+    users, posts = backend.snapshot()
+    expected_users, expected_posts = backend.expected_snapshot(case.expected_state)
+    for table, actual, expected in (
+        ("user_account", users, expected_users),
+        ("user_blog_post", posts, expected_posts),
+    ):
+        if actual != expected:
+            raise VerificationError(
+                f"{cell}: {table} holds {_describe_difference(expected, actual)}"
+            )
+
+
+def _describe_difference(expected: Any, actual: Any) -> str:
+    if isinstance(expected, (list, tuple)) and isinstance(actual, (list, tuple)):
+        if len(expected) != len(actual):
+            return f"{len(actual)} rows where {len(expected)} were expected"
+        for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
+            if want != got:
+                return f"{got!r} at position {index} where {want!r} was expected"
+    return f"{actual!r} where {expected!r} was expected"
+
+
+@dataclass
+class CellOutcome:
+    observation: Observation
+    rounds: int
+
+
+def run_cell(benchmark: Any, harness: Harness, cell: Cell, profile: Profile) -> CellOutcome:
+    """Verify, count, then time one cell; the measures go into ``benchmark.extra_info``."""
+    workload = WORKLOADS[cell.workload]
+    case = workload.case(cell.size)
+    backend = harness.backend
+    variant = harness.variant(cell.variant)
+    run = getattr(variant, cell.workload)
+
+    reset_seconds, run_seconds = harness.verify(cell, case)
+    observation = harness.count(cell, case, reset=workload.mutates)
+
+    rounds = profile.rounds_for(run_seconds + (reset_seconds if workload.mutates else 0.0))
+    if workload.mutates:
+
+        def restore_seed() -> tuple[tuple[Any, ...], dict[str, Any]]:
+            backend.reset(case.seed)
+            return (case.argument,), {}
+
+        result = benchmark.pedantic(
+            run, setup=restore_seed, rounds=rounds, warmup_rounds=profile.warmup_rounds
+        )
+    else:
+        backend.reset(case.seed)
+        result = benchmark.pedantic(
+            run, args=(case.argument,), rounds=rounds, warmup_rounds=profile.warmup_rounds
+        )
+    # the timed rounds did the same work as the verified one
+    check_result(cell, case, result)
+    check_state(cell, backend, case)
+
+    benchmark.extra_info.update(
+        {
+            "workload": cell.workload,
+            "variant": cell.variant,
+            "backend": cell.backend,
+            "size": cell.size,
+            "rows": case.rows,
+            **observation.measures(),
+            "label": type(variant).label(),
+            "how": type(variant).describe(cell.workload),
+            "verified": True,
+        }
+    )
+    return CellOutcome(observation, rounds)

@@ -1,0 +1,284 @@
+"""pytest plugin for the benchmark modules: which cells run, the per-backend harness, one
+progress line per cell, and the harness's own section in pytest-benchmark's JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import psycopg
+import pytest
+
+from bench.cells import PROFILES, Cell, Harness, Profile, run_cell
+from bench.fix_backends import BACKEND_DESCRIPTIONS
+from bench.workloads import DEFAULT_SIZES, QUICK_SIZES, WORKLOADS, sizes_for
+from implementations.contract import BACKENDS
+from implementations.registry import VARIANTS, load_variant
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The cells a run covers."""
+
+    workloads: tuple[str, ...] = tuple(WORKLOADS)
+    variants: tuple[str, ...] = tuple(VARIANTS)
+    backends: tuple[str, ...] = BACKENDS
+    sizes: tuple[int, ...] = DEFAULT_SIZES
+    profile: Profile = PROFILES["default"]
+    notes: tuple[str, ...] = field(default=())
+
+    def cells(self, workload: str) -> list[Cell]:
+        if workload not in self.workloads:
+            return []
+        # the variants of one size run back to back: they are the numbers read side by side,
+        # so a drift in the machine's speed should fall between sizes, not between styles
+        return [
+            Cell(workload, variant, backend, size)
+            for backend in self.backends
+            for size in sizes_for(WORKLOADS[workload], self.sizes)
+            for variant in self.variants
+            if load_variant(variant).implements(workload)
+        ]
+
+    def not_applicable(self) -> list[dict[str, str]]:
+        return [
+            {"workload": workload, "variant": variant}
+            for workload in self.workloads
+            for variant in self.variants
+            if not load_variant(variant).implements(workload)
+        ]
+
+
+SELECTION = pytest.StashKey[Selection]()
+PROGRESS = pytest.StashKey[list[int]]()
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """ "1,100,1000" -> (1, 100, 1000); ValueError for anything else."""
+    try:
+        sizes = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        sizes = []
+    if not sizes or sizes[0] < 1:
+        raise ValueError(f"{text!r} is not a comma-separated list of positive whole numbers")
+    return tuple(sizes)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("bench", "data-access benchmark harness")
+    group.addoption("--bench-workload", action="append", default=[], help="workload to run")
+    group.addoption("--bench-variant", action="append", default=[], help="variant to run")
+    group.addoption(
+        "--bench-backend", action="append", default=[], choices=BACKENDS, help="backend to run"
+    )
+    group.addoption("--bench-sizes", default=None, help="sizes, e.g. 1,100,1000")
+    group.addoption("--bench-quick", action="store_true", help="fewer sizes and rounds")
+    group.addoption("--bench-note", action="append", default=[], help=argparse.SUPPRESS)
+    group.addoption("--bench-command", default=None, help=argparse.SUPPRESS)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    quick = bool(config.getoption("--bench-quick"))
+    sizes_text = config.getoption("--bench-sizes")
+    try:
+        sizes = parse_sizes(sizes_text) if sizes_text else (QUICK_SIZES if quick else DEFAULT_SIZES)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--bench-sizes: {exc}") from None
+    for option, known in (("--bench-workload", WORKLOADS), ("--bench-variant", VARIANTS)):
+        unknown = [name for name in config.getoption(option) if name not in known]
+        if unknown:
+            raise pytest.UsageError(
+                f"{option}: unknown {', '.join(unknown)}; choose from {', '.join(known)}"
+            )
+    config.stash[SELECTION] = Selection(
+        workloads=tuple(config.getoption("--bench-workload")) or tuple(WORKLOADS),
+        variants=tuple(config.getoption("--bench-variant")) or tuple(VARIANTS),
+        backends=tuple(dict.fromkeys(config.getoption("--bench-backend"))) or BACKENDS,
+        sizes=sizes,
+        profile=PROFILES["quick" if quick else "default"],
+        notes=tuple(config.getoption("--bench-note")),
+    )
+    config.stash[PROGRESS] = [0, 0]
+
+
+def benchmark_for(workload: str) -> Callable[..., None]:
+    """The test function of a workload's benchmark module, parametrized by the selection."""
+    if workload not in WORKLOADS:
+        raise KeyError(workload)
+
+    def benchmark_cell(benchmark: Any, harness: Harness, cell: Cell, profile: Profile) -> None:
+        run_cell(benchmark, harness, cell, profile)
+
+    benchmark_cell.__name__ = f"test_{workload}"
+    benchmark_cell.__doc__ = WORKLOADS[workload].description
+    # pytest-benchmark's group is the workload, and the one place the cell fixtures read it
+    grouped: Callable[..., None] = pytest.mark.benchmark(group=workload)(benchmark_cell)
+    return grouped
+
+
+def _workload_of(node: pytest.Item) -> str | None:
+    marker = node.get_closest_marker("benchmark")
+    group = marker.kwargs.get("group") if marker is not None else None
+    return group if group in WORKLOADS else None
+
+
+CELL_PARAMETERS = ("variant", "backend", "size")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "cell" not in metafunc.fixturenames:
+        return
+    workload = _workload_of(metafunc.definition)
+    if workload is None:
+        raise pytest.UsageError(f"{metafunc.function.__name__}: made without benchmark_for()")
+    cells = metafunc.config.stash[SELECTION].cells(workload)
+    metafunc.parametrize(
+        CELL_PARAMETERS,
+        [(cell.variant, cell.backend, cell.size) for cell in cells],
+        ids=[cell.id for cell in cells],
+    )
+
+
+@pytest.fixture
+def cell(request: pytest.FixtureRequest, variant: str, backend: str, size: int) -> Cell:
+    workload = _workload_of(request.node)
+    assert workload is not None
+    return Cell(workload, variant, backend, size)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # a workload with no selected cell would show as one "empty parameter set" skip
+    kept = [item for item in items if _cell_of(item) is not None]
+    deselected = [item for item in items if item not in kept]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+    config.stash[PROGRESS] = [0, len(items)]
+
+
+def _cell_of(item: pytest.Item) -> Cell | None:
+    callspec = getattr(item, "callspec", None)
+    workload = _workload_of(item)
+    if callspec is None or workload is None:
+        return None
+    values = [callspec.params.get(name) for name in CELL_PARAMETERS]
+    if not (
+        isinstance(values[0], str) and isinstance(values[1], str) and isinstance(values[2], int)
+    ):
+        return None  # the placeholder of an empty parameter set
+    return Cell(workload, values[0], values[1], values[2])
+
+
+@pytest.fixture
+def profile(request: pytest.FixtureRequest) -> Profile:
+    return request.config.stash[SELECTION].profile
+
+
+@pytest.fixture
+def harness(request: pytest.FixtureRequest, cell: Cell) -> Harness:
+    harness: Harness = request.getfixturevalue(f"{cell.backend}_harness")
+    return harness
+
+
+# --- progress ---------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    cell = _cell_of(item)
+    if cell is not None and (
+        report.when == "call" or (report.when == "setup" and not report.passed)
+    ):
+        _progress(item, cell, report)
+    return report
+
+
+def _progress(item: pytest.Item, cell: Cell, report: pytest.TestReport) -> None:
+    progress = item.config.stash[PROGRESS]
+    progress[0] += 1
+    prefix = f"[{progress[0]:>{len(str(progress[1]))}}/{progress[1]}] {cell.workload:<20} " + (
+        f"{cell.variant:<15}{cell.backend:<9}{cell.size:>6}  "
+    )
+    if report.passed:
+        benchmark = item.funcargs["benchmark"]  # type: ignore[attr-defined]
+        info = benchmark.extra_info
+        stats = benchmark.stats.stats
+        line = (
+            f"{prefix}{stats.median * 1000:10.3f} ms median of {stats.rounds:>2}  "
+            f"cursor calls {info['cursor_calls']}, db statements {info['db_statements']}, "
+            f"round trips {info['round_trips']}"
+        )
+    elif report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
+        line = f"{prefix}skipped: {reason.removeprefix('Skipped: ')}"
+    else:
+        line = f"{prefix}FAILED: {_first_line(report)}"
+    _write(item.config, line)
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    # the progress line replaces pytest's dot for every cell that passed
+    if report.when == "call" and report.passed and "cell" in report.keywords:
+        return "passed", "", ""
+    return None
+
+
+def _first_line(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = crash.message if crash is not None else str(report.longrepr)
+    return message.strip().splitlines()[0] if message.strip() else "failed"
+
+
+def _write(config: pytest.Config, line: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_line(line)
+
+
+# --- pytest-benchmark JSON ----------------------------------------------------------------------
+
+
+def versions() -> dict[str, str]:
+    """The versions of everything that shapes the numbers."""
+    found = {}
+    for distribution in ("sqlalchemy", "psycopg", "pytest-benchmark"):
+        try:
+            found[distribution] = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            found[distribution] = "not installed"
+    libpq = psycopg.pq.version()
+    found["libpq"] = f"{libpq // 10000}.{libpq % 10000}"
+    found["psycopg implementation"] = psycopg.pq.__impl__
+    found["sqlite"] = sqlite3.sqlite_version
+    return found
+
+
+def pytest_benchmark_update_json(
+    config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]
+) -> None:
+    selection = config.stash[SELECTION]
+    output_json["harness"] = {
+        "profile": selection.profile.name,
+        "workloads": list(selection.workloads),
+        "variants": list(selection.variants),
+        "backends": list(selection.backends),
+        "sizes": list(selection.sizes),
+        "not_applicable": selection.not_applicable(),
+        "notes": list(selection.notes),
+        "command": config.getoption("--bench-command"),
+        "versions": versions(),
+        "servers": config.stash[BACKEND_DESCRIPTIONS],
+        "workload_descriptions": {
+            name: WORKLOADS[name].description for name in selection.workloads
+        },
+        "variant_labels": {name: load_variant(name).label() for name in selection.variants},
+    }

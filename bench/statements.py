@@ -1,0 +1,119 @@
+"""``python -m bench statements``: the SQL each variant sends for one workload execution,
+numbered, with its parameter counts, and what it cost in total.
+
+Each variant runs once untimed to warm up and once observed, from the workload's seed state,
+on a throwaway database, exactly as the benchmark counts it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from bench.backends import Backend, open_postgres, open_sqlite
+from bench.cells import Cell, Harness
+from bench.counting import ClientCall, Observation
+from bench.postgres import PostgresServer
+from bench.workloads import WORKLOADS
+from implementations.registry import load_variant
+
+_PLACEHOLDER = r"(?:\?|%s|%\(\w+\)s(?:::[\w ]+)?)"
+_PLACEHOLDER_RUN = re.compile(rf"{_PLACEHOLDER}(?:, {_PLACEHOLDER}){{5,}}")
+_GROUP = r"\((?:[^()]|%\(\w+\)s)*\)"
+_GROUP_RUN = re.compile(rf"{_GROUP}(?:, {_GROUP}){{3,}}")
+_LONGEST_SQL = 600
+
+
+def abbreviate_sql(sql: str) -> str:
+    """One line; long runs of placeholders and of VALUES groups shortened, with their count."""
+    text = " ".join(sql.split())
+
+    def shorten(match: re.Match[str], pattern: str, noun: str) -> str:
+        items = re.findall(pattern, match.group(0))
+        return f"{items[0]}, ... {len(items) - 2} more {noun} ..., {items[-1]}"
+
+    text = _GROUP_RUN.sub(lambda m: shorten(m, _GROUP, "rows"), text)
+    text = _PLACEHOLDER_RUN.sub(lambda m: shorten(m, _PLACEHOLDER, "parameters"), text)
+    if len(text) > _LONGEST_SQL:
+        text = f"{text[: _LONGEST_SQL - 80]} ... {text[-60:]} [{len(text)} characters]"
+    return text
+
+
+def describe_call(call: ClientCall) -> str:
+    if call.executemany:
+        return (
+            f"executemany: {call.parameter_sets} parameter sets of {call.parameters} "
+            f"parameter{'s' if call.parameters != 1 else ''}"
+        )
+    return f"execute: {call.parameters} parameter{'s' if call.parameters != 1 else ''}"
+
+
+def statement_kinds(statements: Sequence[str]) -> str:
+    kinds = Counter(
+        (statement.split(None, 1) or ["?"])[0].upper().rstrip(";") for statement in statements
+    )
+    return ", ".join(f"{kind} {count}" for kind, count in kinds.items())
+
+
+def totals(observation: Observation, backend: str) -> str:
+    parts = [
+        f"cursor calls {observation.cursor_calls}",
+        f"database statements {observation.db_statements} "
+        f"({statement_kinds(observation.server_statements)})",
+    ]
+    if backend == "sqlite":
+        parts.append(f"round trips {observation.round_trips} (SQLite: = database statements)")
+    else:
+        parts.append(f"round trips {observation.round_trips}")
+        parts.append(f"{observation.bytes_sent} bytes sent, {observation.bytes_received} received")
+    if observation.connections_opened:
+        parts.append(f"connections opened {observation.connections_opened}")
+    return "; ".join(parts)
+
+
+@contextmanager
+def _backend(name: str, server: PostgresServer | None) -> Iterator[Backend]:
+    if name == "postgres":
+        assert server is not None
+        with open_postgres(server.url, server.provisioned_by) as backend:
+            yield backend
+    else:
+        with open_sqlite() as backend:
+            yield backend
+
+
+def print_statements(
+    workload_name: str,
+    backend_name: str,
+    size: int,
+    variants: Sequence[str],
+    server: PostgresServer | None,
+) -> None:
+    workload = WORKLOADS[workload_name]
+    case = workload.case(size)
+    applicable = [name for name in variants if load_variant(name).implements(workload_name)]
+    not_applicable = [name for name in variants if name not in applicable]
+    with _backend(backend_name, server) as backend:
+        harness = Harness(backend)
+        try:
+            print(
+                f"{workload_name} at size {size} on {backend_name} {backend.describe()['version']}"
+            )
+            print(f"  {workload.description}")
+            for name in applicable:
+                variant = load_variant(name)
+                observation = harness.count(Cell(workload_name, name, backend_name, size), case)
+                print(f"\n{name}: {variant.label()}")
+                print(f"  how: {variant.describe(workload_name)}")
+                for number, call in enumerate(observation.client_calls, 1):
+                    print(f"  {number:>3}. {abbreviate_sql(call.sql)}")
+                    print(f"       {describe_call(call)}")
+                print(f"  totals: {totals(observation, backend_name)}")
+        finally:
+            harness.close()
+    if not_applicable:
+        print(
+            f"\nn/a (these variants do not implement {workload_name}): {', '.join(not_applicable)}"
+        )

@@ -1,0 +1,309 @@
+"""The workloads: what each one means, its input at a size, the database state it starts from,
+and the result and state every variant must produce. Variants are verified against these
+expectations, computed here from the definitions alone, never from another variant's output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from implementations.contract import (
+    EmailChange,
+    NewPost,
+    NewPostForUser,
+    NewUser,
+    NewUserWithPosts,
+    PostRecord,
+    UserRecord,
+    UserWithPosts,
+)
+
+POSTS_PER_USER = 5
+APPENDED_POSTS_PER_USER = 2
+#: the ids the connection-pattern workload can read from
+CONNECTION_SEED_USERS = 10
+
+_BASE_TIME = datetime(2024, 5, 17, 9, 30, 0, 250000)
+_BODY = (
+    "Data access costs what it sends: every statement and every round trip to the server is "
+    "paid for on each request, whichever library writes the SQL."
+)
+
+
+@dataclass(frozen=True)
+class DbState:
+    """The rows of both tables, each ordered by id."""
+
+    users: tuple[UserRecord, ...] = ()
+    posts: tuple[PostRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class Case:
+    """One workload at one size: everything needed to run and check one execution."""
+
+    seed: DbState
+    argument: Any
+    expected_result: Any
+    expected_state: DbState
+    rows: int
+
+
+WorkloadKind = Literal["batch", "connection"]
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    description: str
+    kind: WorkloadKind
+    #: whether an execution changes the database, so each round must start from a fresh seed
+    mutates: bool
+    build: Callable[[int], Case]
+
+    def case(self, size: int) -> Case:
+        return self.build(size)
+
+
+def new_user(number: int) -> NewUser:
+    return NewUser(
+        username=f"user{number:06d}",
+        email=f"user{number:06d}@example.com",
+        created_at=_BASE_TIME + timedelta(minutes=number),
+    )
+
+
+def new_post(user_number: int, post_number: int) -> NewPost:
+    return NewPost(
+        title=f"Post {post_number} of user {user_number}",
+        body=f"Post {post_number} of user {user_number}. {_BODY}",
+        created_at=_BASE_TIME + timedelta(minutes=user_number, seconds=post_number),
+    )
+
+
+def _user_record(user_id: int) -> UserRecord:
+    user = new_user(user_id)
+    return UserRecord(user_id, user.username, user.email, user.created_at)
+
+
+def _users(count: int) -> tuple[UserRecord, ...]:
+    """Users 1..count, as a fresh table numbers them."""
+    return tuple(_user_record(user_id) for user_id in range(1, count + 1))
+
+
+def _posts_of(user_ids: range, posts_per_user: int, first_post_id: int = 1) -> list[PostRecord]:
+    posts: list[PostRecord] = []
+    for user_id in user_ids:
+        for post_number in range(posts_per_user):
+            post = new_post(user_id, post_number)
+            posts.append(
+                PostRecord(
+                    first_post_id + len(posts), user_id, post.title, post.body, post.created_at
+                )
+            )
+    return posts
+
+
+def _targets(size: int) -> list[int]:
+    """The even ids of a table seeded with 2 x size users: size rows, none adjacent."""
+    return list(range(2, 2 * size + 1, 2))
+
+
+def _crud_create(size: int) -> Case:
+    users = _users(size)
+    return Case(
+        seed=DbState(),
+        argument=[new_user(n) for n in range(1, size + 1)],
+        expected_result=[user.id for user in users],
+        expected_state=DbState(users),
+        rows=size,
+    )
+
+
+def _crud_read(size: int) -> Case:
+    seed = DbState(_users(2 * size))
+    targets = _targets(size)
+    return Case(
+        seed=seed,
+        argument=targets,
+        expected_result=[_user_record(user_id) for user_id in targets],
+        expected_state=seed,
+        rows=size,
+    )
+
+
+def _changed_email(user: UserRecord) -> str:
+    return user.email.replace("@example.com", "@example.org")
+
+
+def _crud_update(size: int) -> Case:
+    seed = DbState(_users(2 * size))
+    targets = set(_targets(size))
+    return Case(
+        seed=seed,
+        argument=[EmailChange(u.id, _changed_email(u)) for u in seed.users if u.id in targets],
+        expected_result=None,
+        expected_state=DbState(
+            tuple(
+                replace(user, email=_changed_email(user)) if user.id in targets else user
+                for user in seed.users
+            )
+        ),
+        rows=size,
+    )
+
+
+def _crud_delete(size: int) -> Case:
+    seed = DbState(_users(2 * size))
+    targets = set(_targets(size))
+    return Case(
+        seed=seed,
+        argument=sorted(targets),
+        expected_result=None,
+        expected_state=DbState(tuple(user for user in seed.users if user.id not in targets)),
+        rows=size,
+    )
+
+
+def _parent_child_insert(size: int) -> Case:
+    user_numbers = range(1, size + 1)
+    return Case(
+        seed=DbState(),
+        argument=[
+            NewUserWithPosts(new_user(n), tuple(new_post(n, p) for p in range(POSTS_PER_USER)))
+            for n in user_numbers
+        ],
+        expected_result=list(user_numbers),
+        expected_state=DbState(_users(size), tuple(_posts_of(user_numbers, POSTS_PER_USER))),
+        rows=size * (1 + POSTS_PER_USER),
+    )
+
+
+def _parent_child_read(size: int) -> Case:
+    seed = DbState(_users(2 * size), tuple(_posts_of(range(1, 2 * size + 1), POSTS_PER_USER)))
+    targets = _targets(size)
+    posts_by_user: dict[int, list[PostRecord]] = {}
+    for post in seed.posts:
+        posts_by_user.setdefault(post.user_id, []).append(post)
+    return Case(
+        seed=seed,
+        argument=targets,
+        expected_result=[
+            UserWithPosts(_user_record(user_id), tuple(posts_by_user[user_id]))
+            for user_id in targets
+        ],
+        expected_state=seed,
+        rows=size * (1 + POSTS_PER_USER),
+    )
+
+
+def _parent_child_append(size: int) -> Case:
+    user_ids = range(1, size + 1)
+    seed = DbState(_users(size), tuple(_posts_of(user_ids, POSTS_PER_USER)))
+    appended = [
+        NewPostForUser(user_id, new_post(user_id, POSTS_PER_USER + extra))
+        for user_id in user_ids
+        for extra in range(APPENDED_POSTS_PER_USER)
+    ]
+    first_new_id = len(seed.posts) + 1
+    new_posts = tuple(
+        PostRecord(first_new_id + i, p.user_id, p.post.title, p.post.body, p.post.created_at)
+        for i, p in enumerate(appended)
+    )
+    return Case(
+        seed=seed,
+        argument=appended,
+        expected_result=None,
+        expected_state=DbState(seed.users, seed.posts + new_posts),
+        rows=len(appended),
+    )
+
+
+def _connect_read_one(size: int) -> Case:
+    seed = DbState(_users(CONNECTION_SEED_USERS))
+    user_id = CONNECTION_SEED_USERS // 2
+    return Case(
+        seed=seed,
+        argument=user_id,
+        expected_result=_user_record(user_id),
+        expected_state=seed,
+        rows=1,
+    )
+
+
+WORKLOADS: dict[str, Workload] = {
+    workload.name: workload
+    for workload in (
+        Workload(
+            "crud_create",
+            "insert N users in one transaction and commit; the new ids are returned",
+            "batch",
+            True,
+            _crud_create,
+        ),
+        Workload(
+            "crud_read",
+            "fetch N users by primary key (of 2N in the table) and return their data",
+            "batch",
+            False,
+            _crud_read,
+        ),
+        Workload(
+            "crud_update",
+            "change the email of N users (of 2N) by primary key, one commit",
+            "batch",
+            True,
+            _crud_update,
+        ),
+        Workload(
+            "crud_delete",
+            "delete N users (of 2N) by primary key, one commit",
+            "batch",
+            True,
+            _crud_delete,
+        ),
+        Workload(
+            "parent_child_insert",
+            f"insert N users, each with {POSTS_PER_USER} blog posts that need the user's new "
+            "id, one commit",
+            "batch",
+            True,
+            _parent_child_insert,
+        ),
+        Workload(
+            "parent_child_read",
+            f"load N users (of 2N) with all their posts ({POSTS_PER_USER} each) as nested data",
+            "batch",
+            False,
+            _parent_child_read,
+        ),
+        Workload(
+            "parent_child_append",
+            f"add {APPENDED_POSTS_PER_USER} posts to each of N existing users (who have "
+            f"{POSTS_PER_USER} already), one commit",
+            "batch",
+            True,
+            _parent_child_append,
+        ),
+        Workload(
+            "connect_read_one",
+            "one small unit of work, read one user by id, with the connection obtained the "
+            "way the variant's pattern says: connecting is part of the timed work",
+            "connection",
+            False,
+            _connect_read_one,
+        ),
+    )
+}
+
+DEFAULT_SIZES: tuple[int, ...] = (1, 10, 100, 1000)
+QUICK_SIZES: tuple[int, ...] = (1, 100)
+#: the connection-pattern workload always does one unit of work per execution
+CONNECTION_SIZES: tuple[int, ...] = (1,)
+
+
+def sizes_for(workload: Workload, batch_sizes: tuple[int, ...]) -> tuple[int, ...]:
+    return batch_sizes if workload.kind == "batch" else CONNECTION_SIZES

@@ -1,0 +1,57 @@
+"""Ways of getting a connection for one small unit of work (read one user by id), where the
+cost of connecting is what is measured. The shared-resource patterns (one pooled Engine, one
+driver connection kept open) are the ``core``, ``orm`` and ``dbapi`` variants' own
+``connect_read_one``; these are the patterns that connect per use.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.pool import NullPool
+
+from implementations.contract import Connections, UserRecord, Variant
+from implementations.core import read_user as read_user_core
+from implementations.dbapi import driver_sql
+from implementations.dbapi import read_user as read_user_dbapi
+
+
+class EnginePerUseVariant(Variant):
+    """a new Engine per unit of work, as a context manager calling create_engine() in __enter__"""
+
+    def connect_read_one(self, user_id: int) -> UserRecord:
+        """create_engine(), connect, read, commit, engine.dispose(): every time"""
+        engine = self.connections.create_engine()
+        try:
+            return read_user_core(engine, user_id)
+        finally:
+            engine.dispose()
+
+
+class NullPoolVariant(Variant):
+    """one Engine with poolclass=NullPool: a new database connection per use"""
+
+    def __init__(self, connections: Connections) -> None:
+        super().__init__(connections)
+        self.engine = connections.create_engine(poolclass=NullPool)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def connect_read_one(self, user_id: int) -> UserRecord:
+        """engine.begin() opens a new driver connection and closes it after the commit"""
+        return read_user_core(self.engine, user_id)
+
+
+class DbapiConnectPerUseVariant(Variant):
+    """raw DB-API: connect() per unit of work, close() after it"""
+
+    def __init__(self, connections: Connections) -> None:
+        super().__init__(connections)
+        self.sql = driver_sql(connections.backend)
+
+    def connect_read_one(self, user_id: int) -> UserRecord:
+        """sqlite3.connect() / psycopg.connect(), read, commit, close(): every time"""
+        connection = self.connections.connect_dbapi()
+        try:
+            return read_user_dbapi(connection, self.sql, user_id)
+        finally:
+            connection.close()

@@ -1,0 +1,206 @@
+"""The typed contract between the harness and a data-access variant.
+
+A variant is a class deriving from :class:`Variant`. It overrides the workload methods its style
+implements; a method it leaves alone is "not applicable" for that variant and shows as n/a in the
+report. Each overridden method does one unit of application work, commits it once (reads end
+their transaction too) and returns the same value every other variant returns for that input.
+
+A variant gets every engine, session factory or DB-API connection from its :class:`Connections`,
+built before the timed region; only the connection-pattern methods connect inside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+from sqlalchemy.engine import Engine
+
+BACKENDS: tuple[str, ...] = ("sqlite", "postgres")
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    username: str
+    email: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewPost:
+    title: str
+    body: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewUserWithPosts:
+    user: NewUser
+    posts: tuple[NewPost, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NewPostForUser:
+    """A post to add to a user that already exists."""
+
+    user_id: int
+    post: NewPost
+
+
+@dataclass(frozen=True, slots=True)
+class EmailChange:
+    user_id: int
+    email: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: int
+    username: str
+    email: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PostRecord:
+    id: int
+    user_id: int
+    title: str
+    body: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UserWithPosts:
+    user: UserRecord
+    posts: tuple[PostRecord, ...]
+
+
+class DBAPICursor(Protocol):
+    """The part of a PEP 249 cursor the raw variants use (sqlite3 and psycopg both fit)."""
+
+    @property
+    def lastrowid(self) -> Any: ...
+
+    def execute(self, query: Any, params: Any = ..., /) -> Any: ...
+
+    def executemany(self, query: Any, params_seq: Iterable[Any], /) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def close(self) -> None: ...
+
+
+class DBAPIConnection(Protocol):
+    """The part of a PEP 249 connection the raw variants use."""
+
+    def cursor(self) -> Any: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Connections(Protocol):
+    """What the harness hands a variant: everything it needs to reach the database."""
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgres``."""
+        ...
+
+    @property
+    def engine(self) -> Engine:
+        """The shared engine with its connection pool, already connected once."""
+        ...
+
+    @property
+    def dbapi_connection(self) -> DBAPIConnection:
+        """A raw driver connection kept open for the whole session."""
+        ...
+
+    def create_engine(self, **engine_options: Any) -> Engine:
+        """A new engine on the same database (for the connection-pattern workloads)."""
+        ...
+
+    def connect_dbapi(self) -> DBAPIConnection:
+        """A new raw driver connection (for the connection-pattern workloads)."""
+        ...
+
+
+class NotApplicable(NotImplementedError):
+    """Raised by the base class for a workload a variant does not implement."""
+
+
+class Variant:
+    """Base of every variant: one method per workload."""
+
+    #: the variant's name in the registry, filled in when it is loaded
+    name: ClassVar[str] = ""
+
+    def __init__(self, connections: Connections) -> None:
+        self.connections = connections
+
+    def close(self) -> None:
+        """Release what ``__init__`` acquired; the harness disposes engines itself."""
+
+    @classmethod
+    def label(cls) -> str:
+        """The first line of the class docstring: the variant's label in reports."""
+        return (cls.__doc__ or cls.__name__).strip().splitlines()[0]
+
+    @classmethod
+    def implements(cls, workload: str) -> bool:
+        """Whether this variant overrides the workload's method."""
+        return getattr(cls, workload) is not getattr(Variant, workload)
+
+    @classmethod
+    def describe(cls, workload: str) -> str:
+        """The first line of the workload method's docstring: how this style does the work."""
+        doc = getattr(cls, workload).__doc__ or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+    # --- CRUD ---------------------------------------------------------------------------------
+
+    def crud_create(self, users: Sequence[NewUser]) -> list[int]:
+        """Insert the users; return their new ids in input order."""
+        raise NotApplicable
+
+    def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
+        """Fetch the users by primary key; return them ordered by id."""
+        raise NotApplicable
+
+    def crud_update(self, changes: Sequence[EmailChange]) -> None:
+        """Set each user's email, found by primary key."""
+        raise NotApplicable
+
+    def crud_delete(self, user_ids: Sequence[int]) -> None:
+        """Delete the users by primary key."""
+        raise NotApplicable
+
+    # --- parent and children ------------------------------------------------------------------
+
+    def parent_child_insert(self, users: Sequence[NewUserWithPosts]) -> list[int]:
+        """Insert the users and their posts (the posts need the users' new ids); return the
+        users' ids in input order."""
+        raise NotApplicable
+
+    def parent_child_read(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
+        """Load the users with all their posts; users ordered by id, posts by id."""
+        raise NotApplicable
+
+    def parent_child_append(self, posts: Sequence[NewPostForUser]) -> None:
+        """Add posts to users that already exist, in input order."""
+        raise NotApplicable
+
+    # --- connection patterns ------------------------------------------------------------------
+
+    def connect_read_one(self, user_id: int) -> UserRecord:
+        """Obtain a connection the way the pattern says, read one user, end the unit of work."""
+        raise NotApplicable

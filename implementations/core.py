@@ -1,0 +1,136 @@
+"""SQLAlchemy Core: Table constructs executed on a Connection from the shared Engine.
+
+Inserts that need the new ids use ``insert().returning(..., sort_by_parameter_order=True)`` with
+a list of parameter sets, which SQLAlchemy runs as "insertmanyvalues" batches; other multi-row
+statements are one executemany call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+
+from implementations._rows import group_joined_rows
+from implementations.contract import (
+    Connections,
+    EmailChange,
+    NewPost,
+    NewPostForUser,
+    NewUser,
+    NewUserWithPosts,
+    UserRecord,
+    UserWithPosts,
+    Variant,
+)
+from implementations.schema import user_account, user_blog_post
+
+_users = user_account.c
+_posts = user_blog_post.c
+
+INSERT_USERS_RETURNING_IDS = insert(user_account).returning(_users.id, sort_by_parameter_order=True)
+INSERT_POSTS = insert(user_blog_post)
+UPDATE_EMAIL_BY_ID = (
+    update(user_account)
+    .where(_users.id == bindparam("target_id"))
+    .values(email=bindparam("new_email"))
+)
+SELECT_USER_BY_ID = select(user_account).where(_users.id == bindparam("user_id"))
+SELECT_USERS_WITH_POSTS = (
+    select(
+        _users.id,
+        _users.username,
+        _users.email,
+        _users.created_at,
+        _posts.id.label("post_id"),
+        _posts.title,
+        _posts.body,
+        _posts.created_at.label("post_created_at"),
+    )
+    .select_from(user_account.outerjoin(user_blog_post))
+    .order_by(_users.id, _posts.id)
+)
+
+
+class CoreVariant(Variant):
+    """Core: Table constructs executed on a Connection of the pooled Engine"""
+
+    def __init__(self, connections: Connections) -> None:
+        super().__init__(connections)
+        self.engine: Engine = connections.engine
+
+    def crud_create(self, users: Sequence[NewUser]) -> list[int]:
+        """insert(user_account).returning(id, sort_by_parameter_order=True) with all rows"""
+        with self.engine.begin() as connection:
+            return list(
+                connection.scalars(INSERT_USERS_RETURNING_IDS, [user_params(u) for u in users])
+            )
+
+    def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
+        """select(user_account) with id IN (...), rows turned into records"""
+        statement = select(user_account).where(_users.id.in_(user_ids)).order_by(_users.id)
+        with self.engine.begin() as connection:
+            return [UserRecord(*row) for row in connection.execute(statement)]
+
+    def crud_update(self, changes: Sequence[EmailChange]) -> None:
+        """update(user_account) WHERE id = :target_id, executemany over all changes"""
+        parameters = [{"target_id": c.user_id, "new_email": c.email} for c in changes]
+        with self.engine.begin() as connection:
+            connection.execute(UPDATE_EMAIL_BY_ID, parameters)
+
+    def crud_delete(self, user_ids: Sequence[int]) -> None:
+        """one delete(user_account) WHERE id IN (...)"""
+        with self.engine.begin() as connection:
+            connection.execute(delete(user_account).where(_users.id.in_(user_ids)))
+
+    def parent_child_insert(self, users: Sequence[NewUserWithPosts]) -> list[int]:
+        """users with insert().returning(id) in order, then all posts in one executemany"""
+        with self.engine.begin() as connection:
+            user_ids = list(
+                connection.scalars(
+                    INSERT_USERS_RETURNING_IDS, [user_params(entry.user) for entry in users]
+                )
+            )
+            post_parameters = [
+                post_params(user_id, post)
+                for user_id, entry in zip(user_ids, users, strict=True)
+                for post in entry.posts
+            ]
+            connection.execute(INSERT_POSTS, post_parameters)
+            return user_ids
+
+    def parent_child_read(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
+        """one SELECT users LEFT OUTER JOIN posts, rows grouped per user"""
+        statement = SELECT_USERS_WITH_POSTS.where(_users.id.in_(user_ids))
+        with self.engine.begin() as connection:
+            return group_joined_rows(connection.execute(statement))
+
+    def parent_child_append(self, posts: Sequence[NewPostForUser]) -> None:
+        """insert(user_blog_post) with the user ids given, one executemany"""
+        with self.engine.begin() as connection:
+            connection.execute(INSERT_POSTS, [post_params(p.user_id, p.post) for p in posts])
+
+    def connect_read_one(self, user_id: int) -> UserRecord:
+        """a Connection from the process's one Engine and its pool (QueuePool)"""
+        return read_user(self.engine, user_id)
+
+
+def user_params(user: NewUser) -> dict[str, Any]:
+    return {"username": user.username, "email": user.email, "created_at": user.created_at}
+
+
+def post_params(user_id: int, post: NewPost) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "title": post.title,
+        "body": post.body,
+        "created_at": post.created_at,
+    }
+
+
+def read_user(engine: Engine, user_id: int) -> UserRecord:
+    """One unit of work on a connection checked out of ``engine``: read a user by id."""
+    connection: Connection
+    with engine.begin() as connection:
+        return UserRecord(*connection.execute(SELECT_USER_BY_ID, {"user_id": user_id}).one())

@@ -1,0 +1,162 @@
+"""The SQLAlchemy ORM as its documentation teaches it: a Session per unit of work, mapped
+objects, relationship cascades, and the loader strategy chosen per query.
+
+``orm`` is the style at its best; ``orm_lazy`` and ``orm_joined`` differ from it only in how the
+posts collection is loaded, for the parent-child workloads where that choice matters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload, selectinload, sessionmaker
+from sqlalchemy.sql.base import ExecutableOption
+
+from implementations.contract import (
+    Connections,
+    EmailChange,
+    NewPost,
+    NewPostForUser,
+    NewUser,
+    NewUserWithPosts,
+    PostRecord,
+    UserRecord,
+    UserWithPosts,
+    Variant,
+)
+from implementations.schema import Post, User
+
+
+class _OrmVariantBase(Variant):
+    def __init__(self, connections: Connections) -> None:
+        super().__init__(connections)
+        self.session_factory: sessionmaker[Session] = sessionmaker(connections.engine)
+
+
+class OrmVariant(_OrmVariantBase):
+    """ORM: Session unit of work with mapped objects and relationship cascades"""
+
+    def crud_create(self, users: Sequence[NewUser]) -> list[int]:
+        """Session.add_all() of new User objects; ids read after the flush"""
+        with self.session_factory() as session, session.begin():
+            new_users = [_new_user(user) for user in users]
+            session.add_all(new_users)
+            session.flush()
+            return [user.id for user in new_users]
+
+    def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
+        """select(User) with id IN (...), each mapped object turned into a record"""
+        with self.session_factory() as session, session.begin():
+            statement = select(User).where(User.id.in_(user_ids)).order_by(User.id)
+            return [_user_record(user) for user in session.scalars(statement)]
+
+    def crud_update(self, changes: Sequence[EmailChange]) -> None:
+        """load the Users with one SELECT ... IN, set .email, the flush UPDATEs by primary key"""
+        new_email = {change.user_id: change.email for change in changes}
+        with self.session_factory() as session, session.begin():
+            for user in session.scalars(select(User).where(User.id.in_(list(new_email)))):
+                user.email = new_email[user.id]
+
+    def crud_delete(self, user_ids: Sequence[int]) -> None:
+        """load the Users with one SELECT ... IN, Session.delete() each; the flush DELETEs"""
+        with self.session_factory() as session, session.begin():
+            for user in session.scalars(select(User).where(User.id.in_(user_ids))):
+                session.delete(user)
+
+    def parent_child_insert(self, users: Sequence[NewUserWithPosts]) -> list[int]:
+        """User objects holding their Post objects; add_all() and the cascade inserts both"""
+        with self.session_factory() as session, session.begin():
+            new_users = [
+                _new_user(entry.user, posts=[_new_post(post) for post in entry.posts])
+                for entry in users
+            ]
+            session.add_all(new_users)
+            session.flush()
+            return [user.id for user in new_users]
+
+    def parent_child_read(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
+        """select(User) with selectinload(User.posts): one SELECT for users, one for posts"""
+        return _read_users_with_posts(self.session_factory, user_ids, selectinload(User.posts))
+
+    def parent_child_append(self, posts: Sequence[NewPostForUser]) -> None:
+        """load the Users with selectinload(User.posts), then user.posts.append(Post(...))"""
+        _append_through_relationship(self.session_factory, posts, selectinload(User.posts))
+
+    def connect_read_one(self, user_id: int) -> UserRecord:
+        """a Session on the process's pooled engine; Session.get(User, id)"""
+        with self.session_factory() as session, session.begin():
+            user = session.get(User, user_id)
+            assert user is not None, user_id
+            return _user_record(user)
+
+
+class OrmLazyLoadingVariant(_OrmVariantBase):
+    """ORM with the default lazy loading of collections (the N+1 pattern)"""
+
+    def parent_child_read(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
+        """select(User), then each user.posts loads on first access: 1 + N SELECTs"""
+        return _read_users_with_posts(self.session_factory, user_ids, None)
+
+    def parent_child_append(self, posts: Sequence[NewPostForUser]) -> None:
+        """load the Users, then user.posts.append(): each first append loads that collection"""
+        _append_through_relationship(self.session_factory, posts, None)
+
+
+class OrmJoinedLoadingVariant(_OrmVariantBase):
+    """ORM with joinedload(): users and posts in one LEFT OUTER JOIN"""
+
+    def parent_child_read(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
+        """select(User) with joinedload(User.posts): one SELECT with a LEFT OUTER JOIN"""
+        return _read_users_with_posts(self.session_factory, user_ids, joinedload(User.posts))
+
+
+def _new_user(user: NewUser, posts: list[Post] | None = None) -> User:
+    return User(
+        username=user.username,
+        email=user.email,
+        created_at=user.created_at,
+        posts=posts if posts is not None else [],
+    )
+
+
+def _new_post(post: NewPost) -> Post:
+    return Post(title=post.title, body=post.body, created_at=post.created_at)
+
+
+def _user_record(user: User) -> UserRecord:
+    return UserRecord(user.id, user.username, user.email, user.created_at)
+
+
+def _post_record(post: Post) -> PostRecord:
+    return PostRecord(post.id, post.user_id, post.title, post.body, post.created_at)
+
+
+def _read_users_with_posts(
+    session_factory: sessionmaker[Session],
+    user_ids: Sequence[int],
+    posts_loader: ExecutableOption | None,
+) -> list[UserWithPosts]:
+    statement = select(User).where(User.id.in_(user_ids)).order_by(User.id)
+    if posts_loader is not None:
+        statement = statement.options(posts_loader)
+    with session_factory() as session, session.begin():
+        return [
+            UserWithPosts(_user_record(user), tuple(_post_record(post) for post in user.posts))
+            for user in session.scalars(statement).unique()
+        ]
+
+
+def _append_through_relationship(
+    session_factory: sessionmaker[Session],
+    posts: Sequence[NewPostForUser],
+    posts_loader: ExecutableOption | None,
+) -> None:
+    user_ids = list(dict.fromkeys(post.user_id for post in posts))
+    statement = select(User).where(User.id.in_(user_ids))
+    if posts_loader is not None:
+        statement = statement.options(posts_loader)
+    with session_factory() as session, session.begin():
+        users = {user.id: user for user in session.scalars(statement)}
+        for new_post in posts:
+            users[new_post.user_id].posts.append(_new_post(new_post.post))

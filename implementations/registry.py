@@ -1,0 +1,41 @@
+"""The variants the harness knows: name -> "module:Class", imported only when used.
+
+Adding a variant is adding its module and one line here. The order is the order of the
+report's tables and charts.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+
+from implementations.contract import Variant
+
+VARIANTS: dict[str, str] = {
+    "orm": "implementations.orm:OrmVariant",
+    "orm_lazy": "implementations.orm:OrmLazyLoadingVariant",
+    "orm_joined": "implementations.orm:OrmJoinedLoadingVariant",
+    "orm_bulk": "implementations.orm_bulk:OrmBulkVariant",
+    "core": "implementations.core:CoreVariant",
+    "dbapi": "implementations.dbapi:DbapiVariant",
+    "engine_per_use": "implementations.connection_patterns:EnginePerUseVariant",
+    "nullpool": "implementations.connection_patterns:NullPoolVariant",
+    "dbapi_per_use": "implementations.connection_patterns:DbapiConnectPerUseVariant",
+}
+
+
+class UnknownVariant(KeyError):
+    pass
+
+
+@cache
+def load_variant(name: str) -> type[Variant]:
+    """Import the variant's module and return its class."""
+    try:
+        target = VARIANTS[name]
+    except KeyError:
+        raise UnknownVariant(name) from None
+    module_name, _, class_name = target.partition(":")
+    variant_class: type[Variant] = getattr(importlib.import_module(module_name), class_name)
+    variant_class.name = name
+    return variant_class

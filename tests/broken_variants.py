@@ -1,0 +1,35 @@
+"""Variants that do less (or other) work than the workload says: verification must reject
+each of them. Used by the tests only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from implementations.contract import EmailChange, NewUser
+from implementations.core import CoreVariant
+from implementations.dbapi import DbapiVariant, unit_of_work
+
+
+class SkipsLastChange(DbapiVariant):
+    """dbapi that forgets the last email change"""
+
+    def crud_update(self, changes: Sequence[EmailChange]) -> None:
+        """all changes but the last"""
+        super().crud_update(changes[:-1])
+
+
+class ReturnsIdsReversed(CoreVariant):
+    """Core that returns the right ids in the wrong order"""
+
+    def crud_create(self, users: Sequence[NewUser]) -> list[int]:
+        """the new ids, reversed"""
+        return super().crud_create(users)[::-1]
+
+
+class DeletesEveryone(DbapiVariant):
+    """dbapi that deletes the whole table instead of the given users"""
+
+    def crud_delete(self, user_ids: Sequence[int]) -> None:
+        """DELETE FROM user_account without a WHERE"""
+        with unit_of_work(self.connection) as cursor:
+            cursor.execute("DELETE FROM user_account")

@@ -1,0 +1,56 @@
+"""Fixtures of the harness's own tests: both backends, and a harness per backend."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bench.backends import Backend
+from bench.cells import Harness
+
+from helpers import bench
+
+pytest_plugins = ["bench.fix_backends", "bench.fix_harness"]
+
+BACKEND_PARAMS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKEND_PARAMS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Each test using it runs once per backend."""
+    backend: Backend = request.getfixturevalue(f"{request.param}_backend")
+    return backend
+
+
+@pytest.fixture
+def harness(request: pytest.FixtureRequest, backend: Backend) -> Harness:
+    """The session's harness for the backend under test."""
+    harness: Harness = request.getfixturevalue(f"{backend.name}_harness")
+    return harness
+
+
+@pytest.fixture(scope="session")
+def quick_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """One quick SQLite run of a few cells: its output folder and the finished process."""
+    folder = tmp_path_factory.mktemp("run")
+    result = bench(
+        "run",
+        "--backend",
+        "sqlite",
+        "--quick",
+        "--workload",
+        "crud_create",
+        "parent_child_read",
+        "--variant",
+        "orm",
+        "orm_lazy",
+        "dbapi",
+        "--out",
+        "out",
+        cwd=folder,
+    )
+    return folder / "out", result

@@ -1,0 +1,195 @@
+"""The command line as a user meets it: real ``python -m bench`` processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.workloads import WORKLOADS
+from implementations.registry import VARIANTS
+
+from helpers import bench, bench_patched, one_error_line
+
+
+def test_list_names_every_workload_variant_and_backend(tmp_path: Path) -> None:
+    result = bench("list", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for name in [*WORKLOADS, *VARIANTS, "sqlite", "postgres"]:
+        assert f"  {name} " in result.stdout
+
+
+def test_quick_run_writes_pytest_benchmark_json(
+    quick_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    out, result = quick_run
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads((out / "benchmarks.json").read_text())
+    assert {"machine_info", "commit_info", "benchmarks", "datetime", "version"} <= set(document)
+    cells = {
+        (b["extra_info"]["workload"], b["extra_info"]["variant"], b["extra_info"]["size"])
+        for b in document["benchmarks"]
+    }
+    assert cells == {
+        (workload, variant, size)
+        for workload, variants in (
+            ("crud_create", ("orm", "dbapi")),
+            ("parent_child_read", ("orm", "orm_lazy", "dbapi")),
+        )
+        for variant in variants
+        for size in (1, 100)
+    }
+    for entry in document["benchmarks"]:
+        info = entry["extra_info"]
+        assert entry["group"] == info["workload"]
+        assert info["backend"] == "sqlite" and info["verified"] is True
+        for field in ("cursor_calls", "db_statements", "round_trips", "rows"):
+            assert isinstance(info[field], int) and info[field] > 0
+        assert info["round_trips"] == info["db_statements"]
+        assert entry["stats"]["rounds"] >= 3
+    assert {"workload": "crud_create", "variant": "orm_lazy"} in document["harness"][
+        "not_applicable"
+    ]
+    assert "duration:" in result.stdout and "report:" in result.stdout
+
+
+def test_quick_run_json_works_with_pytest_benchmark_compare(
+    quick_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    out, _ = quick_run
+    compared = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pytest_benchmark.cli import main; sys.exit(main())",
+            "compare",
+            str(out / "benchmarks.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert compared.returncode == 0, compared.stderr
+    assert "test_parent_child_read[orm_lazy-sqlite-100]" in compared.stdout
+
+
+def _existing_results(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    previous = folder / "benchmarks.json"
+    previous.write_text('{"previous": "good results"}')
+    return previous
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["run", "--workload", "nope"], "unknown workload 'nope'; choose from crud_create"),
+        (["run", "--variant", "orm", "nope"], "unknown variant 'nope'; choose from orm"),
+        (["run", "--backend", "oracle"], "invalid choice: 'oracle'"),
+        (["run", "--sizes", "1,x"], "'1,x' is not a comma-separated list of positive whole"),
+        (["run", "--sizes", "0,10"], "'0,10' is not a comma-separated list of positive whole"),
+        (["run", "--workload", "crud_read", "--variant", "nullpool"], "no selected variant"),
+        (["statements", "--workload", "nope"], "unknown workload 'nope'"),
+        (["statements", "--workload", "crud_read", "--size", "2,3"], "not one positive whole"),
+        ([], "required: command"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_status_2(
+    tmp_path: Path, arguments: list[str], message: str
+) -> None:
+    previous = _existing_results(tmp_path / "results" / "latest")
+    result = bench(*arguments, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in one_error_line(result)
+    assert previous.read_text() == '{"previous": "good results"}'
+
+
+def test_an_output_folder_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("not a folder")
+    result = bench("run", "--backend", "sqlite", "--out", "taken", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "cannot write results to taken: it is a file" in one_error_line(result)
+    nested = bench("run", "--backend", "sqlite", "--out", "taken/results", cwd=tmp_path)
+    assert nested.returncode == 2
+    assert "cannot write results to taken/results" in one_error_line(nested)
+    assert (tmp_path / "taken").read_text() == "not a folder"
+
+
+def test_a_failing_cell_keeps_the_previous_results(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    previous = _existing_results(out)
+    result = bench_patched(
+        "from implementations.registry import VARIANTS\n"
+        "VARIANTS['broken'] = 'broken_variants:SkipsLastChange'",
+        "run",
+        "--backend",
+        "sqlite",
+        "--quick",
+        "--workload",
+        "crud_update",
+        "--variant",
+        "broken",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "FAILED: bench.cells.VerificationError: crud_update[broken-sqlite-1]" in result.stdout
+    assert "some cells failed" in result.stderr and "left as it was" in result.stderr
+    assert previous.read_text() == '{"previous": "good results"}'
+    assert sorted(p.name for p in out.iterdir()) == ["benchmarks.json"]
+
+
+def test_statements_shows_each_variants_sql_and_totals(tmp_path: Path) -> None:
+    result = bench("statements", "--workload", "parent_child_insert", "--size", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for variant in ("orm", "orm_bulk", "core", "dbapi"):
+        assert f"\n{variant}: " in out
+    assert "totals: cursor calls 12; database statements 14 (BEGIN 1, INSERT 12, COMMIT 1)" in out
+    assert "executemany: 10 parameter sets of 4 parameters" in out
+    assert "   1. INSERT INTO user_account (username, email, created_at) VALUES (?, ?, ?)" in out
+    assert "n/a (these variants do not implement parent_child_insert): orm_lazy" in out
+
+
+POSTGRES_UNAVAILABLE = (
+    "import bench.postgres as p\n"
+    "p.PROVIDERS = (p.TestcontainersProvider(), p.LocalClusterProvider(search_path='/nonexistent'))"
+)
+NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock", "BENCH_POSTGRES_URL": ""}
+
+
+def test_all_backends_without_postgres_runs_sqlite_and_says_why(tmp_path: Path) -> None:
+    result = bench_patched(
+        POSTGRES_UNAVAILABLE,
+        "run",
+        "--quick",
+        "--workload",
+        "crud_read",
+        "--variant",
+        "dbapi",
+        "--out",
+        "out",
+        cwd=tmp_path,
+        env=NO_DOCKER,
+    )
+    assert result.returncode == 0, result.stderr
+    line = one_error_line(result)
+    assert line.startswith("postgres: skipped: no PostgreSQL server (testcontainers: no Docker")
+    assert "to enable it, pass --postgres-url or set BENCH_POSTGRES_URL" in line
+    document = json.loads((tmp_path / "out" / "benchmarks.json").read_text())
+    assert {b["extra_info"]["backend"] for b in document["benchmarks"]} == {"sqlite"}
+    assert "PostgreSQL was skipped" in (tmp_path / "out" / "REPORT.md").read_text()
+
+
+def test_postgres_asked_for_but_unavailable_is_an_error(tmp_path: Path) -> None:
+    result = bench_patched(
+        POSTGRES_UNAVAILABLE, "run", "--backend", "postgres", cwd=tmp_path, env=NO_DOCKER
+    )
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert line.startswith("bench: error: no PostgreSQL server (testcontainers: no Docker daemon")
+    assert "local server binaries: no PostgreSQL server binaries" in line

@@ -1,0 +1,161 @@
+"""Exact counts for small cases, each derived from the SQL the style must send (the comments
+say how), and cross-checks of the client-side count against the database's own."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.backends import Backend
+from bench.cells import Cell, Harness
+from bench.counting import Observation
+from bench.workloads import WORKLOADS, sizes_for
+from implementations.registry import VARIANTS, load_variant
+
+
+def count(harness: Harness, workload: str, variant: str, size: int) -> Observation:
+    cell = Cell(workload, variant, harness.backend.name, size)
+    return harness.count(cell, WORKLOADS[workload].case(size))
+
+
+@pytest.mark.parametrize("variant", ["orm", "orm_bulk", "core", "dbapi"])
+def test_one_row_create_on_sqlite_is_begin_insert_commit(
+    sqlite_harness: Harness, variant: str
+) -> None:
+    observation = count(sqlite_harness, "crud_create", variant, 1)
+    assert [s.split()[0] for s in observation.server_statements] == ["BEGIN", "INSERT", "COMMIT"]
+    assert (observation.cursor_calls, observation.db_statements, observation.round_trips) == (
+        1,
+        3,
+        3,
+    )
+
+
+# parent_child_insert, 2 users x 5 posts, on SQLite. SQLite does not promise RETURNING rows in
+# VALUES order, so an insert that must hand back ids in order runs one row per statement: the
+# 2 users are 2 INSERTs for every style. The database runs BEGIN, 2 + 10 INSERTs, COMMIT = 14.
+#   orm:      the unit of work also wants each post's id: 2 + 10 single-row INSERTs = 12 calls
+#   orm_bulk: 2 user INSERTs + 1 executemany of the 10 posts = 3 calls
+#   core:     the same 3 calls
+#   dbapi:    2 INSERTs reading lastrowid + 1 executemany = 3 calls
+SQLITE_PARENT_CHILD = {"orm": (12, 14), "orm_bulk": (3, 14), "core": (3, 14), "dbapi": (3, 14)}
+
+# The same on PostgreSQL, where RETURNING with an ORDER BY sentinel keeps the order, so
+# SQLAlchemy sends one multi-row INSERT per table ("insertmanyvalues"); psycopg sends BEGIN as
+# its own round trip before the first statement of a transaction, COMMIT as another.
+#   orm:      INSERT users, INSERT posts (both RETURNING): 2 calls; BEGIN + 2 + COMMIT = 4
+#             statements, one round trip each = 4
+#   orm_bulk: INSERT users RETURNING (1 call), posts need no ids: executemany (1 call) which
+#             psycopg runs as 10 Executes in one pipeline: BEGIN + 1 + 10 + COMMIT = 13
+#             statements in 4 round trips
+#   core:     the same as orm_bulk
+#   dbapi:    executemany(returning=True) of the 2 users (2 Executes) and executemany of the
+#             10 posts: 14 statements; psycopg's pipeline sends BEGIN, then the users' batch
+#             with a Flush to read their ids and a Sync to end it: 1 + 2 + 1 (posts) + 1 = 5
+POSTGRES_PARENT_CHILD = {
+    "orm": (2, 4, 4),
+    "orm_bulk": (2, 13, 4),
+    "core": (2, 13, 4),
+    "dbapi": (2, 14, 5),
+}
+
+
+@pytest.mark.parametrize("variant", list(SQLITE_PARENT_CHILD))
+def test_parent_child_insert_counts_on_sqlite(sqlite_harness: Harness, variant: str) -> None:
+    observation = count(sqlite_harness, "parent_child_insert", variant, 2)
+    assert (observation.cursor_calls, observation.db_statements) == SQLITE_PARENT_CHILD[variant]
+    assert observation.round_trips == observation.db_statements
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("variant", list(POSTGRES_PARENT_CHILD))
+def test_parent_child_insert_counts_on_postgres(postgres_harness: Harness, variant: str) -> None:
+    observation = count(postgres_harness, "parent_child_insert", variant, 2)
+    assert (
+        observation.cursor_calls,
+        observation.db_statements,
+        observation.round_trips,
+    ) == POSTGRES_PARENT_CHILD[variant]
+    assert observation.bytes_sent and observation.bytes_received
+
+
+@pytest.mark.parametrize("size", [1, 4, 9])
+def test_lazy_loading_emits_one_select_per_user(harness: Harness, size: int) -> None:
+    lazy = count(harness, "parent_child_read", "orm_lazy", size)
+    selectin = count(harness, "parent_child_read", "orm", size)
+    joined = count(harness, "parent_child_read", "orm_joined", size)
+    assert lazy.cursor_calls == 1 + size  # the users, then each user's posts
+    assert selectin.cursor_calls == 2  # the users, then all their posts with IN
+    assert joined.cursor_calls == 1  # one LEFT OUTER JOIN
+
+
+def test_orm_update_and_delete_load_the_objects_first(harness: Harness) -> None:
+    for workload in ("crud_update", "crud_delete"):
+        orm = count(harness, workload, "orm", 5)
+        assert orm.client_calls[0].sql.lstrip().upper().startswith("SELECT")
+        assert orm.client_calls[1].executemany and orm.client_calls[1].parameter_sets == 5
+        bulk = count(harness, workload, "orm_bulk", 5)
+        assert not any(c.sql.lstrip().upper().startswith("SELECT") for c in bulk.client_calls)
+
+
+def _executions(observation: Observation) -> int:
+    """Statement executions the client asked for: each row of an executemany is one."""
+    return sum(call.parameter_sets for call in observation.client_calls)
+
+
+BATCH_CELLS = [
+    (workload, variant)
+    for workload in WORKLOADS
+    if WORKLOADS[workload].kind == "batch"
+    for variant in VARIANTS
+    if load_variant(variant).implements(workload)
+]
+
+
+@pytest.mark.parametrize(
+    ("workload", "variant"), BATCH_CELLS, ids=[f"{w}-{v}" for w, v in BATCH_CELLS]
+)
+def test_database_statements_match_the_client_calls(
+    harness: Harness, backend: Backend, workload: str, variant: str
+) -> None:
+    """What the database executed is what the client sent, plus the transaction's BEGIN and
+    COMMIT (reads on SQLite run outside a transaction: the driver begins one only for
+    writes)."""
+    size = sizes_for(WORKLOADS[workload], (3,))[0]
+    observation = count(harness, workload, variant, size)
+    transaction = [s for s in observation.server_statements if s.split()[0] in ("BEGIN", "COMMIT")]
+    assert len(transaction) == (
+        2 if WORKLOADS[workload].mutates or backend.name == "postgres" else 0
+    )
+    assert observation.db_statements == _executions(observation) + len(transaction)
+    if backend.name == "sqlite":
+        assert observation.round_trips == observation.db_statements
+        assert observation.bytes_sent is None
+    else:
+        assert 0 < observation.round_trips <= observation.db_statements
+
+
+def test_connecting_per_use_is_counted(harness: Harness, backend: Backend) -> None:
+    for variant in ("engine_per_use", "nullpool", "dbapi_per_use"):
+        assert count(harness, "connect_read_one", variant, 1).connections_opened == 1
+    for variant in ("orm", "core", "dbapi"):
+        assert count(harness, "connect_read_one", variant, 1).connections_opened == 0
+    # a new engine runs its dialect's first-connect queries, a NullPool engine only once
+    assert (
+        count(harness, "connect_read_one", "engine_per_use", 1).db_statements
+        > count(harness, "connect_read_one", "nullpool", 1).db_statements
+    )
+
+
+def test_counting_is_repeatable(harness: Harness) -> None:
+    first = count(harness, "parent_child_append", "orm_lazy", 6)
+    second = count(harness, "parent_child_append", "orm_lazy", 6)
+    assert first == second
+
+
+def test_timed_instances_carry_no_instrumentation(harness: Harness) -> None:
+    core = harness.variant("core")
+    core_engine = core.engine  # type: ignore[attr-defined]
+    assert not core_engine.dispatch.before_cursor_execute
+    counting_engine = harness.variant("core", counting=True).engine  # type: ignore[attr-defined]
+    assert counting_engine.dispatch.before_cursor_execute
+    assert core_engine is not counting_engine

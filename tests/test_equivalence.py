@@ -1,0 +1,98 @@
+"""Every variant does the same work: from the same seed, each variant's result and the rows it
+leaves equal the workload's definition, and so every other variant's, on both backends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bench.backends import Backend
+from bench.cells import Cell, Harness, VerificationError
+from bench.workloads import WORKLOADS, sizes_for
+from implementations.registry import VARIANTS, load_variant
+
+IMPLEMENTED = [
+    (workload, variant)
+    for workload in WORKLOADS
+    for variant in VARIANTS
+    if load_variant(variant).implements(workload)
+]
+
+
+def _sizes(workload: str) -> tuple[int, ...]:
+    return sizes_for(WORKLOADS[workload], (1, 7))
+
+
+@pytest.mark.parametrize(
+    ("workload", "variant"), IMPLEMENTED, ids=[f"{w}-{v}" for w, v in IMPLEMENTED]
+)
+def test_variant_does_exactly_the_workload(
+    harness: Harness, backend: Backend, workload: str, variant: str
+) -> None:
+    for size in _sizes(workload):
+        harness.verify(Cell(workload, variant, backend.name, size), WORKLOADS[workload].case(size))
+
+
+@pytest.mark.parametrize("workload", list(WORKLOADS))
+def test_all_variants_return_the_same_and_leave_the_same_rows(
+    harness: Harness, backend: Backend, workload: str
+) -> None:
+    size = _sizes(workload)[-1]
+    case = WORKLOADS[workload].case(size)
+    outcomes: dict[str, tuple[Any, Any]] = {}
+    for variant in VARIANTS:
+        if not load_variant(variant).implements(workload):
+            continue
+        backend.reset(case.seed)
+        result = getattr(harness.variant(variant), workload)(case.argument)
+        outcomes[variant] = (result, backend.snapshot())
+    assert len(outcomes) >= 3
+    first_variant, first = next(iter(outcomes.items()))
+    for variant, outcome in outcomes.items():
+        assert outcome == first, f"{variant} differs from {first_variant}"
+
+
+def test_the_reset_restarts_ids_and_restores_the_seed(harness: Harness, backend: Backend) -> None:
+    case = WORKLOADS["parent_child_insert"].case(3)
+    for _ in range(2):
+        harness.verify(Cell("parent_child_insert", "core", backend.name, 3), case)
+    backend.reset(WORKLOADS["crud_update"].case(3).seed)
+    users, posts = backend.snapshot()
+    assert [row[0] for row in users] == [1, 2, 3, 4, 5, 6]
+    assert posts == ()
+
+
+@pytest.mark.parametrize(
+    ("workload", "broken", "complaint"),
+    [
+        ("crud_update", "broken_variants:SkipsLastChange", "user_account holds"),
+        ("crud_create", "broken_variants:ReturnsIdsReversed", "the variant returned"),
+        ("crud_delete", "broken_variants:DeletesEveryone", "user_account holds 0 rows"),
+    ],
+)
+def test_a_variant_that_does_other_work_fails_verification(
+    harness: Harness,
+    backend: Backend,
+    monkeypatch: pytest.MonkeyPatch,
+    workload: str,
+    broken: str,
+    complaint: str,
+) -> None:
+    name = f"broken_{workload}"
+    monkeypatch.setitem(VARIANTS, name, broken)
+    with pytest.raises(VerificationError, match=complaint):
+        harness.verify(Cell(workload, name, backend.name, 5), WORKLOADS[workload].case(5))
+
+
+def test_variants_send_bound_parameters_not_values(harness: Harness, backend: Backend) -> None:
+    """No input value is spliced into the SQL text: every string the workloads write or look
+    up travels as a parameter."""
+    for workload, variant in IMPLEMENTED:
+        size = _sizes(workload)[-1]
+        case = WORKLOADS[workload].case(size)
+        observation = harness.count(Cell(workload, variant, backend.name, size), case)
+        for call in observation.client_calls:
+            for value in ("user0000", "@example.", "Post 0 of user", "2024-05-17"):
+                assert value not in call.sql, (workload, variant, call.sql)
+            assert call.parameters > 0, (workload, variant, call.sql)

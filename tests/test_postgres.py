@@ -1,0 +1,307 @@
+"""Where the PostgreSQL server comes from, and what a user sees when it cannot be had.
+
+The testcontainers path needs a Docker engine, which this machine and CI do not have: its
+selection and its failure handling are tested here (against a Docker client with no daemon
+behind it, and with stand-in providers for the order of the chain); starting a real container
+is not.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bench.backends import conninfo_for, open_postgres
+from bench.cells import Cell, Harness
+from bench.postgres import (
+    DEFAULT_IMAGE,
+    LocalClusterProvider,
+    PostgresError,
+    PostgresServer,
+    PostgresUnavailable,
+    ProviderUnavailable,
+    mask,
+    parse_postgres_url,
+    provide_postgres,
+)
+from bench.postgres import (
+    TestcontainersProvider as ContainerProvider,
+)
+from bench.workloads import WORKLOADS
+
+from helpers import bench
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# --- URLs ---------------------------------------------------------------------------------------
+
+
+def test_a_postgres_url_is_used_with_psycopg() -> None:
+    for raw in ("postgresql://u:p@h:5432/d", "postgres://u:p@h/d", "postgresql+psycopg2://u@h/d"):
+        assert parse_postgres_url(raw).drivername == "postgresql+psycopg"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("mysql://u:secret@h/d", "not a PostgreSQL URL: mysql://u:***@h/d"),
+        ("not a url", "not a database URL"),
+    ],
+)
+def test_other_urls_are_refused(raw: str, message: str) -> None:
+    with pytest.raises(PostgresError, match=message.replace("*", r"\*")):
+        parse_postgres_url(raw)
+
+
+def test_masking_hides_only_the_password() -> None:
+    url = parse_postgres_url("postgresql://bench:hunter2@db.example:6432/app")
+    assert mask(url) == "postgresql+psycopg://bench:***@db.example:6432/app"
+
+
+def test_an_unreachable_url_is_one_masked_line() -> None:
+    url = f"postgresql://bench:s3cret-pw@127.0.0.1:{free_port()}/app"
+    for arguments, env in (
+        (["run", "--backend", "postgres", "--postgres-url", url], {}),
+        (["run", "--backend", "all"], {"BENCH_POSTGRES_URL": url}),
+        (
+            ["statements", "--workload", "crud_read", "--backend", "postgres"],
+            {"BENCH_POSTGRES_URL": url},
+        ),
+    ):
+        result = bench(*arguments, env=env)
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith(
+            "bench: error: cannot connect to PostgreSQL at postgresql+psycopg://bench:***@127.0.0.1:"
+        )
+        assert "s3cret-pw" not in result.stdout + result.stderr
+
+
+@pytest.mark.postgres
+def test_wrong_credentials_and_a_missing_database_are_one_masked_line(
+    postgres_server: PostgresServer,
+) -> None:
+    wrong_password = postgres_server.url.set(password="not-the-password")
+    missing_database = postgres_server.url.set(database="no_such_database")
+    for url, problem in ((wrong_password, "password"), (missing_database, "no_such_database")):
+        raw = url.render_as_string(hide_password=False)
+        result = bench("run", "--backend", "postgres", "--postgres-url", raw)
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and problem in lines[0], result.stderr
+        assert mask(url) in lines[0]
+        assert str(url.password) not in result.stdout + result.stderr
+
+
+# --- a given server -----------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_a_given_server_is_touched_only_in_the_harness_schema(
+    postgres_server: PostgresServer,
+) -> None:
+    with psycopg.connect(conninfo_for(postgres_server.url), autocommit=True) as admin:
+        admin.execute("CREATE TABLE IF NOT EXISTS public.keep_me (note text)")
+        admin.execute("INSERT INTO public.keep_me VALUES ('the user''s own data')")
+        # a table named like the harness's, outside its schema
+        admin.execute("CREATE TABLE IF NOT EXISTS public.user_account (note text)")
+        admin.execute("INSERT INTO public.user_account VALUES ('also the user''s')")
+        try:
+            with open_postgres(postgres_server.url, postgres_server.provisioned_by) as backend:
+                harness = Harness(backend)
+                try:
+                    for workload in ("crud_create", "crud_delete"):
+                        case = WORKLOADS[workload].case(3)
+                        harness.verify(Cell(workload, "core", "postgres", 3), case)
+                finally:
+                    harness.close()
+                schema = backend.schema
+            assert admin.execute("SELECT note FROM public.keep_me").fetchall() == [
+                ("the user's own data",)
+            ]
+            assert admin.execute("SELECT note FROM public.user_account").fetchall() == [
+                ("also the user's",)
+            ]
+            remaining = admin.execute(
+                "SELECT count(*) FROM information_schema.schemata WHERE schema_name = %s",
+                [schema],
+            ).fetchone()
+            assert remaining == (0,)
+        finally:
+            admin.execute("DROP TABLE IF EXISTS public.keep_me, public.user_account")
+
+
+@pytest.mark.postgres
+def test_a_run_against_a_given_url_records_the_server_and_never_the_password(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    raw = postgres_server.url.render_as_string(hide_password=False)
+    result = bench(
+        "run",
+        "--backend",
+        "postgres",
+        "--quick",
+        "--workload",
+        "crud_read",
+        "--variant",
+        "core",
+        "dbapi",
+        "--postgres-url",
+        raw,
+        "--out",
+        str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "postgres: PostgreSQL " in result.stderr and "the URL given" in result.stderr
+    written = "".join(
+        path.read_text() for path in (tmp_path / "benchmarks.json", tmp_path / "REPORT.md")
+    )
+    password = str(postgres_server.url.password)
+    assert password not in result.stdout + result.stderr + written
+    assert '"provisioned_by": "the URL given"' in written
+    for setting in ("fsync", "synchronous_commit", "shared_buffers"):
+        assert f'"{setting}"' in written
+    assert '"bytes_sent"' in written
+
+
+# --- the provider chain -------------------------------------------------------------------------
+
+
+class StandIn:
+    """A provider whose availability and start are decided by the test."""
+
+    def __init__(self, name: str, reason: str | None = None, fails: str | None = None) -> None:
+        self.name = name
+        self.reason = reason
+        self.fails = fails
+        self.stopped = False
+
+    def unavailable_reason(self) -> str | None:
+        return self.reason
+
+    @contextmanager
+    def start(self) -> Iterator[PostgresServer]:
+        if self.fails:
+            raise ProviderUnavailable(self.fails)
+        try:
+            yield PostgresServer(parse_postgres_url("postgresql://u:p@h/d"), self.name)
+        finally:
+            self.stopped = True
+
+
+def test_the_first_provider_that_can_start_is_used_and_the_others_noted() -> None:
+    notes: list[str] = []
+    chain = (
+        StandIn("testcontainers", reason="no Docker daemon answered"),
+        StandIn("broken", fails="initdb failed"),
+        StandIn("local"),
+        StandIn("never asked"),
+    )
+    with provide_postgres(None, notes.append, chain) as server:
+        assert server.provisioned_by == "local"
+    assert chain[2].stopped
+    assert notes == [
+        "PostgreSQL via testcontainers is not possible here: no Docker daemon answered",
+        "PostgreSQL via broken is not possible here: initdb failed",
+    ]
+
+
+def test_what_was_started_is_stopped_when_the_run_fails() -> None:
+    chain = (StandIn("local"),)
+    with pytest.raises(KeyboardInterrupt), provide_postgres(None, print, chain):
+        raise KeyboardInterrupt
+    assert chain[0].stopped
+
+
+def test_no_provider_is_one_error_naming_every_reason_and_the_remedy() -> None:
+    chain = (StandIn("testcontainers", reason="no Docker"), StandIn("local", fails="no initdb"))
+    with pytest.raises(PostgresUnavailable) as raised, provide_postgres(None, print, chain):
+        pass
+    message = str(raised.value)
+    assert message.startswith("no PostgreSQL server (testcontainers: no Docker; local: no initdb)")
+    assert "pass --postgres-url or set BENCH_POSTGRES_URL" in message
+
+
+def test_a_given_url_is_used_without_asking_any_provider() -> None:
+    class Forbidden(StandIn):
+        def unavailable_reason(self) -> str | None:
+            raise AssertionError("a provider was asked although a URL was given")
+
+    with (
+        pytest.raises(PostgresError, match="cannot connect"),
+        provide_postgres(f"postgresql://u:p@127.0.0.1:{free_port()}/d", print, (Forbidden("x"),)),
+    ):
+        pass
+
+
+def test_testcontainers_without_a_docker_daemon_falls_through(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    provider = ContainerProvider(docker_timeout=1)
+    assert provider.image == DEFAULT_IMAGE
+    assert provider.unavailable_reason() == (
+        "no Docker daemon answered at unix:///nonexistent/docker.sock"
+    )
+    # were it tried anyway, the container's failure to start is a fall-through, not a crash
+    with (
+        pytest.raises(ProviderUnavailable, match=f"could not start {DEFAULT_IMAGE}"),
+        provider.start(),
+    ):
+        pass
+
+
+def test_the_container_image_can_be_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCH_POSTGRES_IMAGE", "postgres:17")
+    assert ContainerProvider().image == "postgres:17"
+
+
+def test_without_server_binaries_the_local_provider_says_so(tmp_path: Path) -> None:
+    provider = LocalClusterProvider(search_path=str(tmp_path))
+    assert provider.find_bindir() is None
+    assert "no PostgreSQL server binaries" in str(provider.unavailable_reason())
+
+
+@pytest.mark.postgres
+def test_a_local_cluster_is_stopped_and_removed_afterwards() -> None:
+    provider = LocalClusterProvider()
+    if provider.unavailable_reason() is not None:
+        pytest.skip(str(provider.unavailable_reason()))
+    with provider.start() as server:
+        with psycopg.connect(conninfo_for(server.url)) as connection:
+            user, pid, directory = connection.execute(
+                "SELECT current_user, pg_backend_pid(), current_setting('data_directory')"
+            ).fetchone()  # type: ignore[misc]
+        assert user == "postgres"
+        assert Path(directory).exists()
+        if os.geteuid() == 0:
+            assert Path(directory).stat().st_uid != 0  # the server does not run as root
+        postmaster = int((Path(directory) / "postmaster.pid").read_text().split()[0])
+    assert not Path(directory).parent.exists()
+    assert not running(postmaster) and not running(pid)
+
+
+def running(pid: int) -> bool:
+    """Whether the process still exists, once its parent has had a moment to reap it."""
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+            return False  # exited; only waiting for its parent to collect the exit status
+        time.sleep(0.1)
+    return True

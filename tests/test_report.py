@@ -1,0 +1,156 @@
+"""The report: its tables say what the JSON says, its charts are written, and bad input is
+refused without touching what is there."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.report import format_seconds
+
+from helpers import bench, one_error_line
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def report_rows(report: str, backend_heading: str) -> list[list[str]]:
+    section = report.split(f"## {backend_heading}", 1)[1].split("\n## ", 1)[0]
+    table = section.split("### Results", 1)[1]
+    return [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in table.splitlines()
+        if line.startswith("| ") and not line.startswith(("| workload", "| ---"))
+    ]
+
+
+def benchmarks(folder: Path) -> list[dict[str, Any]]:
+    document = json.loads((folder / "benchmarks.json").read_text())
+    entries: list[dict[str, Any]] = document["benchmarks"]
+    return entries
+
+
+def test_the_table_says_what_the_json_says(
+    quick_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    out, result = quick_run
+    assert result.returncode == 0, result.stderr
+    rows = report_rows((out / "REPORT.md").read_text(), "SQLite")
+    by_cell = {(r[0], r[1], r[2]): r[3:] for r in rows}
+    entries = benchmarks(out)
+    medians = {
+        (e["extra_info"]["workload"], e["extra_info"]["size"], e["extra_info"]["variant"]): e[
+            "stats"
+        ]["median"]
+        for e in entries
+    }
+    for entry in entries:
+        info = entry["extra_info"]
+        key = (info["workload"], info["size"], info["variant"])
+        median, ratio, cursor_calls, db_statements, round_trips = by_cell[
+            (info["workload"], str(info["size"]), info["variant"])
+        ]
+        assert median == format_seconds(entry["stats"]["median"])
+        dbapi = medians[(info["workload"], info["size"], "dbapi")]
+        assert ratio == f"{entry['stats']['median'] / dbapi:.2f}×"
+        assert (cursor_calls, db_statements, round_trips) == (
+            str(info["cursor_calls"]),
+            str(info["db_statements"]),
+            str(info["round_trips"]),
+        ), key
+    assert len([r for r in rows if r[3] != "n/a"]) == len(entries)
+    assert ["crud_create", "—", "orm_lazy", "n/a", "n/a", "n/a", "n/a", "n/a"] in rows
+
+
+def test_the_summary_is_computed_from_the_results(
+    quick_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    out, _ = quick_run
+    report = (out / "REPORT.md").read_text()
+    at_100 = [e for e in benchmarks(out) if e["extra_info"]["size"] == 100]
+    for workload in ("crud_create", "parent_child_read"):
+        cells = [e for e in at_100 if e["extra_info"]["workload"] == workload]
+        fastest = min(cells, key=lambda e: e["stats"]["median"])
+        assert (
+            f"`{workload}` at size 100: fastest `{fastest['extra_info']['variant']}` "
+            f"({format_seconds(fastest['stats']['median'])})"
+        ) in report
+    assert "python -m bench run --backend sqlite --workload crud_create parent_child_read" in report
+
+
+def test_every_chart_is_written_non_empty_and_embedded(
+    quick_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    out, _ = quick_run
+    report = (out / "REPORT.md").read_text()
+    names = sorted(path.name for path in (out / "charts").iterdir())
+    assert names == [
+        "sqlite-median-time.png",
+        "sqlite-projected-rtt.png",
+        "sqlite-scaling.png",
+        "sqlite-statements.png",
+    ]
+    for name in names:
+        content = (out / "charts" / name).read_bytes()
+        assert content.startswith(PNG_SIGNATURE) and len(content) > 10_000
+        assert f"](charts/{name})" in report
+
+
+def test_the_report_can_be_made_again_from_the_json(
+    quick_run: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    out, _ = quick_run
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(out / "benchmarks.json", copy / "benchmarks.json")
+    result = bench("report", str(copy))
+    assert result.returncode == 0, result.stderr
+    assert (copy / "REPORT.md").read_text() == (out / "REPORT.md").read_text()
+    assert len(list((copy / "charts").iterdir())) == 4
+    assert sorted(p.name for p in copy.iterdir()) == ["REPORT.md", "benchmarks.json", "charts"]
+
+
+def _without_fields(document: dict[str, Any]) -> dict[str, Any]:
+    for entry in document["benchmarks"]:
+        entry["extra_info"].pop("round_trips")
+    return document
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "has no benchmarks.json; run `python -m bench run --out"),
+        ("{not json", "benchmarks.json is not JSON"),
+        ('{"rows": []}', "is not pytest-benchmark JSON"),
+        ("harness-less", "lacks the harness's fields (round_trips)"),
+    ],
+)
+def test_bad_results_are_one_line_and_leave_the_folder_as_it_was(
+    quick_run: tuple[Path, subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+    content: str | None,
+    message: str,
+) -> None:
+    out, _ = quick_run
+    (tmp_path / "REPORT.md").write_text("an earlier report")
+    if content == "harness-less":
+        document = _without_fields(json.loads((out / "benchmarks.json").read_text()))
+        (tmp_path / "benchmarks.json").write_text(json.dumps(document))
+    elif content is not None:
+        (tmp_path / "benchmarks.json").write_text(content)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = bench("report", str(tmp_path))
+    assert result.returncode == 2
+    assert message in one_error_line(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (tmp_path / "REPORT.md").read_text() == "an earlier report"
+
+
+def test_a_missing_folder_is_refused(tmp_path: Path) -> None:
+    result = bench("report", str(tmp_path / "nowhere"))
+    assert result.returncode == 2
+    assert "is not a folder" in one_error_line(result)
