@@ -1,219 +1,41 @@
 """``python -m bench report DIR``: charts and a citable REPORT.md from ``DIR/benchmarks.json``.
 
 Every figure in the report is computed from the JSON; nothing is written by hand. The files are
-written next to their final names and renamed into place, so a failed report leaves the
-previous one whole.
+prepared in a staging folder and renamed into place, so a failed report leaves the previous
+one whole.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import shutil
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from bench.workloads import WORKLOADS
-from implementations.registry import VARIANTS
+from bench.charts import draw_charts
+from bench.results import (
+    BACKEND_TITLES,
+    PROJECTED_WORKLOADS,
+    CellResult,
+    ReportError,
+    Results,
+    format_ratio,
+    format_seconds,
+    load_results,
+    ratio_to_dbapi,
+    reference_size,
+    variants_of,
+    workloads_of,
+)
 
-RESULTS_FILE = "benchmarks.json"
 REPORT_FILE = "REPORT.md"
 CHARTS_DIR = "charts"
-REQUIRED_FIELDS = (
-    "workload",
-    "variant",
-    "backend",
-    "size",
-    "cursor_calls",
-    "db_statements",
-    "round_trips",
-    "rows",
-)
-#: network round-trip times the projection is drawn over, and the one the summary quotes
-RTT_RANGE_MS = (0.0, 10.0)
+#: the network round-trip time the summary quotes
 QUOTED_RTT_MS = 1.0
-PROJECTED_WORKLOADS = (
-    "crud_create",
-    "crud_read",
-    "crud_update",
-    "crud_delete",
-    "parent_child_insert",
-)
-BACKEND_TITLES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
-
-class ReportError(Exception):
-    """The results cannot be reported on; one line for the user."""
-
-
-@dataclass(frozen=True)
-class CellResult:
-    workload: str
-    variant: str
-    backend: str
-    size: int
-    median: float
-    q1: float
-    q3: float
-    rounds: int
-    cursor_calls: int
-    db_statements: int
-    round_trips: int
-    rows: int
-    bytes_sent: int | None = None
-    bytes_received: int | None = None
-    connections_opened: int = 0
-
-    def projected(self, rtt_seconds: float) -> float:
-        """What the cell would take with a network round trip of ``rtt_seconds``."""
-        return self.median + self.round_trips * rtt_seconds
-
-
-@dataclass
-class Results:
-    cells: list[CellResult]
-    datetime: str
-    machine: dict[str, Any]
-    harness: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def backends(self) -> list[str]:
-        return _order((cell.backend for cell in self.cells), tuple(BACKEND_TITLES))
-
-    def for_backend(self, backend: str) -> list[CellResult]:
-        return [cell for cell in self.cells if cell.backend == backend]
-
-    def lookup(self, workload: str, variant: str, backend: str, size: int) -> CellResult | None:
-        for cell in self.cells:
-            if (cell.workload, cell.variant, cell.backend, cell.size) == (
-                workload,
-                variant,
-                backend,
-                size,
-            ):
-                return cell
-        return None
-
-
-def _order(names: Iterable[str], known: Sequence[str]) -> list[str]:
-    unique = set(names)
-    return [n for n in known if n in unique] + sorted(unique - set(known))
-
-
-def workloads_of(cells: Iterable[CellResult]) -> list[str]:
-    return _order((cell.workload for cell in cells), tuple(WORKLOADS))
-
-
-def variants_of(cells: Iterable[CellResult]) -> list[str]:
-    return _order((cell.variant for cell in cells), tuple(VARIANTS))
-
-
-# --- loading ------------------------------------------------------------------------------------
-
-
-def load_results(folder: Path) -> Results:
-    path = folder / RESULTS_FILE
-    if not folder.is_dir():
-        raise ReportError(f"{folder} is not a folder")
-    if not path.is_file():
-        raise ReportError(
-            f"{folder} has no {RESULTS_FILE}; run `python -m bench run --out {folder}`"
-        )
-    try:
-        document = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReportError(f"{path} is not JSON ({exc})") from None
-    if not (
-        isinstance(document, dict)
-        and isinstance(document.get("benchmarks"), list)
-        and isinstance(document.get("machine_info"), dict)
-    ):
-        raise ReportError(f"{path} is not pytest-benchmark JSON (no benchmarks and machine_info)")
-    if not document["benchmarks"]:
-        raise ReportError(f"{path} holds no benchmarks")
-    cells = [_cell(entry, path) for entry in document["benchmarks"]]
-    return Results(
-        cells=cells,
-        datetime=str(document.get("datetime", "unknown")),
-        machine=document["machine_info"],
-        harness=document.get("harness") or {},
-    )
-
-
-def _cell(entry: Any, path: Path) -> CellResult:
-    name = entry.get("name", "?") if isinstance(entry, dict) else "?"
-    info = entry.get("extra_info") if isinstance(entry, dict) else None
-    stats = entry.get("stats") if isinstance(entry, dict) else None
-    missing = [f for f in REQUIRED_FIELDS if not isinstance(info, dict) or f not in info]
-    if missing:
-        raise ReportError(
-            f"{path}: benchmark {name} lacks the harness's fields ({', '.join(missing)}); "
-            "was it written by `python -m bench run`?"
-        )
-    if not isinstance(stats, dict) or not all(k in stats for k in ("median", "q1", "q3")):
-        raise ReportError(f"{path}: benchmark {name} has no timing statistics")
-    assert isinstance(info, dict)
-    try:
-        return CellResult(
-            workload=str(info["workload"]),
-            variant=str(info["variant"]),
-            backend=str(info["backend"]),
-            size=int(info["size"]),
-            median=float(stats["median"]),
-            q1=float(stats["q1"]),
-            q3=float(stats["q3"]),
-            rounds=int(stats.get("rounds", 0)),
-            cursor_calls=int(info["cursor_calls"]),
-            db_statements=int(info["db_statements"]),
-            round_trips=int(info["round_trips"]),
-            rows=int(info["rows"]),
-            bytes_sent=_optional_int(info.get("bytes_sent")),
-            bytes_received=_optional_int(info.get("bytes_received")),
-            connections_opened=int(info.get("connections_opened", 0)),
-        )
-    except (TypeError, ValueError) as exc:
-        raise ReportError(f"{path}: benchmark {name} has a malformed field ({exc})") from None
-
-
-def _optional_int(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-# --- formatting ---------------------------------------------------------------------------------
-
-
-def format_seconds(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.1f} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.3g} ms" if seconds < 0.1 else f"{seconds * 1e3:.0f} ms"
-    return f"{seconds:.2f} s"
-
-
-def format_ratio(ratio: float | None) -> str:
-    return "—" if ratio is None else f"{ratio:.2f}×"
-
-
-def reference_size(cells: Sequence[CellResult]) -> int:
-    """The size the summaries quote: 100 when it was run, else the largest batch size."""
-    sizes = sorted({c.size for c in cells if _is_batch(c.workload)}) or [max(c.size for c in cells)]
-    return 100 if 100 in sizes else sizes[-1]
-
-
-def _is_batch(workload: str) -> bool:
-    return workload not in WORKLOADS or WORKLOADS[workload].kind == "batch"
-
-
-def ratio_to_dbapi(results: Results, cell: CellResult) -> float | None:
-    baseline = results.lookup(cell.workload, "dbapi", cell.backend, cell.size)
-    if baseline is None or baseline.median <= 0:
-        return None
-    return cell.median / baseline.median
+__all__ = ["ReportError", "render_report", "write_report"]
 
 
 # --- the tables ----------------------------------------------------------------------------------
@@ -360,195 +182,6 @@ def _network_effect(cells: list[CellResult], size: int, backend: str) -> list[st
             "were a round trip to a server.",
         )
     return lines
-
-
-# --- charts ---------------------------------------------------------------------------------------
-
-
-def _variant_colors(variants: Sequence[str]) -> dict[str, Any]:
-    from matplotlib import colormaps
-
-    palette = colormaps["tab10"]
-    return {
-        name: palette(index % 10) for index, name in enumerate(VARIANTS) if name in variants
-    } | {
-        name: palette((len(VARIANTS) + i) % 10)
-        for i, name in enumerate(v for v in variants if v not in VARIANTS)
-    }
-
-
-def draw_charts(results: Results, folder: Path) -> list[Path]:
-    """The chart set of every backend, as PNG files in ``folder``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    written = []
-    for backend in results.backends:
-        cells = results.for_backend(backend)
-        colors = _variant_colors(variants_of(cells))
-        title = BACKEND_TITLES.get(backend, backend)
-        for name, draw in (
-            ("median-time", _draw_median_time),
-            ("statements", _draw_statements),
-            ("scaling", _draw_scaling),
-            ("projected-rtt", _draw_projection),
-        ):
-            figure = draw(cells, colors, title)
-            if figure is None:
-                continue
-            path = folder / f"{backend}-{name}.png"
-            figure.savefig(path, dpi=110)
-            written.append(path)
-    return written
-
-
-def _grid(count: int, columns: int) -> tuple[int, int]:
-    return max(1, math.ceil(count / columns)), min(columns, max(count, 1))
-
-
-def _grouped_bars(
-    axes: Any,
-    cells: list[CellResult],
-    colors: dict[str, Any],
-    value: Any,
-    errors: bool,
-) -> None:
-    workloads = workloads_of(cells)
-    variants = variants_of(cells)
-    width = 0.8 / max(len(variants), 1)
-    for index, variant in enumerate(variants):
-        xs, heights, lows, highs = [], [], [], []
-        for position, workload in enumerate(workloads):
-            cell = next((c for c in cells if c.workload == workload and c.variant == variant), None)
-            if cell is None:
-                continue
-            xs.append(position - 0.4 + width * (index + 0.5))
-            heights.append(value(cell))
-            lows.append(max(value(cell) - cell.q1 * 1000, 0) if errors else 0)
-            highs.append(max(cell.q3 * 1000 - value(cell), 0) if errors else 0)
-        if xs:
-            axes.bar(
-                xs,
-                heights,
-                width,
-                label=variant,
-                color=colors[variant],
-                yerr=[lows, highs] if errors else None,
-                capsize=2 if errors else 0,
-            )
-    axes.set_xticks(range(len(workloads)))
-    axes.set_xticklabels(workloads, rotation=25, ha="right", fontsize=8)
-
-
-def _draw_median_time(cells: list[CellResult], colors: dict[str, Any], title: str) -> Any:
-    from matplotlib.figure import Figure
-
-    sizes = sorted({c.size for c in cells})
-    rows, columns = _grid(len(sizes), 2)
-    figure = Figure(figsize=(7 * columns, 4.5 * rows), layout="constrained")
-    figure.suptitle(f"{title}: median time per execution (error bars: interquartile range)")
-    for index, size in enumerate(sizes):
-        axes = figure.add_subplot(rows, columns, index + 1)
-        at_size = [c for c in cells if c.size == size]
-        _grouped_bars(axes, at_size, colors, lambda c: c.median * 1000, errors=True)
-        axes.set_title(f"size {size}")
-        axes.set_ylabel("median time (ms, log scale)")
-        axes.set_xlabel("workload")
-        axes.set_yscale("log")
-        axes.legend(fontsize=7, ncol=2)
-    return figure
-
-
-def _draw_statements(cells: list[CellResult], colors: dict[str, Any], title: str) -> Any:
-    from matplotlib.figure import Figure
-
-    size = reference_size(cells)
-    at_size = [c for c in cells if c.size == size or not _is_batch(c.workload)]
-    measures = (
-        ("cursor_calls", "cursor calls (client)"),
-        ("db_statements", "statements the database ran"),
-        (
-            "round_trips",
-            "round trips" + (" (= statements, no network)" if title == "SQLite" else ""),
-        ),
-    )
-    figure = Figure(figsize=(8, 4.2 * len(measures)), layout="constrained")
-    figure.suptitle(f"{title}: what one execution sends, at size {size}")
-    for index, (measure, label) in enumerate(measures):
-        axes = figure.add_subplot(len(measures), 1, index + 1)
-        _grouped_bars(axes, at_size, colors, lambda c, m=measure: getattr(c, m), errors=False)
-        axes.set_ylabel(f"{label} (count, log scale)")
-        axes.set_xlabel("workload")
-        axes.set_yscale("log")
-        axes.legend(fontsize=7, ncol=3)
-    return figure
-
-
-def _draw_scaling(cells: list[CellResult], colors: dict[str, Any], title: str) -> Any:
-    from matplotlib.figure import Figure
-
-    workloads = [
-        w for w in workloads_of(cells) if len({c.size for c in cells if c.workload == w}) > 1
-    ]
-    if not workloads:
-        return None
-    rows, columns = _grid(len(workloads), 3)
-    figure = Figure(figsize=(5 * columns, 3.8 * rows), layout="constrained")
-    figure.suptitle(f"{title}: median time against size (log-log)")
-    for index, workload in enumerate(workloads):
-        axes = figure.add_subplot(rows, columns, index + 1)
-        workload_cells = [c for c in cells if c.workload == workload]
-        for variant in variants_of(workload_cells):
-            line = sorted((c for c in workload_cells if c.variant == variant), key=lambda c: c.size)
-            axes.plot(
-                [c.size for c in line],
-                [c.median * 1000 for c in line],
-                marker="o",
-                label=variant,
-                color=colors[variant],
-            )
-        axes.set_xscale("log")
-        axes.set_yscale("log")
-        axes.set_title(workload)
-        axes.set_xlabel("size (rows or parents)")
-        axes.set_ylabel("median time (ms)")
-        axes.legend(fontsize=7)
-    return figure
-
-
-def _draw_projection(cells: list[CellResult], colors: dict[str, Any], title: str) -> Any:
-    from matplotlib.figure import Figure
-
-    size = reference_size(cells)
-    workloads = [
-        w for w in PROJECTED_WORKLOADS if any(c.workload == w and c.size == size for c in cells)
-    ]
-    if not workloads:
-        return None
-    rows, columns = _grid(len(workloads), 3)
-    figure = Figure(figsize=(5 * columns, 3.8 * rows), layout="constrained")
-    note = " (SQLite: each statement counted as a round trip)" if title == "SQLite" else ""
-    figure.suptitle(
-        f"{title}: projected time = median + round trips × network RTT, size {size}{note}"
-    )
-    low, high = RTT_RANGE_MS
-    rtts = [low + (high - low) * step / 20 for step in range(21)]
-    for index, workload in enumerate(workloads):
-        axes = figure.add_subplot(rows, columns, index + 1)
-        at_size = [c for c in cells if c.workload == workload and c.size == size]
-        for variant in variants_of(at_size):
-            cell = next(c for c in at_size if c.variant == variant)
-            axes.plot(
-                rtts,
-                [cell.projected(rtt / 1000) * 1000 for rtt in rtts],
-                label=f"{cell.variant} ({cell.round_trips} round trips)",
-                color=colors[cell.variant],
-            )
-        axes.set_title(workload)
-        axes.set_xlabel("network round-trip time (ms)")
-        axes.set_ylabel("projected time (ms)")
-        axes.legend(fontsize=7)
-    return figure
 
 
 # --- the report -----------------------------------------------------------------------------------

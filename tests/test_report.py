@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bench.report import format_seconds
+from bench.results import format_seconds
 
 from helpers import bench, one_error_line
 

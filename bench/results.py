@@ -1,0 +1,205 @@
+"""Reading a run's ``benchmarks.json`` back: the cells with their timings and counts, checked
+to be pytest-benchmark JSON written by this harness, and the helpers the report and the charts
+share."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.workloads import WORKLOADS
+from implementations.registry import VARIANTS
+
+RESULTS_FILE = "benchmarks.json"
+REQUIRED_FIELDS = (
+    "workload",
+    "variant",
+    "backend",
+    "size",
+    "cursor_calls",
+    "db_statements",
+    "round_trips",
+    "rows",
+)
+#: the workloads whose cost with a network in between the report projects
+PROJECTED_WORKLOADS = (
+    "crud_create",
+    "crud_read",
+    "crud_update",
+    "crud_delete",
+    "parent_child_insert",
+    "parent_child_read",
+    "parent_child_append",
+)
+BACKEND_TITLES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+
+class ReportError(Exception):
+    """The results cannot be reported on; one line for the user."""
+
+
+@dataclass(frozen=True)
+class CellResult:
+    workload: str
+    variant: str
+    backend: str
+    size: int
+    median: float
+    q1: float
+    q3: float
+    rounds: int
+    cursor_calls: int
+    db_statements: int
+    round_trips: int
+    rows: int
+    bytes_sent: int | None = None
+    bytes_received: int | None = None
+    connections_opened: int = 0
+
+    def projected(self, rtt_seconds: float) -> float:
+        """What the cell would take with a network round trip of ``rtt_seconds``."""
+        return self.median + self.round_trips * rtt_seconds
+
+
+@dataclass
+class Results:
+    cells: list[CellResult]
+    datetime: str
+    machine: dict[str, Any]
+    harness: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def backends(self) -> list[str]:
+        return _order((cell.backend for cell in self.cells), tuple(BACKEND_TITLES))
+
+    def for_backend(self, backend: str) -> list[CellResult]:
+        return [cell for cell in self.cells if cell.backend == backend]
+
+    def lookup(self, workload: str, variant: str, backend: str, size: int) -> CellResult | None:
+        for cell in self.cells:
+            if (cell.workload, cell.variant, cell.backend, cell.size) == (
+                workload,
+                variant,
+                backend,
+                size,
+            ):
+                return cell
+        return None
+
+
+def _order(names: Iterable[str], known: Sequence[str]) -> list[str]:
+    unique = set(names)
+    return [n for n in known if n in unique] + sorted(unique - set(known))
+
+
+def workloads_of(cells: Iterable[CellResult]) -> list[str]:
+    return _order((cell.workload for cell in cells), tuple(WORKLOADS))
+
+
+def variants_of(cells: Iterable[CellResult]) -> list[str]:
+    return _order((cell.variant for cell in cells), tuple(VARIANTS))
+
+
+def load_results(folder: Path) -> Results:
+    path = folder / RESULTS_FILE
+    if not folder.is_dir():
+        raise ReportError(f"{folder} is not a folder")
+    if not path.is_file():
+        raise ReportError(
+            f"{folder} has no {RESULTS_FILE}; run `python -m bench run --out {folder}`"
+        )
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportError(f"{path} is not JSON ({exc})") from None
+    if not (
+        isinstance(document, dict)
+        and isinstance(document.get("benchmarks"), list)
+        and isinstance(document.get("machine_info"), dict)
+    ):
+        raise ReportError(f"{path} is not pytest-benchmark JSON (no benchmarks and machine_info)")
+    if not document["benchmarks"]:
+        raise ReportError(f"{path} holds no benchmarks")
+    cells = [_cell(entry, path) for entry in document["benchmarks"]]
+    return Results(
+        cells=cells,
+        datetime=str(document.get("datetime", "unknown")),
+        machine=document["machine_info"],
+        harness=document.get("harness") or {},
+    )
+
+
+def _cell(entry: Any, path: Path) -> CellResult:
+    name = entry.get("name", "?") if isinstance(entry, dict) else "?"
+    info = entry.get("extra_info") if isinstance(entry, dict) else None
+    stats = entry.get("stats") if isinstance(entry, dict) else None
+    missing = [f for f in REQUIRED_FIELDS if not isinstance(info, dict) or f not in info]
+    if missing:
+        raise ReportError(
+            f"{path}: benchmark {name} lacks the harness's fields ({', '.join(missing)}); "
+            "was it written by `python -m bench run`?"
+        )
+    if not isinstance(stats, dict) or not all(k in stats for k in ("median", "q1", "q3")):
+        raise ReportError(f"{path}: benchmark {name} has no timing statistics")
+    assert isinstance(info, dict)
+    try:
+        return CellResult(
+            workload=str(info["workload"]),
+            variant=str(info["variant"]),
+            backend=str(info["backend"]),
+            size=int(info["size"]),
+            median=float(stats["median"]),
+            q1=float(stats["q1"]),
+            q3=float(stats["q3"]),
+            rounds=int(stats.get("rounds", 0)),
+            cursor_calls=int(info["cursor_calls"]),
+            db_statements=int(info["db_statements"]),
+            round_trips=int(info["round_trips"]),
+            rows=int(info["rows"]),
+            bytes_sent=_optional_int(info.get("bytes_sent")),
+            bytes_received=_optional_int(info.get("bytes_received")),
+            connections_opened=int(info.get("connections_opened", 0)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ReportError(f"{path}: benchmark {name} has a malformed field ({exc})") from None
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.3g} ms" if seconds < 0.1 else f"{seconds * 1e3:.0f} ms"
+    return f"{seconds:.2f} s"
+
+
+def format_ratio(ratio: float | None) -> str:
+    return "—" if ratio is None else f"{ratio:.2f}×"
+
+
+def at_size(cells: Iterable[CellResult], size: int) -> list[CellResult]:
+    """The cells of that size, and those of workloads that always run at one size."""
+    return [c for c in cells if c.size == size or not is_batch(c.workload)]
+
+
+def reference_size(cells: Sequence[CellResult]) -> int:
+    """The size the summaries quote: 100 when it was run, else the largest batch size."""
+    sizes = sorted({c.size for c in cells if is_batch(c.workload)}) or [max(c.size for c in cells)]
+    return 100 if 100 in sizes else sizes[-1]
+
+
+def is_batch(workload: str) -> bool:
+    return workload not in WORKLOADS or WORKLOADS[workload].kind == "batch"
+
+
+def ratio_to_dbapi(results: Results, cell: CellResult) -> float | None:
+    baseline = results.lookup(cell.workload, "dbapi", cell.backend, cell.size)
+    if baseline is None or baseline.median <= 0:
+        return None
+    return cell.median / baseline.median
