@@ -23,7 +23,7 @@ import sqlalchemy
 from sqlalchemy import URL, Engine, event
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from bench.counting import CountingConnection, Observer
+from bench.counting import Observer
 from bench.workloads import DbState
 from implementations.contract import DBAPIConnection
 from implementations.schema import metadata
@@ -48,12 +48,9 @@ class Backend(ABC):
         """SQLAlchemy URL of the database."""
 
     @abstractmethod
-    def engine_options(self, counting: bool) -> dict[str, Any]:
-        """Options every engine on this backend gets."""
-
-    @abstractmethod
-    def _driver_connect(self, counting: bool) -> Any:
-        """A new raw driver connection, before any per-connection setup."""
+    def _driver_connect(self, observer: Observer | None) -> Any:
+        """A new raw driver connection, before any per-connection setup; observed by
+        ``observer`` when one is given."""
 
     @abstractmethod
     def _prepare_connection(self, driver_connection: Any) -> None:
@@ -81,9 +78,12 @@ class Backend(ABC):
     # --- shared -------------------------------------------------------------------------------
 
     def create_engine(self, observer: Observer | None = None, **options: Any) -> Engine:
-        engine = sqlalchemy.create_engine(
-            self.url, **{**self.engine_options(counting=observer is not None), **options}
-        )
+        if observer is not None:
+            options["connect_args"] = {
+                **options.get("connect_args", {}),
+                **observer.driver_options(),
+            }
+        engine = sqlalchemy.create_engine(self.url, **options)
         self._configure_engine(engine)
         if observer is not None:
             observer.instrument_engine(engine)
@@ -95,15 +95,12 @@ class Backend(ABC):
             self._prepare_connection(driver_connection)
 
     def connect_dbapi(self, observer: Observer | None = None) -> DBAPIConnection:
-        connection = self._driver_connect(counting=observer is not None)
-        if observer is None:
-            self._prepare_connection(connection)
-            return connection  # type: ignore[no-any-return]
-        # observed from the start, like SQLAlchemy's connections; the setup is the harness's,
-        # not the variant's, so it reaches the database unwrapped (no client-side count)
-        observer.attach(connection)
+        connection = self._driver_connect(observer)
+        if observer is not None:
+            # observed from the start, per-connection setup included, as SQLAlchemy's are
+            observer.attach(connection)
         self._prepare_connection(connection)
-        return CountingConnection(connection, observer)
+        return connection  # type: ignore[no-any-return]
 
     def expected_snapshot(
         self, state: DbState
@@ -143,11 +140,10 @@ class SqliteBackend(Backend):
     def url(self) -> URL:
         return self._url
 
-    def engine_options(self, counting: bool) -> dict[str, Any]:
-        return {}
-
-    def _driver_connect(self, counting: bool) -> sqlite3.Connection:
-        return sqlite3.connect(self.path)
+    def _driver_connect(self, observer: Observer | None) -> sqlite3.Connection:
+        options = observer.driver_options() if observer else {}
+        connection: sqlite3.Connection = sqlite3.connect(self.path, **options)
+        return connection
 
     def _prepare_connection(self, driver_connection: Any) -> None:
         cursor = driver_connection.cursor()
@@ -223,17 +219,12 @@ class PostgresBackend(Backend):
     def url(self) -> URL:
         return self._url
 
-    def engine_options(self, counting: bool) -> dict[str, Any]:
-        # counting turns off psycopg's automatic prepared statements, whose one-off extra
-        # round trip would land in whichever execution reached the threshold
-        return {"connect_args": {"prepare_threshold": None}} if counting else {}
-
     def _prepare_connection(self, driver_connection: Any) -> None:
         """Nothing to run: the search path travels in the connection's startup options."""
 
-    def _driver_connect(self, counting: bool) -> psycopg.Connection[Any]:
-        if counting:
-            return psycopg.connect(self._conninfo, prepare_threshold=None)
+    def _driver_connect(self, observer: Observer | None) -> psycopg.Connection[Any]:
+        if observer is not None:
+            return observer.connect_psycopg(self._conninfo)  # type: ignore[no-any-return]
         return psycopg.connect(self._conninfo)
 
     def stored_timestamp(self, value: datetime) -> Any:

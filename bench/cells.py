@@ -12,11 +12,13 @@ steps:
 from __future__ import annotations
 
 import math
+import sqlite3
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine
 
 from bench.backends import Backend
@@ -99,6 +101,17 @@ class HarnessConnections:
     def connect_dbapi(self) -> DBAPIConnection:
         return self._backend.connect_dbapi(self._observer)
 
+    def open_transaction(self) -> bool:
+        """Whether the shared driver connection was left inside a transaction. (The engine's
+        connections need no check: its pool rolls back whatever is returned unfinished, and
+        the statement count shows that ROLLBACK.)"""
+        connection: Any = self._dbapi_connection
+        if connection is None:
+            return False
+        if isinstance(connection, sqlite3.Connection):
+            return connection.in_transaction
+        return bool(connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
+
     def close(self) -> None:
         if self._dbapi_connection is not None:
             self._dbapi_connection.close()
@@ -138,9 +151,16 @@ class Harness:
         run_started = time.perf_counter()
         result = run(case.argument)
         finished = time.perf_counter()
+        self._check_finished(cell, counting=False)
         check_result(cell, case, result)
         check_state(cell, self.backend, case)
         return run_started - reset_started, finished - run_started
+
+    def _check_finished(self, cell: Cell, counting: bool) -> None:
+        connections = self._instances[(cell.variant, counting)][1]
+        if connections.open_transaction():
+            connections.dbapi_connection.rollback()  # or every later reset would wait on it
+            raise VerificationError(f"{cell}: the variant left its transaction open")
 
     def count(self, cell: Cell, case: Case, reset: bool = True) -> Observation:
         """One execution by the cell's counting instance, from the seed state."""
@@ -156,7 +176,11 @@ class Harness:
             self.backend.reset(case.seed)
         with self.observer(cell.variant).observing() as observation:
             result = run(case.argument)
+        self._check_finished(cell, counting=True)
         check_result(cell, case, result)
+        check_state(cell, self.backend, case)
+        if WORKLOADS[cell.workload].kind == "batch":
+            check_one_transaction(cell, observation)
         return observation
 
     def close(self) -> None:
@@ -185,6 +209,17 @@ def check_state(cell: Cell, backend: Backend, case: Case) -> None:
             raise VerificationError(
                 f"{cell}: {table} holds {_describe_difference(expected, actual)}"
             )
+
+
+def check_one_transaction(cell: Cell, observation: Observation) -> None:
+    """One unit of work: at most one transaction, committed, nothing rolled back."""
+    kinds = [statement.split(None, 1)[0].upper() for statement in observation.server_statements]
+    begins, commits, rollbacks = (kinds.count(k) for k in ("BEGIN", "COMMIT", "ROLLBACK"))
+    if begins > 1 or commits != begins or rollbacks:
+        raise VerificationError(
+            f"{cell}: one execution ran {begins} BEGIN, {commits} COMMIT and {rollbacks} "
+            "ROLLBACK; a unit of work commits once"
+        )
 
 
 def _describe_difference(expected: Any, actual: Any) -> str:

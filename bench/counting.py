@@ -5,9 +5,10 @@ An :class:`Observer` is attached to the engines and driver connections of a sepa
 instance of a variant; timed instances never carry it. It records only between
 :meth:`Observer.start` and :meth:`Observer.stop`.
 
-- client side: SQLAlchemy's ``before_cursor_execute`` event (one per DB-API ``execute`` or
-  ``executemany``, each insertmanyvalues batch included), or a proxy around the raw driver's
-  cursors;
+- client side: the driver's own cursor and connection classes, subclassed so that every
+  DB-API ``execute`` or ``executemany`` reports itself, whoever calls it: the variant, the raw
+  driver, SQLAlchemy (each insertmanyvalues batch is one call) or its dialect when it first
+  connects. This is what ``echo=True`` lists;
 - SQLite: ``sqlite3.Connection.set_trace_callback``, called for every statement SQLite runs
   (each row of an executemany, BEGIN and COMMIT included). SQLite has no network, so its
   round trips are its statements;
@@ -19,16 +20,19 @@ instance of a variant; timed instances never carry it. It records only between
 from __future__ import annotations
 
 import re
+import sqlite3
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+import psycopg
 from sqlalchemy import Engine, event
-from sqlalchemy.engine.interfaces import ExecuteStyle
 
 ROUND_TRIPS_FROM_TRACE = "libpq protocol trace"
+#: the statements on which SQLite starts a trigger sub-program (the posts' ON DELETE CASCADE)
+_CASCADING_DELETE = "DELETE FROM user_account"
 ROUND_TRIPS_FROM_STATEMENTS = "= db_statements (no network)"
 
 
@@ -94,6 +98,7 @@ class Observer:
         self.active = False
         self.observation = Observation()
         self._protocol_traces: dict[int, _ProtocolTrace] = {}
+        self._driver_options: dict[str, Any] | None = None
 
     # --- recording ----------------------------------------------------------------------------
 
@@ -167,10 +172,10 @@ class Observer:
         if not self.active:
             return
         statements = self.observation.server_statements
-        # SQLite calls back again, with the same text, at the start of each trigger
-        # sub-program (a foreign key's ON DELETE CASCADE, once per deleted row): that is part of
-        # the statement already counted, not another one
-        if statements and statements[-1] == sql:
+        # SQLite calls back again, with the same text, at the start of each trigger sub-program:
+        # for a DELETE from user_account, the foreign key's ON DELETE CASCADE, once per deleted
+        # row. That is part of the statement already counted, not another one.
+        if statements and statements[-1] == sql and sql.startswith(_CASCADING_DELETE):
             return
         statements.append(sql)
 
@@ -186,22 +191,35 @@ class Observer:
 
     # --- instrumenting --------------------------------------------------------------------------
 
-    def instrument_engine(self, engine: Engine) -> None:
-        """Count an engine's cursor calls and observe each driver connection it opens."""
+    def driver_options(self) -> dict[str, Any]:
+        """Arguments for the driver's ``connect()`` that make its cursors report to this
+        observer (SQLAlchemy passes them on as ``connect_args``).
 
-        @event.listens_for(engine, "before_cursor_execute")
-        def _before_cursor_execute(
-            conn: Any,
-            cursor: Any,
-            statement: str,
-            parameters: Any,
-            context: Any,
-            executemany: bool,
-        ) -> None:
-            # SQLAlchemy reports each insertmanyvalues batch with executemany=True, but sends
-            # it as one cursor.execute() with all the batch's parameters
-            batch = getattr(context, "execute_style", None) is ExecuteStyle.INSERTMANYVALUES
-            self.client_call(statement, parameters, executemany and not batch)
+        On PostgreSQL they also turn off psycopg's automatic prepared statements, whose
+        one-off extra round trip would land in whichever execution reached the threshold.
+        """
+        if self._driver_options is None:
+            self._driver_options = (
+                {"factory": _observed_sqlite_connection(self)}
+                if self.backend == "sqlite"
+                else {"cursor_factory": _observed_psycopg_cursor(self), "prepare_threshold": None}
+            )
+        return self._driver_options
+
+    def connect_psycopg(self, conninfo: str, **options: Any) -> Any:
+        """A raw psycopg connection that reports its cursors' calls, and detaches its protocol
+        trace when it is closed."""
+        observer = self
+
+        class ObservedConnection(psycopg.Connection[Any]):
+            def close(self) -> None:
+                observer.detach(self)
+                super().close()
+
+        return ObservedConnection.connect(conninfo, **options, **self.driver_options())
+
+    def instrument_engine(self, engine: Engine) -> None:
+        """Observe each driver connection the engine opens, until it is closed."""
 
         # first in line, so the dialect's first-connect queries and any per-connection setup
         # are observed too: they are part of what connecting costs
@@ -218,48 +236,51 @@ class Observer:
             self.detach(driver_connection)
 
 
-class CountingConnection:
-    """A raw driver connection whose cursors report each execute/executemany to an Observer."""
+def _observed_sqlite_connection(observer: Observer) -> type[sqlite3.Connection]:
+    """A sqlite3 connection class whose cursors report each call to ``observer``."""
 
-    def __init__(self, connection: Any, observer: Observer) -> None:
-        self._connection = connection
-        self._observer = observer
+    class ObservedCursor(sqlite3.Cursor):
+        def execute(self, sql: str, parameters: Any = (), /) -> ObservedCursor:
+            observer.client_call(sql, parameters, executemany=False)
+            return super().execute(sql, parameters)
 
-    def cursor(self, *args: Any, **kwargs: Any) -> CountingCursor:
-        return CountingCursor(self._connection.cursor(*args, **kwargs), self._observer)
+        def executemany(self, sql: str, parameters: Any, /) -> ObservedCursor:
+            parameter_sets = list(parameters)
+            observer.client_call(sql, parameter_sets, executemany=True)
+            return super().executemany(sql, parameter_sets)
 
-    def commit(self) -> None:
-        self._connection.commit()
+    class ObservedConnection(sqlite3.Connection):
+        def cursor(self, factory: Any = ObservedCursor) -> Any:
+            return super().cursor(factory)
 
-    def rollback(self) -> None:
-        self._connection.rollback()
+        # the connection's shortcuts run on a cursor of their own, not through cursor()
+        def execute(self, sql: str, parameters: Any = (), /) -> Any:
+            return self.cursor().execute(sql, parameters)
 
-    def close(self) -> None:
-        self._observer.detach(self._connection)
-        self._connection.close()
+        def executemany(self, sql: str, parameters: Any, /) -> Any:
+            return self.cursor().executemany(sql, parameters)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._connection, name)
+    return ObservedConnection
 
 
-class CountingCursor:
-    def __init__(self, cursor: Any, observer: Observer) -> None:
-        self._cursor = cursor
-        self._observer = observer
+def _observed_psycopg_cursor(observer: Observer) -> type[psycopg.Cursor[Any]]:
+    """A psycopg cursor class that reports each call to ``observer``."""
 
-    def execute(self, query: Any, params: Any = None, *args: Any, **kwargs: Any) -> Any:
-        self._observer.client_call(str(query), params, executemany=False)
-        if params is None:
-            return self._cursor.execute(query, *args, **kwargs)
-        return self._cursor.execute(query, params, *args, **kwargs)
+    class ObservedCursor(psycopg.Cursor[Any]):
+        def execute(self, query: Any, params: Any = None, **options: Any) -> Any:
+            observer.client_call(_query_text(query), params, executemany=False)
+            return super().execute(query, params, **options)
 
-    def executemany(self, query: Any, params_seq: Any, *args: Any, **kwargs: Any) -> Any:
-        params_list = list(params_seq)
-        self._observer.client_call(str(query), params_list, executemany=True)
-        return self._cursor.executemany(query, params_list, *args, **kwargs)
+        def executemany(self, query: Any, params_seq: Any, **options: Any) -> None:
+            parameter_sets = list(params_seq)
+            observer.client_call(_query_text(query), parameter_sets, executemany=True)
+            super().executemany(query, parameter_sets, **options)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._cursor, name)
+    return ObservedCursor
+
+
+def _query_text(query: Any) -> str:
+    return query.decode() if isinstance(query, bytes) else str(query)
 
 
 # --- the libpq protocol trace -----------------------------------------------------------------

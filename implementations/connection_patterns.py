@@ -6,6 +6,7 @@ driver connection kept open) are the ``core``, ``orm`` and ``dbapi`` variants' o
 
 from __future__ import annotations
 
+from sqlalchemy import Engine
 from sqlalchemy.pool import NullPool
 
 from implementations.contract import Connections, UserRecord, Variant
@@ -14,16 +15,28 @@ from implementations.dbapi import driver_sql
 from implementations.dbapi import read_user as read_user_dbapi
 
 
+class _DatabaseSession:
+    """The pattern as applications write it: a context manager that creates an Engine on
+    entry and disposes of it on exit."""
+
+    def __init__(self, connections: Connections) -> None:
+        self.connections = connections
+
+    def __enter__(self) -> Engine:
+        self.engine = self.connections.create_engine()
+        return self.engine
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.engine.dispose()
+
+
 class EnginePerUseVariant(Variant):
     """a new Engine per unit of work, as a context manager calling create_engine() in __enter__"""
 
     def connect_read_one(self, user_id: int) -> UserRecord:
-        """create_engine(), connect, read, commit, engine.dispose(): every time"""
-        engine = self.connections.create_engine()
-        try:
+        """with a context manager: create_engine(), connect, read, commit, dispose()"""
+        with _DatabaseSession(self.connections) as engine:
             return read_user_core(engine, user_id)
-        finally:
-            engine.dispose()
 
 
 class NullPoolVariant(Variant):

@@ -68,7 +68,12 @@ class OrmVariant(_OrmVariantBase):
         """User objects holding their Post objects; add_all() and the cascade inserts both"""
         with self.session_factory() as session, session.begin():
             new_users = [
-                _new_user(entry.user, posts=[_new_post(post) for post in entry.posts])
+                User(
+                    username=entry.user.username,
+                    email=entry.user.email,
+                    created_at=entry.user.created_at,
+                    posts=[_new_post(post) for post in entry.posts],
+                )
                 for entry in users
             ]
             session.add_all(new_users)
@@ -77,7 +82,9 @@ class OrmVariant(_OrmVariantBase):
 
     def parent_child_read(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
         """select(User) with selectinload(User.posts): one SELECT for users, one for posts"""
-        return _read_users_with_posts(self.session_factory, user_ids, selectinload(User.posts))
+        return _read_users_with_posts(
+            self.session_factory, user_ids, selectinload(User.posts), unique=False
+        )
 
     def parent_child_append(self, posts: Sequence[NewPostForUser]) -> None:
         """load the Users with selectinload(User.posts), then user.posts.append(Post(...))"""
@@ -96,7 +103,7 @@ class OrmLazyLoadingVariant(_OrmVariantBase):
 
     def parent_child_read(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
         """select(User), then each user.posts loads on first access: 1 + N SELECTs"""
-        return _read_users_with_posts(self.session_factory, user_ids, None)
+        return _read_users_with_posts(self.session_factory, user_ids, None, unique=False)
 
     def parent_child_append(self, posts: Sequence[NewPostForUser]) -> None:
         """load the Users, then user.posts.append(): each first append loads that collection"""
@@ -108,16 +115,14 @@ class OrmJoinedLoadingVariant(_OrmVariantBase):
 
     def parent_child_read(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
         """select(User) with joinedload(User.posts): one SELECT with a LEFT OUTER JOIN"""
-        return _read_users_with_posts(self.session_factory, user_ids, joinedload(User.posts))
+        # a joined collection repeats each user once per post: unique() is required
+        return _read_users_with_posts(
+            self.session_factory, user_ids, joinedload(User.posts), unique=True
+        )
 
 
-def _new_user(user: NewUser, posts: list[Post] | None = None) -> User:
-    return User(
-        username=user.username,
-        email=user.email,
-        created_at=user.created_at,
-        posts=posts if posts is not None else [],
-    )
+def _new_user(user: NewUser) -> User:
+    return User(username=user.username, email=user.email, created_at=user.created_at)
 
 
 def _new_post(post: NewPost) -> Post:
@@ -136,14 +141,16 @@ def _read_users_with_posts(
     session_factory: sessionmaker[Session],
     user_ids: Sequence[int],
     posts_loader: ExecutableOption | None,
+    unique: bool,
 ) -> list[UserWithPosts]:
     statement = select(User).where(User.id.in_(user_ids)).order_by(User.id)
     if posts_loader is not None:
         statement = statement.options(posts_loader)
     with session_factory() as session, session.begin():
+        users = session.scalars(statement)
         return [
             UserWithPosts(_user_record(user), tuple(_post_record(post) for post in user.posts))
-            for user in session.scalars(statement).unique()
+            for user in (users.unique() if unique else users)
         ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from implementations.contract import EmailChange, NewUser
+from implementations.contract import EmailChange, NewUser, UserRecord
 from implementations.core import CoreVariant
 from implementations.dbapi import DbapiVariant, unit_of_work
 
@@ -33,3 +33,27 @@ class DeletesEveryone(DbapiVariant):
         """DELETE FROM user_account without a WHERE"""
         with unit_of_work(self.connection) as cursor:
             cursor.execute("DELETE FROM user_account")
+
+
+class LeavesReadOpen(DbapiVariant):
+    """dbapi that reads without ending its transaction"""
+
+    def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
+        """SELECT, no commit"""
+        condition, parameters = self.sql.id_list("id", user_ids)
+        cursor = self.connection.cursor()
+        cursor.execute(
+            f"SELECT id, username, email, created_at FROM user_account WHERE {condition} "
+            "ORDER BY id",
+            parameters,
+        )
+        return [self.sql.user_record(row) for row in cursor.fetchall()]
+
+
+class CommitsPerRow(DbapiVariant):
+    """dbapi that commits each change on its own"""
+
+    def crud_update(self, changes: Sequence[EmailChange]) -> None:
+        """one transaction per change"""
+        for change in changes:
+            super().crud_update([change])

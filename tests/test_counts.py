@@ -3,11 +3,14 @@ say how), and cross-checks of the client-side count against the database's own."
 
 from __future__ import annotations
 
+import sqlite3
+
+import psycopg
 import pytest
 
-from bench.backends import Backend
+from bench.backends import Backend, SqliteBackend
 from bench.cells import Cell, Harness
-from bench.counting import Observation
+from bench.counting import Observation, Observer
 from bench.workloads import WORKLOADS, sizes_for
 from implementations.registry import VARIANTS, load_variant
 
@@ -152,10 +155,66 @@ def test_counting_is_repeatable(harness: Harness) -> None:
     assert first == second
 
 
-def test_timed_instances_carry_no_instrumentation(harness: Harness) -> None:
-    core = harness.variant("core")
-    core_engine = core.engine  # type: ignore[attr-defined]
-    assert not core_engine.dispatch.before_cursor_execute
-    counting_engine = harness.variant("core", counting=True).engine  # type: ignore[attr-defined]
-    assert counting_engine.dispatch.before_cursor_execute
-    assert core_engine is not counting_engine
+def _driver_classes(harness: Harness, counting: bool) -> set[type]:
+    """The classes of the driver connections and cursors a core and a dbapi instance use."""
+    engine = harness.variant("core", counting).engine  # type: ignore[attr-defined]
+    pooled = engine.raw_connection()
+    try:
+        driver = pooled.driver_connection
+        classes = {type(driver), type(driver.cursor())}
+    finally:
+        pooled.close()
+    raw = harness.variant("dbapi", counting).connection  # type: ignore[attr-defined]
+    return classes | {type(raw), type(raw.cursor())}
+
+
+def test_timed_instances_carry_no_instrumentation(harness: Harness, backend: Backend) -> None:
+    plain = {
+        "sqlite": {sqlite3.Connection, sqlite3.Cursor},
+        "postgres": {psycopg.Connection, psycopg.Cursor},
+    }[backend.name]
+    assert _driver_classes(harness, counting=False) == plain
+    observed = _driver_classes(harness, counting=True) - plain
+    assert observed and all(issubclass(c, tuple(plain)) for c in observed)
+    engine = harness.variant("core").engine  # type: ignore[attr-defined]
+    assert not engine.dispatch.before_cursor_execute
+    assert not engine.dispatch.after_cursor_execute
+
+
+def test_sqlite_counts_identical_statements_each_time(sqlite_backend: SqliteBackend) -> None:
+    observer = Observer("sqlite")
+    connection = sqlite_backend.connect_dbapi(observer)
+    try:
+        sqlite_backend.reset(WORKLOADS["crud_update"].case(2).seed)
+        with observer.observing() as observation:
+            cursor = connection.cursor()
+            cursor.executemany(
+                "UPDATE user_account SET email = ? WHERE id = ?", [("same@x", 1), ("same@x", 1)]
+            )
+            connection.commit()
+        assert observation.cursor_calls == 1
+        assert [s.split()[0] for s in observation.server_statements] == [
+            "BEGIN",
+            "UPDATE",
+            "UPDATE",
+            "COMMIT",
+        ]
+    finally:
+        connection.close()
+
+
+def test_sqlite_counts_a_cascading_delete_once(sqlite_backend: SqliteBackend) -> None:
+    observer = Observer("sqlite")
+    connection = sqlite_backend.connect_dbapi(observer)
+    try:
+        sqlite_backend.reset(WORKLOADS["parent_child_read"].case(2).seed)  # users with posts
+        with observer.observing() as observation:
+            cursor = connection.cursor()
+            cursor.execute("DELETE FROM user_account WHERE id IN (?, ?)", (1, 2))
+            connection.commit()
+        # SQLite traces the DELETE again for each user's cascade; it is one statement
+        assert observation.db_statements == 3
+        users, posts = sqlite_backend.snapshot()
+        assert [u[0] for u in users] == [3, 4] and {p[1] for p in posts} == {3, 4}
+    finally:
+        connection.close()
