@@ -59,7 +59,9 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "default": Profile("default", warmup_rounds=2, min_rounds=5, max_rounds=60, target_seconds=0.4),
+    "default": Profile(
+        "default", warmup_rounds=2, min_rounds=5, max_rounds=200, target_seconds=0.5
+    ),
     "quick": Profile("quick", warmup_rounds=1, min_rounds=3, max_rounds=8, target_seconds=0.05),
 }
 

@@ -226,7 +226,7 @@ def _progress(item: pytest.Item, cell: Cell, report: pytest.TestReport) -> None:
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
     # the progress line replaces pytest's dot for every cell that passed
-    if report.when == "call" and report.passed and "cell" in report.keywords:
+    if report.when == "call" and report.passed and "benchmark" in report.keywords:
         return "passed", "", ""
     return None
 

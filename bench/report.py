@@ -32,8 +32,10 @@ from bench.results import (
 
 REPORT_FILE = "REPORT.md"
 CHARTS_DIR = "charts"
-#: the network round-trip time the summary quotes
+#: the network round-trip time the summary quotes, and the largest it looks at
 QUOTED_RTT_MS = 1.0
+RTT_LIMIT_MS = 10.0
+NETWORKED_BACKENDS = ("postgres",)
 
 __all__ = ["ReportError", "render_report", "write_report"]
 
@@ -154,34 +156,46 @@ def _statement_extremes(cells: list[CellResult], size: int) -> list[str]:
 
 
 def _network_effect(cells: list[CellResult], size: int, backend: str) -> list[str]:
+    if backend not in NETWORKED_BACKENDS:
+        return [
+            f"{BACKEND_TITLES.get(backend, backend)} runs inside the application's process: "
+            "there is no network round trip to add (the projection chart shows what its "
+            "statement counts would cost if each were one)."
+        ]
     rtt = QUOTED_RTT_MS / 1000
     lines = []
     for workload in PROJECTED_WORKLOADS:
         at_size = [c for c in cells if c.workload == workload and c.size == size]
         if len(at_size) < 2:
             continue
-        local = min(at_size, key=lambda c: c.median)
-        remote = min(at_size, key=lambda c: c.projected(rtt))
-        added = ", ".join(
-            f"`{c.variant}` +{format_seconds(c.round_trips * rtt)}"
-            for c in sorted(at_size, key=lambda c: c.round_trips)
-        )
-        change = (
-            f"the fastest changes from `{local.variant}` to `{remote.variant}`"
-            if remote.variant != local.variant
-            else f"`{local.variant}` stays the fastest"
+        projected = ", ".join(
+            f"`{c.variant}` {format_seconds(c.projected(rtt))} ({c.round_trips})"
+            for c in sorted(at_size, key=lambda c: c.projected(rtt))
         )
         lines.append(
-            f"`{workload}` at size {size} with a {QUOTED_RTT_MS:g} ms network round trip "
-            f"adds {added}; {change}."
-        )
-    if lines and backend == "sqlite":
-        lines.insert(
-            0,
-            "SQLite has no network; the projections below treat each SQLite statement as if it "
-            "were a round trip to a server.",
+            f"`{workload}` at size {size} with {QUOTED_RTT_MS:g} ms per round trip "
+            f"(round trips in brackets): {projected}.{_crossover(at_size)}"
         )
     return lines
+
+
+def _crossover(cells: list[CellResult]) -> str:
+    """Where, as the network slows, the locally fastest variant loses first place."""
+    fastest = min(cells, key=lambda c: c.median)
+    crossings = [
+        ((other.median - fastest.median) / (fastest.round_trips - other.round_trips), other)
+        for other in cells
+        if other.round_trips < fastest.round_trips
+    ]
+    if not crossings:
+        return ""
+    seconds, overtaker = min(crossings, key=lambda pair: pair[0])
+    if seconds * 1000 > RTT_LIMIT_MS:
+        return ""
+    return (
+        f" `{fastest.variant}` is fastest on this machine, but from "
+        f"{seconds * 1000:.2g} ms per round trip `{overtaker.variant}` is faster."
+    )
 
 
 # --- the report -----------------------------------------------------------------------------------
