@@ -102,6 +102,13 @@ class Backend(ABC):
         self._prepare_connection(connection)
         return connection  # type: ignore[no-any-return]
 
+    def _create_tables(self) -> None:
+        engine = self.create_engine()
+        try:
+            metadata.create_all(engine)
+        finally:
+            engine.dispose()
+
     def expected_snapshot(
         self, state: DbState
     ) -> tuple[tuple[StoredRow, ...], tuple[StoredRow, ...]]:
@@ -130,11 +137,7 @@ class SqliteBackend(Backend):
         self._admin = sqlite3.connect(path)
         self._prepare_connection(self._admin)
         self._admin.execute("PRAGMA journal_mode = WAL")  # persistent, stored in the file
-        admin_engine = self.create_engine()
-        try:
-            metadata.create_all(admin_engine)
-        finally:
-            admin_engine.dispose()
+        self._create_tables()
 
     @property
     def url(self) -> URL:
@@ -209,11 +212,7 @@ class PostgresBackend(Backend):
         self._admin.execute(f'SET search_path = "{schema}"')
         # a variant that leaves its transaction open must fail the reset, not hang it
         self._admin.execute("SET lock_timeout = '10s'")
-        admin_engine = self.create_engine()
-        try:
-            metadata.create_all(admin_engine)
-        finally:
-            admin_engine.dispose()
+        self._create_tables()
 
     @property
     def url(self) -> URL:

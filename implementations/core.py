@@ -92,12 +92,7 @@ class CoreVariant(Variant):
                     INSERT_USERS_RETURNING_IDS, [user_params(entry.user) for entry in users]
                 )
             )
-            post_parameters = [
-                post_params(user_id, post)
-                for user_id, entry in zip(user_ids, users, strict=True)
-                for post in entry.posts
-            ]
-            connection.execute(INSERT_POSTS, post_parameters)
+            connection.execute(INSERT_POSTS, posts_params(user_ids, users))
             return user_ids
 
     def parent_child_read(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
@@ -127,6 +122,17 @@ def post_params(user_id: int, post: NewPost) -> dict[str, Any]:
         "body": post.body,
         "created_at": post.created_at,
     }
+
+
+def posts_params(
+    user_ids: Sequence[int], users: Sequence[NewUserWithPosts]
+) -> list[dict[str, Any]]:
+    """Every user's posts, each with the id the database gave that user."""
+    return [
+        post_params(user_id, post)
+        for user_id, entry in zip(user_ids, users, strict=True)
+        for post in entry.posts
+    ]
 
 
 def read_user(engine: Engine, user_id: int) -> UserRecord:

@@ -23,7 +23,7 @@ from implementations.contract import (
     UserWithPosts,
     Variant,
 )
-from implementations.core import post_params, user_params
+from implementations.core import post_params, posts_params, user_params
 from implementations.schema import Post, User
 
 INSERT_USERS_RETURNING_IDS = insert(User).returning(User.id, sort_by_parameter_order=True)
@@ -69,12 +69,7 @@ class OrmBulkVariant(Variant):
                     INSERT_USERS_RETURNING_IDS, [user_params(entry.user) for entry in users]
                 )
             )
-            post_parameters = [
-                post_params(user_id, post)
-                for user_id, entry in zip(user_ids, users, strict=True)
-                for post in entry.posts
-            ]
-            session.execute(insert(Post), post_parameters)
+            session.execute(insert(Post), posts_params(user_ids, users))
             return user_ids
 
     def parent_child_read(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
