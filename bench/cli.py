@@ -237,8 +237,7 @@ def command_run(args: argparse.Namespace) -> int:
             backends.append(backend)
         pytest_args += [f"--bench-backend={name}" for name in backends]
 
-        descriptor, partial = tempfile.mkstemp(dir=out, prefix=".benchmarks-", suffix=".json")
-        os.close(descriptor)
+        partial = _partial_results_file(out)
         try:
             exit_code = _run_pytest([*pytest_args, f"--benchmark-json={partial}"])
             if exit_code != 0:
@@ -252,6 +251,17 @@ def command_run(args: argparse.Namespace) -> int:
     report_code = _write_report(out)
     print(f"duration: {_duration(time.monotonic() - started)}")
     return report_code
+
+
+def _partial_results_file(folder: Path) -> str:
+    """An empty file next to where the results go, with a normal file's permissions
+    (mkstemp's are owner-only), renamed into place only when the run succeeds."""
+    descriptor, path = tempfile.mkstemp(dir=folder, prefix=".benchmarks-", suffix=".json")
+    os.close(descriptor)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+    return path
 
 
 def _run_pytest(arguments: list[str]) -> int:

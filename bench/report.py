@@ -220,7 +220,7 @@ def render_report(results: Results, charts: Sequence[Path]) -> str:
         "| --- | --- |",
         *(f"| {name} | {version} |" for name, version in versions.items()),
         "",
-        f"Profile: {harness.get('profile', '?')}. Reproduce with:",
+        f"Code: {_commit(results.commit)}. Profile: {harness.get('profile', '?')}. Reproduce with:",
         "",
         "```",
         str(harness.get("command") or "python -m bench run --backend all"),
@@ -262,6 +262,13 @@ def render_report(results: Results, charts: Sequence[Path]) -> str:
             lines += [f"![{c.stem}]({CHARTS_DIR}/{c.name})" for c in backend_charts]
             lines.append("")
     return "\n".join(lines)
+
+
+def _commit(commit: dict[str, object]) -> str:
+    if not commit.get("id"):
+        return "not a git checkout"
+    state = "with uncommitted changes" if commit.get("dirty") else "clean"
+    return f"commit `{str(commit['id'])[:12]}` on `{commit.get('branch', '?')}` ({state})"
 
 
 def write_report(folder: Path) -> Path:

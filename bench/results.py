@@ -70,6 +70,7 @@ class Results:
     datetime: str
     machine: dict[str, Any]
     harness: dict[str, Any] = field(default_factory=dict)
+    commit: dict[str, Any] = field(default_factory=dict)
 
     @property
     def backends(self) -> list[str]:
@@ -129,6 +130,7 @@ def load_results(folder: Path) -> Results:
         datetime=str(document.get("datetime", "unknown")),
         machine=document["machine_info"],
         harness=document.get("harness") or {},
+        commit=document.get("commit_info") or {},
     )
 
 

@@ -54,6 +54,10 @@ def test_quick_run_writes_pytest_benchmark_json(
         "not_applicable"
     ]
     assert "duration:" in result.stdout and "report:" in result.stdout
+    # readable like any file the user's umask allows, not owner-only like a temporary file
+    (out / "ordinary").touch()
+    assert (out / "benchmarks.json").stat().st_mode == (out / "ordinary").stat().st_mode
+    (out / "ordinary").unlink()
 
 
 def test_quick_run_json_works_with_pytest_benchmark_compare(
