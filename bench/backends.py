@@ -204,15 +204,27 @@ class PostgresBackend(Backend):
         self.provisioned_by = provisioned_by
         options = f"-c search_path={schema}"
         self._url = server_url.set(
-            drivername="postgresql+psycopg", query={**server_url.query, "options": options}
+            drivername="postgresql+psycopg",
+            query={
+                **server_url.query,
+                "options": join_options(server_url.query.get("options"), options),
+            },
         )
         self._conninfo = conninfo_for(server_url, options=options)
         self._admin = psycopg.connect(conninfo_for(server_url), autocommit=True)
-        self._admin.execute(f'CREATE SCHEMA "{schema}"')
-        self._admin.execute(f'SET search_path = "{schema}"')
-        # a variant that leaves its transaction open must fail the reset, not hang it
-        self._admin.execute("SET lock_timeout = '10s'")
-        self._create_tables()
+        try:
+            self._admin.execute(f'CREATE SCHEMA "{schema}"')
+            try:
+                self._admin.execute(f'SET search_path = "{schema}"')
+                # a variant that leaves its transaction open must fail the reset, not hang it
+                self._admin.execute("SET lock_timeout = '10s'")
+                self._create_tables()
+            except BaseException:
+                self._admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                raise
+        except BaseException:
+            self._admin.close()
+            raise
 
     @property
     def url(self) -> URL:
@@ -278,16 +290,30 @@ def server_settings(connection: psycopg.Connection[Any]) -> dict[str, str]:
 
 
 def conninfo_for(url: URL, **extra: Any) -> str:
-    """A libpq connection string for a SQLAlchemy URL."""
-    return psycopg.conninfo.make_conninfo(
-        "",
-        host=url.host,
-        port=url.port,
-        user=url.username,
-        password=url.password,
-        dbname=url.database,
-        **extra,
-    )
+    """A libpq connection string for a SQLAlchemy URL, its query parameters (``sslmode``,
+    ``options``, ...) included, as SQLAlchemy's engines pass them; ``extra`` overrides them,
+    but for ``options``, which is appended."""
+    parameters: dict[str, Any] = {
+        key: value[-1] if isinstance(value, tuple) else value for key, value in url.query.items()
+    }
+    for key, value in (
+        ("host", url.host),
+        ("port", url.port),
+        ("user", url.username),
+        ("password", url.password),
+        ("dbname", url.database),
+    ):
+        if value is not None:
+            parameters[key] = value
+    if "options" in extra:
+        extra = {**extra, "options": join_options(parameters.get("options"), extra["options"])}
+    return psycopg.conninfo.make_conninfo("", **{**parameters, **extra})
+
+
+def join_options(given: Any, ours: str) -> str:
+    """A server options string with ours after the user's, so ours win where they clash."""
+    given_text = given[-1] if isinstance(given, tuple) else given
+    return f"{given_text} {ours}" if given_text else ours
 
 
 @contextmanager

@@ -252,20 +252,26 @@ def run_cell(benchmark: Any, harness: Harness, cell: Cell, profile: Profile) -> 
     observation = harness.count(cell, case, reset=workload.mutates)
 
     rounds = profile.rounds_for(run_seconds + (reset_seconds if workload.mutates else 0.0))
-    if workload.mutates:
+    try:
+        if workload.mutates:
 
-        def restore_seed() -> tuple[tuple[Any, ...], dict[str, Any]]:
+            def restore_seed() -> tuple[tuple[Any, ...], dict[str, Any]]:
+                backend.reset(case.seed)
+                return (case.argument,), {}
+
+            result = benchmark.pedantic(
+                run, setup=restore_seed, rounds=rounds, warmup_rounds=profile.warmup_rounds
+            )
+        else:
             backend.reset(case.seed)
-            return (case.argument,), {}
-
-        result = benchmark.pedantic(
-            run, setup=restore_seed, rounds=rounds, warmup_rounds=profile.warmup_rounds
-        )
-    else:
-        backend.reset(case.seed)
-        result = benchmark.pedantic(
-            run, args=(case.argument,), rounds=rounds, warmup_rounds=profile.warmup_rounds
-        )
+            result = benchmark.pedantic(
+                run, args=(case.argument,), rounds=rounds, warmup_rounds=profile.warmup_rounds
+            )
+    except BaseException:
+        # pytest-benchmark marks its own failures so; an interruption (BaseException) it
+        # does not, and would then write statistics of rounds that never ran
+        benchmark.has_error = True
+        raise
     # the timed rounds did the same work as the verified one
     check_result(cell, case, result)
     check_state(cell, backend, case)

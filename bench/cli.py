@@ -10,13 +10,17 @@ import argparse
 import os
 import shlex
 import signal
+import sqlite3
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import NoReturn
+
+import pytest
 
 from bench.postgres import (
     URL_ENV,
@@ -26,7 +30,7 @@ from bench.postgres import (
     provide_postgres,
     server_version,
 )
-from bench.workloads import DEFAULT_SIZES, QUICK_SIZES, WORKLOADS
+from bench.workloads import DEFAULT_SIZES, QUICK_SIZES, WORKLOADS, parse_sizes
 from implementations.contract import BACKENDS
 from implementations.registry import VARIANTS, load_variant
 
@@ -61,12 +65,16 @@ def _names(kind: str, known: Sequence[str]) -> Callable[[str], str]:
 
 
 def _sizes(text: str) -> tuple[int, ...]:
-    from bench.fix_cells import parse_sizes
-
     try:
         return parse_sizes(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _folder(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path is not a folder")
+    return Path(text)
 
 
 def _size(text: str) -> int:
@@ -101,10 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--postgres-url", help="use this PostgreSQL server (default: $BENCH_POSTGRES_URL)"
     )
-    run.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT}")
+    run.add_argument("--out", type=_folder, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT}")
 
     report = commands.add_parser("report", help="charts and REPORT.md from benchmarks.json")
-    report.add_argument("results_dir", type=Path)
+    report.add_argument("results_dir", type=_folder)
 
     statements = commands.add_parser("statements", help="the SQL each variant emits")
     statements.add_argument("--workload", required=True, type=_names("workload", tuple(WORKLOADS)))
@@ -120,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _terminate)
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, _stop)
     try:
         args = build_parser().parse_args(argv)
         return int(COMMANDS[args.command](args))
@@ -132,13 +141,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _terminate(signum: int, frame: object) -> None:
-    # unwinds like Ctrl-C, so whatever was started is stopped on the way out
+#: set by Ctrl-C or SIGTERM, and never cleared: a run that saw it does not publish results
+STOP = threading.Event()
+
+
+def _stop(signum: int, frame: object) -> None:
+    """Unwind like Ctrl-C, so whatever was started is stopped on the way out. The event
+    stays set, for Python drops a KeyboardInterrupt raised inside a garbage-collection
+    callback; a second signal ends the process the usual way."""
+    STOP.set()
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     raise KeyboardInterrupt
 
 
-def _postgres_url(args: argparse.Namespace) -> str | None:
-    return args.postgres_url or os.environ.get(URL_ENV) or None
+class _StopWhenSignalled:
+    """pytest plugin: end the session before the next cell once a signal came in."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> bool | None:
+        if STOP.is_set():
+            item.session.shouldstop = "interrupted by a signal"
+            return True
+        return None
+
+
+def _postgres_url(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The URL to use, and where it came from (for messages)."""
+    if args.postgres_url:
+        return args.postgres_url, "--postgres-url"
+    if os.environ.get(URL_ENV):
+        return os.environ[URL_ENV], URL_ENV
+    return None, ""
 
 
 @contextmanager
@@ -148,10 +182,11 @@ def _postgres(
     """The PostgreSQL server for this command; None, with the reason added to ``skipped``,
     when it is not required and none can be had."""
 
+    url, source = _postgres_url(args)
     with ExitStack() as stack:
         try:
             server = stack.enter_context(
-                provide_postgres(_postgres_url(args), note=lambda line: _say(f"postgres: {line}"))
+                provide_postgres(url, note=lambda line: _say(f"postgres: {line}"))
             )
         except PostgresUnavailable as exc:
             if required:
@@ -162,7 +197,7 @@ def _postgres(
             yield None
             return
         except PostgresError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(f"{source}: {exc}" if source else str(exc)) from None
         try:
             version = server_version(server.url)
         except PostgresError as exc:
@@ -178,50 +213,48 @@ def _say(line: str) -> None:
 # --- run -----------------------------------------------------------------------------------------
 
 
-def _writable_folder(folder: Path) -> Path:
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"cannot write results to {folder}: it is a file, not a folder")
+def _check_output_folder(folder: Path) -> None:
+    """Refuse, before anything runs, an output folder the results could not be written to;
+    create nothing yet."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    problem = None
+    if not existing.is_dir():
+        problem = f"{existing} is a file, not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{existing} is not writable"
+    elif (folder / RESULTS_FILE).is_dir():
+        problem = f"{folder / RESULTS_FILE} is a folder"
+    if problem:
+        raise UsageError(f"cannot write results to {folder}: {problem}")
+
+
+@contextmanager
+def _output_folder(folder: Path) -> Iterator[Path]:
+    """The output folder, created if need be, and removed again if the run left it empty."""
+    created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
             pass
     except OSError as exc:
         raise UsageError(f"cannot write results to {folder}: {exc.strerror or exc}") from None
-    return folder
+    try:
+        yield folder
+    finally:
+        if created and not any(folder.iterdir()):
+            folder.rmdir()
 
 
-def command_run(args: argparse.Namespace) -> int:
-    started = time.monotonic()
-    out = _writable_folder(args.out)
+def _measure(args: argparse.Namespace, out: Path, pytest_args: list[str]) -> int | None:
+    """Provision the backends and run the cells; publish OUT/benchmarks.json only when every
+    cell passed. None when it was published, else the exit status."""
     requested = BACKENDS if args.backend == "all" else (args.backend,)
-    workloads = tuple(dict.fromkeys(args.workload or WORKLOADS))
-    variants = tuple(dict.fromkeys(args.variant or VARIANTS))
-    if not any(
-        load_variant(variant).implements(workload) for workload in workloads for variant in variants
-    ):
-        raise UsageError(
-            f"no selected variant implements the selected workloads ({', '.join(workloads)})"
-        )
-    command = _reproduce_command(args)
-
-    pytest_args = [
-        str(BENCHMARKS_DIR),
-        "-q",
-        "--benchmark-quiet",
-        "-W",
-        "ignore::pytest_benchmark.logger.PytestBenchmarkWarning",
-        f"--bench-command={command}",
-        *(f"--bench-workload={name}" for name in workloads),
-        *(f"--bench-variant={name}" for name in variants),
-    ]
-    if args.sizes:
-        pytest_args.append(f"--bench-sizes={','.join(map(str, args.sizes))}")
-    if args.quick:
-        pytest_args.append("--bench-quick")
-
     with ExitStack() as stack:
         backends = []
-        for backend in requested:
+        # PostgreSQL first: when it cannot be had, its error is the only line printed
+        for backend in sorted(requested, key=lambda name: name != "postgres"):
             if backend == "postgres":
                 skipped: list[str] = []
                 server = stack.enter_context(
@@ -234,21 +267,79 @@ def command_run(args: argparse.Namespace) -> int:
                     f"--postgres-url={server.url.render_as_string(hide_password=False)}",
                     f"--postgres-provisioned-by={server.provisioned_by}",
                 ]
+            else:
+                _say(f"sqlite: SQLite {sqlite3.sqlite_version}, a file in a temporary folder")
             backends.append(backend)
-        pytest_args += [f"--bench-backend={name}" for name in backends]
+        pytest_args += [f"--bench-backend={name}" for name in BACKENDS if name in backends]
 
+        stack.enter_context(_output_folder(out))
+        # pytest-benchmark's own storage (unused: the JSON goes where --out says)
+        storage = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-storage-"))
         partial = _partial_results_file(out)
         try:
-            exit_code = _run_pytest([*pytest_args, f"--benchmark-json={partial}"])
-            if exit_code != 0:
+            exit_code = _run_pytest(
+                [
+                    *pytest_args,
+                    f"--benchmark-storage=file://{storage}",
+                    f"--benchmark-json={partial}",
+                ]
+            )
+            if STOP.is_set() or exit_code != 0:
                 return _run_failed(exit_code, out)
             os.replace(partial, out / RESULTS_FILE)
         finally:
             if os.path.exists(partial):
                 os.unlink(partial)
 
+    return None
+
+
+def command_run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    out: Path = args.out
+    _check_output_folder(out)
+    workloads = tuple(dict.fromkeys(args.workload or WORKLOADS))
+    variants = tuple(dict.fromkeys(args.variant or VARIANTS))
+    if not any(
+        load_variant(variant).implements(workload) for workload in workloads for variant in variants
+    ):
+        raise UsageError(
+            f"no selected variant implements the selected workloads ({', '.join(workloads)})"
+        )
+
+    pytest_args = [
+        str(BENCHMARKS_DIR),
+        "-q",
+        # short tracebacks: a long one prints each frame's arguments, a connection string too
+        "--tb=short",
+        "--benchmark-quiet",
+        "-W",
+        "ignore::pytest_benchmark.logger.PytestBenchmarkWarning",
+        f"--bench-command={_reproduce_command(args)}",
+        *(f"--bench-workload={name}" for name in workloads),
+        *(f"--bench-variant={name}" for name in variants),
+    ]
+    if args.sizes:
+        pytest_args.append(f"--bench-sizes={','.join(map(str, args.sizes))}")
+    if args.quick:
+        pytest_args.append("--bench-quick")
+
+    try:
+        failed = _measure(args, out, pytest_args)
+    except KeyboardInterrupt:
+        STOP.set()
+        failed = _run_failed(2, out)
+    if failed is not None:
+        return failed
     print(f"results: {out / RESULTS_FILE}")
-    report_code = _write_report(out)
+    try:
+        report_code = _write_report(out)
+    except KeyboardInterrupt:
+        _say(
+            f"bench: interrupted while writing the report: {out / RESULTS_FILE} holds the new "
+            f"run, the report beside it does not yet; `python -m bench report {out}` writes it"
+        )
+        return EXIT_INTERRUPTED
     print(f"duration: {_duration(time.monotonic() - started)}")
     return report_code
 
@@ -265,9 +356,14 @@ def _partial_results_file(folder: Path) -> str:
 
 
 def _run_pytest(arguments: list[str]) -> int:
-    import pytest
-
-    return int(pytest.main(arguments))
+    try:
+        return int(pytest.main(arguments, plugins=[_StopWhenSignalled()]))
+    except Exception:
+        # pytest can fail while describing an interruption (the traceback of a frame in
+        # compiled code has no line number); its session was still finished and torn down
+        if STOP.is_set():
+            return int(pytest.ExitCode.INTERRUPTED)
+        raise
 
 
 def _run_failed(exit_code: int, out: Path) -> int:
@@ -276,7 +372,7 @@ def _run_failed(exit_code: int, out: Path) -> int:
         if (out / RESULTS_FILE).exists()
         else "no results were written"
     )
-    if exit_code == 2:  # pytest's "interrupted"
+    if STOP.is_set() or exit_code == 2:  # pytest's "interrupted"
         _say(f"bench: interrupted; {kept}")
         return EXIT_INTERRUPTED
     if exit_code == 1:
@@ -330,6 +426,8 @@ def command_statements(args: argparse.Namespace) -> int:
     from bench.statements import print_statements
 
     variants = tuple(dict.fromkeys(args.variant or VARIANTS))
+    if not any(load_variant(variant).implements(args.workload) for variant in variants):
+        raise UsageError(f"no selected variant implements {args.workload}")
     with _postgres(args, required=True) if args.backend == "postgres" else _nothing() as server:
         print_statements(args.workload, args.backend, args.size, variants, server)
     return 0

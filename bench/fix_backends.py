@@ -73,8 +73,8 @@ def _announce(config: pytest.Config, line: str) -> None:
 def _record(config: pytest.Config, backend: Backend) -> None:
     description = backend.describe()
     config.stash[BACKEND_DESCRIPTIONS][backend.name] = description
-    if backend.name == "postgres" and config.getoption("--postgres-provisioned-by"):
-        return  # `python -m bench run` has said where the server came from
+    if config.getoption("--bench-command", default=None):
+        return  # `python -m bench run` has said where each backend came from
     _announce(
         config,
         f"{backend.name}: version {description['version']}, {description['provisioned_by']}",

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
+import subprocess
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -16,7 +18,7 @@ import pytest
 
 from bench.cells import PROFILES, Cell, Harness, Profile, run_cell
 from bench.fix_backends import BACKEND_DESCRIPTIONS
-from bench.workloads import DEFAULT_SIZES, QUICK_SIZES, WORKLOADS, sizes_for
+from bench.workloads import DEFAULT_SIZES, QUICK_SIZES, WORKLOADS, parse_sizes, sizes_for
 from implementations.contract import BACKENDS
 from implementations.registry import VARIANTS, load_variant
 
@@ -56,17 +58,6 @@ class Selection:
 
 SELECTION = pytest.StashKey[Selection]()
 PROGRESS = pytest.StashKey[list[int]]()
-
-
-def parse_sizes(text: str) -> tuple[int, ...]:
-    """ "1,100,1000" -> (1, 100, 1000); ValueError for anything else."""
-    try:
-        sizes = sorted({int(part) for part in text.split(",") if part.strip()})
-    except ValueError:
-        sizes = []
-    if not sizes or sizes[0] < 1:
-        raise ValueError(f"{text!r} is not a comma-separated list of positive whole numbers")
-    return tuple(sizes)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -262,6 +253,37 @@ def versions() -> dict[str, str]:
     return found
 
 
+def harness_source() -> dict[str, object]:
+    """The git commit of the harness's own code, when it runs from a checkout of it (the
+    working directory or where the package lives); pytest-benchmark's commit_info is that of
+    the working directory, whatever it is."""
+    package = Path(__file__).resolve().parent
+    for candidate in (Path.cwd(), package.parent):
+        top = _git(candidate, "rev-parse", "--show-toplevel")
+        if top is None or not all(
+            (Path(top) / part).is_file() for part in ("bench/cli.py", "implementations/registry.py")
+        ):
+            continue
+        commit = _git(Path(top), "rev-parse", "HEAD")
+        changes = _git(Path(top), "status", "--porcelain", "--untracked-files=no")
+        return {"commit": commit, "dirty": bool(changes), "path": top}
+    return {}
+
+
+def _git(folder: Path, *arguments: str) -> str | None:
+    try:
+        completed = subprocess.run(
+            ["git", "-C", str(folder), *arguments],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return completed.stdout.strip() if completed.returncode == 0 else None
+
+
 def pytest_benchmark_update_json(
     config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]
 ) -> None:
@@ -275,6 +297,7 @@ def pytest_benchmark_update_json(
         "not_applicable": selection.not_applicable(),
         "notes": list(selection.notes),
         "command": config.getoption("--bench-command"),
+        "source": harness_source(),
         "versions": versions(),
         "servers": config.stash[BACKEND_DESCRIPTIONS],
         "workload_descriptions": {

@@ -73,7 +73,10 @@ class PostgresServer:
 
 
 def mask(url: URL) -> str:
-    return url.render_as_string(hide_password=True)
+    """The URL as text with its password hidden, in the user part or the query."""
+    if "password" in url.query:
+        url = url.update_query_dict({"password": "***"})
+    return url.render_as_string(hide_password=True).replace("password=%2A%2A%2A", "password=***")
 
 
 def parse_postgres_url(raw: str) -> URL:
@@ -90,15 +93,24 @@ def parse_postgres_url(raw: str) -> URL:
 
 
 def server_version(url: URL) -> str:
-    """Connect once; the server's version, or a one-line PostgresError naming the masked URL."""
+    """Connect once and check that the harness can work there: the server's version, or a
+    one-line PostgresError naming the masked URL."""
     from bench.backends import conninfo_for
 
     try:
         with psycopg.connect(conninfo_for(url), connect_timeout=10) as connection:
-            return str(connection.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
-    except psycopg.Error as exc:
+            version = str(connection.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+            # the run works in a schema of its own: try making one (rolled back)
+            connection.execute("CREATE SCHEMA bench_preflight")
+            connection.rollback()
+            return version
+    except psycopg.OperationalError as exc:
         raise PostgresError(
             f"cannot connect to PostgreSQL at {mask(url)}: {first_line(exc)}"
+        ) from None
+    except psycopg.Error as exc:
+        raise PostgresError(
+            f"cannot create the run's schema at {mask(url)}: {first_line(exc)}"
         ) from None
 
 
@@ -238,9 +250,9 @@ class LocalClusterProvider:
         folder = Path(tempfile.mkdtemp(prefix="bench-postgres-"))
         try:
             cluster = _LocalCluster(bindir, folder, user)
-            cluster.initialize()
-            cluster.start()
             try:
+                cluster.initialize()
+                cluster.start()
                 url = cluster.create_database("bench")
                 runs_as = f", running as {user.pw_name}" if user else ""
                 yield PostgresServer(
@@ -264,34 +276,46 @@ class _LocalCluster:
         self.user = user
         self.password = secrets.token_urlsafe(18)
         self.port = 0
+        #: the process groups of the binaries run
+        self.process_groups: list[int] = []
+        self.interrupted = False
         if user is not None:
             os.chown(folder, user.pw_uid, user.pw_gid)
         folder.chmod(0o700)
 
-    def _run(self, *arguments: str, new_session: bool = False) -> None:
+    def _run(self, *arguments: str) -> None:
+        """Run a server binary as the server's user, in a process group of its own: an
+        interruption kills the whole group (initdb's bootstrap backend, or a postmaster that
+        pg_ctl has launched), and Ctrl-C in a terminal reaches only us, so we stop it."""
         command = [str(self.bindir / arguments[0]), *arguments[1:]]
         as_user: dict[str, Any] = {}
         if self.user is not None:
             as_user = {"user": self.user.pw_uid, "group": self.user.pw_gid, "extra_groups": []}
         with tempfile.TemporaryFile() as output:
             try:
-                completed = subprocess.run(
+                process = subprocess.Popen(
                     command,
                     stdin=subprocess.DEVNULL,
                     stdout=output,
                     stderr=subprocess.STDOUT,
                     cwd=self.folder,
-                    timeout=120,
-                    start_new_session=new_session,
-                    check=False,
+                    start_new_session=True,
                     **as_user,
                 )
-            except (OSError, subprocess.SubprocessError) as exc:
+            except OSError as exc:
                 raise ProviderUnavailable(f"{arguments[0]} failed: {exc}") from None
-            if completed.returncode != 0:
+            self.process_groups.append(process.pid)
+            try:
+                returncode = process.wait(timeout=120)
+            except BaseException:
+                self.interrupted = True
+                _end_process_group(process.pid)
+                process.wait()
+                raise
+            if returncode != 0:
                 output.seek(0)
                 lines = output.read().decode(errors="replace").strip().splitlines()
-                detail = lines[-1] if lines else f"exit status {completed.returncode}"
+                detail = lines[-1] if lines else f"exit status {returncode}"
                 raise ProviderUnavailable(f"{arguments[0]} failed: {detail}")
 
     def initialize(self) -> None:
@@ -339,7 +363,6 @@ class _LocalCluster:
                     "-t",
                     "60",
                     "start",
-                    new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it
                 )
                 return
             except ProviderUnavailable:
@@ -363,26 +386,59 @@ class _LocalCluster:
         return server.set(database=name)
 
     def stop(self) -> None:
-        if not (self.data / "postmaster.pid").exists():
-            return
-        try:
-            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
-        except ProviderUnavailable:
-            self._kill_postmaster()
+        if (self.data / "postmaster.pid").exists():
+            with suppress(ProviderUnavailable):
+                self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        for group in self.process_groups:
+            _end_process_group(group)
+        # pg_ctl starts the postmaster in a session of its own: one launched by an interrupted
+        # pg_ctl, before it wrote its pid file, is found by the folder it serves
+        for attempt in range(3 if self.interrupted else 1):
+            strays = _processes_serving(self.data)
+            for pid in strays:
+                _end_process(pid)
+            if attempt < 2 and self.interrupted:
+                time.sleep(0.3)
 
-    def _kill_postmaster(self) -> None:
+
+def _end_process_group(group: int) -> None:
+    _end(lambda signal_number: os.killpg(group, signal_number))
+
+
+def _end_process(pid: int) -> None:
+    _end(lambda signal_number: os.kill(pid, signal_number))
+
+
+def _end(send: Callable[[int], None], grace_seconds: float = 5.0) -> None:
+    """Ask to quit at once (SIGQUIT: a postmaster's immediate shutdown), then kill what is
+    still there after the grace period."""
+    for signal_number in (signal.SIGQUIT, signal.SIGKILL):
         try:
-            pid = int((self.data / "postmaster.pid").read_text().splitlines()[0])
-        except (OSError, ValueError, IndexError):
-            return
-        try:
-            os.kill(pid, signal.SIGQUIT)
-            for _ in range(50):
-                os.kill(pid, 0)
-                time.sleep(0.1)
-            os.kill(pid, signal.SIGKILL)
+            send(signal_number)
         except ProcessLookupError:
-            pass
+            return
+        deadline = time.monotonic() + grace_seconds
+        while time.monotonic() < deadline:
+            try:
+                send(0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+
+
+def _processes_serving(data: Path) -> list[int]:
+    """The processes whose command line names this data folder (Linux's /proc)."""
+    needle = str(data).encode()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            command_line = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if needle in command_line and state != "Z":
+            found.append(int(entry.name))
+    return found
 
 
 def _free_port() -> int:

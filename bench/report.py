@@ -128,12 +128,16 @@ def _orm_growth(results: Results, backend: str, cells: list[CellResult]) -> list
             continue
         (small, small_dbapi), (large, large_dbapi) = pairs[0], pairs[-1]
         assert small_dbapi is not None and large_dbapi is not None
+        per_row = (
+            f"; per row at size {large.size}: {format_seconds(large.median / large.rows)} "
+            f"against {format_seconds(large_dbapi.median / large_dbapi.rows)}"
+            if large.rows and large_dbapi.rows
+            else ""
+        )
         lines.append(
             f"`orm` on `{workload}` costs {small.median / small_dbapi.median:.1f}× `dbapi` at "
             f"size {small.size} and {large.median / large_dbapi.median:.1f}× at size "
-            f"{large.size}; per row at size {large.size}: "
-            f"{format_seconds(large.median / large.rows)} against "
-            f"{format_seconds(large_dbapi.median / large_dbapi.rows)}."
+            f"{large.size}{per_row}."
         )
     return lines
 
@@ -220,7 +224,8 @@ def render_report(results: Results, charts: Sequence[Path]) -> str:
         "| --- | --- |",
         *(f"| {name} | {version} |" for name, version in versions.items()),
         "",
-        f"Code: {_commit(results.commit)}. Profile: {harness.get('profile', '?')}. Reproduce with:",
+        f"Code: {_source(harness.get('source', {}))}. Profile: {harness.get('profile', '?')}. "
+        "Reproduce with:",
         "",
         "```",
         str(harness.get("command") or "python -m bench run --backend all"),
@@ -234,8 +239,12 @@ def render_report(results: Results, charts: Sequence[Path]) -> str:
         "workload's definition) before it was timed; counts come from a separate, untimed "
         "execution; `median` is pytest-benchmark's median over the timed rounds, each round "
         "starting from the same database state. `ratio to dbapi` is the median divided by the "
-        "raw driver's median for the same workload and size. On SQLite `round trips` equals "
-        "`db statements`: there is no network.",
+        "raw driver's median for the same workload and size."
+        + (
+            " On SQLite `round trips` equals `db statements`: there is no network."
+            if "sqlite" in results.backends
+            else ""
+        ),
         "",
     ]
     for backend in results.backends:
@@ -264,29 +273,45 @@ def render_report(results: Results, charts: Sequence[Path]) -> str:
     return "\n".join(lines)
 
 
-def _commit(commit: dict[str, object]) -> str:
-    if not commit.get("id"):
-        return "not a git checkout"
-    state = "with uncommitted changes" if commit.get("dirty") else "clean"
-    return f"commit `{str(commit['id'])[:12]}` on `{commit.get('branch', '?')}` ({state})"
+def _source(source: dict[str, object]) -> str:
+    if not source.get("commit"):
+        return "the harness's commit is unknown (not run from a git checkout of it)"
+    state = "with uncommitted changes" if source.get("dirty") else "clean"
+    return f"harness commit `{str(source['commit'])[:12]}` ({state})"
 
 
 def write_report(folder: Path) -> Path:
-    """Charts and REPORT.md for the results in ``folder``; the report's path."""
+    """Charts and REPORT.md for the results in ``folder``; the report's path.
+
+    Everything is drawn in a staging folder first; then the charts folder and the report are
+    renamed into place, and if the second rename fails the first is undone.
+    """
     results = load_results(folder)
-    staging = Path(tempfile.mkdtemp(prefix=".report-", dir=folder))
+    final_charts, final_report = folder / CHARTS_DIR, folder / REPORT_FILE
+    previous_charts = folder / f".{CHARTS_DIR}-previous"
+    staging: Path | None = None
     try:
+        staging = Path(tempfile.mkdtemp(prefix=".report-", dir=folder))
         staged_charts = staging / CHARTS_DIR
         staged_charts.mkdir()
         charts = draw_charts(results, staged_charts)
         (staging / REPORT_FILE).write_text(render_report(results, charts))
-        final_charts = folder / CHARTS_DIR
+        shutil.rmtree(previous_charts, ignore_errors=True)
         if final_charts.exists():
-            shutil.rmtree(final_charts)
-        staged_charts.rename(final_charts)
-        os.replace(staging / REPORT_FILE, folder / REPORT_FILE)
+            final_charts.rename(previous_charts)
+        try:
+            staged_charts.rename(final_charts)
+            os.replace(staging / REPORT_FILE, final_report)
+        except BaseException:
+            if final_charts.exists() and previous_charts.exists():
+                final_charts.rename(staged_charts)
+            if previous_charts.exists():
+                previous_charts.rename(final_charts)
+            raise
+        shutil.rmtree(previous_charts, ignore_errors=True)
     except OSError as exc:
         raise ReportError(f"cannot write the report into {folder}: {exc.strerror or exc}") from None
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder / REPORT_FILE
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    return final_report

@@ -5,7 +5,9 @@ share."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,7 +72,6 @@ class Results:
     datetime: str
     machine: dict[str, Any]
     harness: dict[str, Any] = field(default_factory=dict)
-    commit: dict[str, Any] = field(default_factory=dict)
 
     @property
     def backends(self) -> list[str]:
@@ -105,6 +106,7 @@ def variants_of(cells: Iterable[CellResult]) -> list[str]:
 
 
 def load_results(folder: Path) -> Results:
+    """The results in ``folder``, or a one-line ReportError saying what is wrong with them."""
     path = folder / RESULTS_FILE
     if not folder.is_dir():
         raise ReportError(f"{folder} is not a folder")
@@ -114,8 +116,8 @@ def load_results(folder: Path) -> Results:
         )
     try:
         document = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReportError(f"{path} is not JSON ({exc})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ReportError(f"{path} is not JSON ({first_line(exc)})") from None
     if not (
         isinstance(document, dict)
         and isinstance(document.get("benchmarks"), list)
@@ -125,13 +127,52 @@ def load_results(folder: Path) -> Results:
     if not document["benchmarks"]:
         raise ReportError(f"{path} holds no benchmarks")
     cells = [_cell(entry, path) for entry in document["benchmarks"]]
+    seen: set[tuple[str, str, str, int]] = set()
+    for cell in cells:
+        key = (cell.workload, cell.variant, cell.backend, cell.size)
+        if key in seen:
+            raise ReportError(f"{path}: the cell {'/'.join(map(str, key))} appears twice")
+        seen.add(key)
     return Results(
         cells=cells,
         datetime=str(document.get("datetime", "unknown")),
         machine=document["machine_info"],
-        harness=document.get("harness") or {},
-        commit=document.get("commit_info") or {},
+        harness=_harness_section(document.get("harness"), path),
     )
+
+
+#: the types of the harness section's fields that the report reads
+_HARNESS_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "profile": lambda v: isinstance(v, str),
+    "command": lambda v: v is None or isinstance(v, str),
+    "notes": lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v),
+    "versions": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+    "servers": lambda v: isinstance(v, dict) and all(isinstance(x, dict) for x in v.values()),
+    "not_applicable": lambda v: (
+        isinstance(v, list)
+        and all(
+            isinstance(n, dict)
+            and isinstance(n.get("workload"), str)
+            and isinstance(n.get("variant"), str)
+            for n in v
+        )
+    ),
+    "source": lambda v: isinstance(v, dict),
+}
+
+
+def _harness_section(section: Any, path: Path) -> dict[str, Any]:
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise ReportError(f"{path}: the harness section is not an object")
+    for key, well_formed in _HARNESS_FIELDS.items():
+        if key in section and not well_formed(section[key]):
+            raise ReportError(f"{path}: the harness section's {key!r} is malformed")
+    return section
+
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def _cell(entry: Any, path: Path) -> CellResult:
@@ -147,38 +188,73 @@ def _cell(entry: Any, path: Path) -> CellResult:
     if not isinstance(stats, dict) or not all(k in stats for k in ("median", "q1", "q3")):
         raise ReportError(f"{path}: benchmark {name} has no timing statistics")
     assert isinstance(info, dict)
+
+    def malformed(what: str) -> ReportError:
+        return ReportError(f"{path}: benchmark {name} has a malformed {what}")
+
+    for key in ("workload", "variant", "backend"):
+        if not (isinstance(info[key], str) and _NAME.match(info[key])):
+            raise malformed(key)
+    counts = {}
+    for key in ("size", "cursor_calls", "db_statements", "round_trips", "rows"):
+        value = info[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise malformed(key)
+        counts[key] = value
+    if counts["size"] < 1:
+        raise malformed("size")
+    timings = {}
+    for key in ("median", "q1", "q3"):
+        value = stats[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise malformed(key)
+        if not (math.isfinite(value) and 0 < value < 1e6):
+            raise malformed(key)
+        timings[key] = float(value)
+    if not timings["q1"] <= timings["median"] <= timings["q3"]:
+        raise malformed("quartiles")
     try:
         return CellResult(
-            workload=str(info["workload"]),
-            variant=str(info["variant"]),
-            backend=str(info["backend"]),
-            size=int(info["size"]),
-            median=float(stats["median"]),
-            q1=float(stats["q1"]),
-            q3=float(stats["q3"]),
+            workload=info["workload"],
+            variant=info["variant"],
+            backend=info["backend"],
+            size=counts["size"],
+            median=timings["median"],
+            q1=timings["q1"],
+            q3=timings["q3"],
             rounds=int(stats.get("rounds", 0)),
-            cursor_calls=int(info["cursor_calls"]),
-            db_statements=int(info["db_statements"]),
-            round_trips=int(info["round_trips"]),
-            rows=int(info["rows"]),
+            cursor_calls=counts["cursor_calls"],
+            db_statements=counts["db_statements"],
+            round_trips=counts["round_trips"],
+            rows=counts["rows"],
             bytes_sent=_optional_int(info.get("bytes_sent")),
             bytes_received=_optional_int(info.get("bytes_received")),
             connections_opened=int(info.get("connections_opened", 0)),
         )
-    except (TypeError, ValueError) as exc:
-        raise ReportError(f"{path}: benchmark {name} has a malformed field ({exc})") from None
+    except (TypeError, ValueError, OverflowError):
+        raise malformed("count") from None
 
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def format_seconds(seconds: float) -> str:
     if seconds < 1e-3:
         return f"{seconds * 1e6:.1f} µs"
     if seconds < 1:
-        return f"{seconds * 1e3:.3g} ms" if seconds < 0.1 else f"{seconds * 1e3:.0f} ms"
+        return f"{_three_digits(seconds * 1e3)} ms"
     return f"{seconds:.2f} s"
+
+
+def _three_digits(value: float) -> str:
+    """Three significant digits, trailing zeros kept: 1.30, 12.0, 450."""
+    return f"{value:#.3g}".rstrip(".") if value < 1000 else f"{value:.0f}"
 
 
 def format_ratio(ratio: float | None) -> str:

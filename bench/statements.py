@@ -16,7 +16,7 @@ from bench.backends import Backend, open_postgres, open_sqlite
 from bench.cells import Cell, Harness
 from bench.counting import ClientCall, Observation
 from bench.postgres import PostgresServer
-from bench.workloads import WORKLOADS
+from bench.workloads import WORKLOADS, sizes_for
 from implementations.registry import load_variant
 
 _PLACEHOLDER = r"(?:\?|%s|%\(\w+\)s(?:::[\w ]+)?)"
@@ -73,6 +73,25 @@ def totals(observation: Observation, backend: str) -> str:
     return "; ".join(parts)
 
 
+def side_by_side(observations: dict[str, Observation], backend: str) -> str:
+    """The totals of every variant in one table."""
+    header = ("variant", "cursor calls", "db statements", "round trips")
+    rows = [
+        (name, str(o.cursor_calls), str(o.db_statements), str(o.round_trips))
+        for name, o in observations.items()
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            cell.ljust(width) if i == 0 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in (header, *rows)
+    ]
+    note = "  (SQLite: round trips = database statements)" if backend == "sqlite" else ""
+    return "\n".join(["side by side:" + note, *("  " + line for line in lines)])
+
+
 @contextmanager
 def _backend(name: str, server: PostgresServer | None) -> Iterator[Backend]:
     if name == "postgres":
@@ -92,6 +111,7 @@ def print_statements(
     server: PostgresServer | None,
 ) -> None:
     workload = WORKLOADS[workload_name]
+    size = sizes_for(workload, (size,))[0]
     case = workload.case(size)
     applicable = [name for name in variants if load_variant(name).implements(workload_name)]
     not_applicable = [name for name in variants if name not in applicable]
@@ -102,9 +122,11 @@ def print_statements(
                 f"{workload_name} at size {size} on {backend_name} {backend.describe()['version']}"
             )
             print(f"  {workload.description}")
+            observations = {}
             for name in applicable:
                 variant = load_variant(name)
                 observation = harness.count(Cell(workload_name, name, backend_name, size), case)
+                observations[name] = observation
                 print(f"\n{name}: {variant.label()}")
                 print(f"  how: {variant.describe(workload_name)}")
                 for number, call in enumerate(observation.client_calls, 1):
@@ -113,6 +135,7 @@ def print_statements(
                 print(f"  totals: {totals(observation, backend_name)}")
         finally:
             harness.close()
+    print(f"\n{side_by_side(observations, backend_name)}")
     if not_applicable:
         print(
             f"\nn/a (these variants do not implement {workload_name}): {', '.join(not_applicable)}"

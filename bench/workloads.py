@@ -307,3 +307,20 @@ CONNECTION_SIZES: tuple[int, ...] = (1,)
 
 def sizes_for(workload: Workload, batch_sizes: tuple[int, ...]) -> tuple[int, ...]:
     return batch_sizes if workload.kind == "batch" else CONNECTION_SIZES
+
+
+#: the largest size accepted: above it one execution's rows would not fit a sensible run
+MAX_SIZE = 100_000
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """ "1,100,1000" -> (1, 100, 1000); ValueError for anything else."""
+    try:
+        sizes = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        sizes = []
+    if not sizes or sizes[0] < 1:
+        raise ValueError(f"{text!r} is not a comma-separated list of positive whole numbers")
+    if sizes[-1] > MAX_SIZE:
+        raise ValueError(f"{sizes[-1]} is larger than the largest size supported, {MAX_SIZE}")
+    return tuple(sizes)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -54,6 +56,7 @@ def test_quick_run_writes_pytest_benchmark_json(
         "not_applicable"
     ]
     assert "duration:" in result.stdout and "report:" in result.stdout
+    assert not (out.parent / ".benchmarks").exists()  # pytest-benchmark's storage is not left
     # readable like any file the user's umask allows, not owner-only like a temporary file
     (out / "ordinary").touch()
     assert (out / "benchmarks.json").stat().st_mode == (out / "ordinary").stat().st_mode
@@ -98,6 +101,8 @@ def _existing_results(folder: Path) -> Path:
         (["run", "--workload", "crud_read", "--variant", "nullpool"], "no selected variant"),
         (["statements", "--workload", "nope"], "unknown workload 'nope'"),
         (["statements", "--workload", "crud_read", "--size", "2,3"], "not one positive whole"),
+        (["statements", "--workload", "crud_read", "--variant", "nullpool"], "implements"),
+        (["run", "--sizes", "10,200000"], "200000 is larger than the largest size supported"),
         ([], "required: command"),
     ],
 )
@@ -111,15 +116,80 @@ def test_bad_input_is_one_line_and_exit_status_2(
     assert previous.read_text() == '{"previous": "good results"}'
 
 
-def test_an_output_folder_that_is_a_file_is_refused(tmp_path: Path) -> None:
+def test_an_output_folder_that_cannot_be_written_is_refused_before_running(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "taken").write_text("not a folder")
-    result = bench("run", "--backend", "sqlite", "--out", "taken", cwd=tmp_path)
-    assert result.returncode == 2
-    assert "cannot write results to taken: it is a file" in one_error_line(result)
-    nested = bench("run", "--backend", "sqlite", "--out", "taken/results", cwd=tmp_path)
-    assert nested.returncode == 2
-    assert "cannot write results to taken/results" in one_error_line(nested)
+    (tmp_path / "odd" / "benchmarks.json").mkdir(parents=True)
+    for out, problem in (
+        ("taken", "cannot write results to taken: taken is a file, not a folder"),
+        ("taken/results", "cannot write results to taken/results: taken is a file"),
+        ("odd", "cannot write results to odd: odd/benchmarks.json is a folder"),
+        ("", "argument --out: an empty path is not a folder"),
+    ):
+        result = bench("run", "--backend", "sqlite", "--out", out, cwd=tmp_path)
+        assert result.returncode == 2
+        assert problem in one_error_line(result)
     assert (tmp_path / "taken").read_text() == "not a folder"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["odd", "taken"]
+
+
+def test_a_refused_run_creates_no_output_folder(tmp_path: Path) -> None:
+    result = bench(
+        "run",
+        "--workload",
+        "connect_read_one",
+        "--variant",
+        "orm_lazy",
+        "--out",
+        "new",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "no selected variant implements" in one_error_line(result)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_stops_and_keeps_the_previous_results(
+    tmp_path: Path, signal_number: int
+) -> None:
+    out = tmp_path / "out"
+    previous = _existing_results(out)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "run",
+            "--backend",
+            "sqlite",
+            "--workload",
+            "parent_child_insert",
+            "--variant",
+            "orm",
+            "--sizes",
+            "1000",
+            "--out",
+            str(out),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    assert process.stderr.readline().startswith("sqlite: ")  # the run has started
+    time.sleep(1.5)  # into the cell's executions (one takes about a second)
+    process.send_signal(signal_number)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stdout + stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"bench: interrupted; {out / 'benchmarks.json'} was left as it was"
+    )
+    assert previous.read_text() == '{"previous": "good results"}'
+    assert sorted(p.name for p in out.iterdir()) == ["benchmarks.json"]
+    assert not (tmp_path / ".benchmarks").exists()
 
 
 def test_a_failing_cell_keeps_the_previous_results(tmp_path: Path) -> None:
@@ -166,6 +236,15 @@ POSTGRES_UNAVAILABLE = (
 NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock", "BENCH_POSTGRES_URL": ""}
 
 
+def test_a_garbage_url_in_the_environment_is_named(tmp_path: Path) -> None:
+    result = bench("run", cwd=tmp_path, env={"BENCH_POSTGRES_URL": "garbage"})
+    assert result.returncode == 2
+    assert one_error_line(result) == (
+        "bench: error: BENCH_POSTGRES_URL: not a database URL: expected "
+        "postgresql://user:password@host:port/database"
+    )
+
+
 def test_all_backends_without_postgres_runs_sqlite_and_says_why(tmp_path: Path) -> None:
     result = bench_patched(
         POSTGRES_UNAVAILABLE,
@@ -181,7 +260,10 @@ def test_all_backends_without_postgres_runs_sqlite_and_says_why(tmp_path: Path) 
         env=NO_DOCKER,
     )
     assert result.returncode == 0, result.stderr
-    line = one_error_line(result)
+    assert result.stderr.splitlines()[1].startswith("sqlite: SQLite ")
+    postgres_lines = [line for line in result.stderr.splitlines() if line.startswith("postgres")]
+    assert len(postgres_lines) == 1 and "Traceback" not in result.stderr
+    line = postgres_lines[0]
     assert line.startswith("postgres: skipped: no PostgreSQL server (testcontainers: no Docker")
     assert "to enable it, pass --postgres-url or set BENCH_POSTGRES_URL" in line
     document = json.loads((tmp_path / "out" / "benchmarks.json").read_text())

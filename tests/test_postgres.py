@@ -9,7 +9,9 @@ is not.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +29,7 @@ from bench.postgres import (
     PostgresServer,
     PostgresUnavailable,
     ProviderUnavailable,
+    _LocalCluster,
     mask,
     parse_postgres_url,
     provide_postgres,
@@ -84,8 +87,10 @@ def test_an_unreachable_url_is_one_masked_line() -> None:
         assert result.returncode == 2
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, result.stderr
+        source = "--postgres-url" if "--postgres-url" in arguments else "BENCH_POSTGRES_URL"
         assert lines[0].startswith(
-            "bench: error: cannot connect to PostgreSQL at postgresql+psycopg://bench:***@127.0.0.1:"
+            f"bench: error: {source}: cannot connect to PostgreSQL at "
+            "postgresql+psycopg://bench:***@127.0.0.1:"
         )
         assert "s3cret-pw" not in result.stdout + result.stderr
 
@@ -104,6 +109,52 @@ def test_wrong_credentials_and_a_missing_database_are_one_masked_line(
         assert len(lines) == 1 and problem in lines[0], result.stderr
         assert mask(url) in lines[0]
         assert str(url.password) not in result.stdout + result.stderr
+
+
+@pytest.mark.postgres
+def test_a_password_in_the_query_is_masked_and_query_parameters_are_honoured(
+    postgres_server: PostgresServer,
+) -> None:
+    url = postgres_server.url
+    raw = (
+        f"postgresql://{url.host}:{url.port}/{url.database}"
+        f"?user={url.username}&password={url.password}&sslmode=require"
+    )
+    # the throwaway server speaks no TLS: sslmode=require must reach the driver and fail
+    result = bench(
+        "statements", "--workload", "crud_read", "--backend", "postgres", "--postgres-url", raw
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "password=***" in lines[0] and "SSL" in lines[0]
+    assert str(url.password) not in result.stdout + result.stderr
+
+
+@pytest.mark.postgres
+def test_a_user_who_cannot_create_a_schema_is_told_so(postgres_server: PostgresServer) -> None:
+    with psycopg.connect(conninfo_for(postgres_server.url), autocommit=True) as admin:
+        admin.execute("DROP ROLE IF EXISTS bench_reader")
+        admin.execute("CREATE ROLE bench_reader LOGIN PASSWORD 'reader-secret'")
+        try:
+            reader = postgres_server.url.set(username="bench_reader", password="reader-secret")
+            result = bench(
+                "run",
+                "--backend",
+                "postgres",
+                "--postgres-url",
+                reader.render_as_string(hide_password=False),
+            )
+            assert result.returncode == 2
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1, result.stderr
+            assert lines[0].startswith(
+                f"bench: error: --postgres-url: cannot create the run's schema at {mask(reader)}: "
+                "permission denied"
+            )
+            assert "reader-secret" not in result.stdout + result.stderr
+        finally:
+            admin.execute("DROP ROLE bench_reader")
 
 
 # --- a given server -----------------------------------------------------------------------------
@@ -292,6 +343,31 @@ def test_a_local_cluster_is_stopped_and_removed_afterwards() -> None:
         postmaster = int((Path(directory) / "postmaster.pid").read_text().split()[0])
     assert not Path(directory).parent.exists()
     assert not running(postmaster) and not running(pid)
+
+
+@pytest.mark.postgres
+def test_a_postmaster_without_a_pid_file_is_still_stopped() -> None:
+    """As after Ctrl-C while pg_ctl was starting the server: it runs, but nothing recorded it."""
+    provider = LocalClusterProvider()
+    if provider.unavailable_reason() is not None:
+        pytest.skip(str(provider.unavailable_reason()))
+    bindir = provider.find_bindir()
+    assert bindir is not None
+    # where the server's user can reach it, as the provider's own folders are
+    folder = Path(tempfile.mkdtemp(prefix="bench-postgres-test-"))
+    try:
+        cluster = _LocalCluster(bindir, folder, provider.server_user())
+        cluster.initialize()
+        cluster.start()
+        pid_file = cluster.data / "postmaster.pid"
+        postmaster = int(pid_file.read_text().split()[0])
+        pid_file.rename(folder / "hidden.pid")
+        cluster.process_groups.clear()
+        cluster.interrupted = True
+        cluster.stop()
+        assert not running(postmaster)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def running(pid: int) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,70 @@ def test_bad_results_are_one_line_and_leave_the_folder_as_it_was(
     assert message in one_error_line(result)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     assert (tmp_path / "REPORT.md").read_text() == "an earlier report"
+
+
+def _set(path: tuple[Any, ...], value: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def change(document: dict[str, Any]) -> dict[str, Any]:
+        target: Any = document
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        return document
+
+    return change
+
+
+def _duplicate_first(document: dict[str, Any]) -> dict[str, Any]:
+    document["benchmarks"].append(document["benchmarks"][0])
+    return document
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_set(("harness",), "text"), "the harness section is not an object"),
+        (_set(("harness", "not_applicable"), [1, 2]), "'not_applicable' is malformed"),
+        (_set(("harness", "versions"), ["x"]), "'versions' is malformed"),
+        (_set(("benchmarks", 0, "stats", "median"), -1.0), "has a malformed median"),
+        (_set(("benchmarks", 0, "stats", "q3"), 1e-9), "has a malformed quartiles"),
+        (_set(("benchmarks", 0, "extra_info", "size"), True), "has a malformed size"),
+        (_set(("benchmarks", 0, "extra_info", "backend"), "../x"), "has a malformed backend"),
+        (_set(("benchmarks", 0, "extra_info", "round_trips"), "3"), "malformed round_trips"),
+        (_duplicate_first, "appears twice"),
+    ],
+)
+def test_odd_results_are_refused_in_one_line(
+    quick_run: tuple[Path, subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+    change: Callable[[dict[str, Any]], dict[str, Any]],
+    message: str,
+) -> None:
+    out, _ = quick_run
+    document = change(json.loads((out / "benchmarks.json").read_text()))
+    (tmp_path / "benchmarks.json").write_text(json.dumps(document))
+    result = bench("report", str(tmp_path))
+    assert result.returncode == 2
+    assert message in one_error_line(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["benchmarks.json"]
+
+
+def test_deeply_nested_json_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "benchmarks.json").write_text("[" * 100_000 + "]" * 100_000)
+    result = bench("report", str(tmp_path))
+    assert result.returncode == 2
+    assert "is not JSON" in one_error_line(result)
+
+
+def test_cells_with_no_rows_still_report(
+    quick_run: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    out, _ = quick_run
+    document = json.loads((out / "benchmarks.json").read_text())
+    for entry in document["benchmarks"]:
+        entry["extra_info"]["rows"] = 0
+    (tmp_path / "benchmarks.json").write_text(json.dumps(document))
+    result = bench("report", str(tmp_path))
+    assert result.returncode == 0, result.stderr
 
 
 def test_a_missing_folder_is_refused(tmp_path: Path) -> None:
