@@ -234,13 +234,7 @@ def _describe_difference(expected: Any, actual: Any) -> str:
     return f"{actual!r} where {expected!r} was expected"
 
 
-@dataclass
-class CellOutcome:
-    observation: Observation
-    rounds: int
-
-
-def run_cell(benchmark: Any, harness: Harness, cell: Cell, profile: Profile) -> CellOutcome:
+def run_cell(benchmark: Any, harness: Harness, cell: Cell, profile: Profile) -> None:
     """Verify, count, then time one cell; the measures go into ``benchmark.extra_info``."""
     workload = WORKLOADS[cell.workload]
     case = workload.case(cell.size)
@@ -289,4 +283,3 @@ def run_cell(benchmark: Any, harness: Harness, cell: Cell, profile: Profile) -> 
             "verified": True,
         }
     )
-    return CellOutcome(observation, rounds)

@@ -31,9 +31,9 @@ import psycopg
 from sqlalchemy import Engine, event
 
 ROUND_TRIPS_FROM_TRACE = "libpq protocol trace"
+ROUND_TRIPS_FROM_STATEMENTS = "= db_statements (no network)"
 #: the statements on which SQLite starts a trigger sub-program (the posts' ON DELETE CASCADE)
 _CASCADING_DELETE = "DELETE FROM user_account"
-ROUND_TRIPS_FROM_STATEMENTS = "= db_statements (no network)"
 
 
 @dataclass(frozen=True)
