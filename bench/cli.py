@@ -199,7 +199,7 @@ def _postgres(
         except PostgresError as exc:
             raise UsageError(f"{source}: {exc}" if source else str(exc)) from None
         try:
-            version = server_version(server.url)
+            version = server.version or server_version(server.url)
         except PostgresError as exc:
             raise UsageError(str(exc)) from None
         _say(f"postgres: PostgreSQL {version}, {server.provisioned_by}, at {server.masked_url}")

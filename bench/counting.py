@@ -99,6 +99,7 @@ class Observer:
         self.observation = Observation()
         self._protocol_traces: dict[int, _ProtocolTrace] = {}
         self._driver_options: dict[str, Any] | None = None
+        self._psycopg_connection: type[psycopg.Connection[Any]] | None = None
 
     # --- recording ----------------------------------------------------------------------------
 
@@ -209,14 +210,9 @@ class Observer:
     def connect_psycopg(self, conninfo: str, **options: Any) -> Any:
         """A raw psycopg connection that reports its cursors' calls, and detaches its protocol
         trace when it is closed."""
-        observer = self
-
-        class ObservedConnection(psycopg.Connection[Any]):
-            def close(self) -> None:
-                observer.detach(self)
-                super().close()
-
-        return ObservedConnection.connect(conninfo, **options, **self.driver_options())
+        if self._psycopg_connection is None:
+            self._psycopg_connection = _observed_psycopg_connection(self)
+        return self._psycopg_connection.connect(conninfo, **options, **self.driver_options())
 
     def instrument_engine(self, engine: Engine) -> None:
         """Observe each driver connection the engine opens, until it is closed."""
@@ -277,6 +273,18 @@ def _observed_psycopg_cursor(observer: Observer) -> type[psycopg.Cursor[Any]]:
             super().executemany(query, parameter_sets, **options)
 
     return ObservedCursor
+
+
+def _observed_psycopg_connection(observer: Observer) -> type[psycopg.Connection[Any]]:
+    """A psycopg connection class that hands its protocol trace back to ``observer`` before
+    it closes (libpq flushes the trace only then)."""
+
+    class ObservedConnection(psycopg.Connection[Any]):
+        def close(self) -> None:
+            observer.detach(self)
+            super().close()
+
+    return ObservedConnection
 
 
 def _query_text(query: Any) -> str:

@@ -17,12 +17,12 @@ import psycopg
 import pytest
 
 from bench.backends import Backend, PostgresBackend, SqliteBackend, open_postgres, open_sqlite
+from bench.messages import first_line
 from bench.postgres import (
     URL_ENV,
     PostgresError,
     PostgresServer,
     PostgresUnavailable,
-    first_line,
     mask,
     parse_postgres_url,
     provide_postgres,

@@ -31,6 +31,8 @@ import psycopg
 from sqlalchemy import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from bench.messages import first_line
+
 URL_ENV = "BENCH_POSTGRES_URL"
 IMAGE_ENV = "BENCH_POSTGRES_IMAGE"
 DEFAULT_IMAGE = "postgres:16-alpine"
@@ -66,6 +68,8 @@ class ProviderUnavailable(Exception):
 class PostgresServer:
     url: URL
     provisioned_by: str
+    #: the server's version, when provisioning already asked for it
+    version: str = ""
 
     @property
     def masked_url(self) -> str:
@@ -112,12 +116,6 @@ def server_version(url: URL) -> str:
         raise PostgresError(
             f"cannot create the run's schema at {mask(url)}: {first_line(exc)}"
         ) from None
-
-
-def first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's message."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 class Provider(Protocol):
@@ -464,8 +462,7 @@ def provide_postgres(
     """
     if url:
         parsed = parse_postgres_url(url)
-        server_version(parsed)
-        yield PostgresServer(parsed, "the URL given")
+        yield PostgresServer(parsed, "the URL given", server_version(parsed))
         return
     reasons: list[tuple[str, str]] = []
     for provider in PROVIDERS if providers is None else providers:

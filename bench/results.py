@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.messages import first_line
 from bench.workloads import WORKLOADS
 from implementations.registry import VARIANTS
 
@@ -237,11 +238,6 @@ def _cell(entry: Any, path: Path) -> CellResult:
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def format_seconds(seconds: float) -> str:
