@@ -132,13 +132,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal_number, _stop)
     try:
         args = build_parser().parse_args(argv)
-        return int(COMMANDS[args.command](args))
+        status = int(COMMANDS[args.command](args))
+        sys.stdout.flush()  # here, where a reader gone away is caught, not at exit
+        return status
     except UsageError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (`python -m bench list | head`): stop quietly, and keep
+        # Python's own final flush of stdout from failing again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
 
 
 #: set by Ctrl-C or SIGTERM, and never cleared: a run that saw it does not publish results

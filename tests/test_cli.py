@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -22,6 +23,25 @@ def test_list_names_every_workload_variant_and_backend(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     for name in [*WORKLOADS, *VARIANTS, "sqlite", "postgres"]:
         assert f"  {name} " in result.stdout
+
+
+def test_output_cut_short_by_its_reader_is_no_traceback(tmp_path: Path) -> None:
+    """As `python -m bench list | head -1`, with the reader gone before the first write."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench", "list"],
+            cwd=tmp_path,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        os.close(write_end)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert stderr == ""
 
 
 def test_quick_run_writes_pytest_benchmark_json(
