@@ -29,8 +29,16 @@ from implementations.contract import DBAPIConnection
 from implementations.schema import metadata
 
 #: per-connection SQLite settings, applied identically to SQLAlchemy's and the raw connections:
-#: enforce the foreign key (ON DELETE CASCADE), and commit without waiting for the disk (WAL)
-SQLITE_CONNECTION_PRAGMAS = ("PRAGMA foreign_keys = ON", "PRAGMA synchronous = NORMAL")
+#: enforce the foreign key (ON DELETE CASCADE), commit without waiting for the disk (WAL), and
+#: leave checkpoints to the harness (SQLite would run one inside whichever commit takes the log
+#: past 1000 pages, timed or not)
+SQLITE_CONNECTION_PRAGMAS = (
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA wal_autocheckpoint = 0",
+)
+#: the size of the write-ahead log past which the harness checkpoints it between passes
+SQLITE_WAL_LIMIT = 16 << 20
 
 StoredRow = tuple[Any, ...]
 
@@ -58,7 +66,19 @@ class Backend(ABC):
 
     @abstractmethod
     def reset(self, seed: DbState) -> None:
-        """Empty both tables, restart the ids at 1 and insert the seed rows in order."""
+        """Empty both tables, restart the ids at 1 and insert the seed rows in order, leaving
+        nothing for the next statement to pay for: no DDL, no statistics change."""
+
+    def load_seed(self, seed: DbState) -> None:
+        """Reset to a seed before the rounds of a group begin: once per group, untimed, and
+        followed by warm-up rounds, so it may also do what a reset must not (statistics)."""
+        self.reset(seed)
+
+    def maintain(self, seed: DbState) -> bool:
+        """Between passes of timed rounds: clean up what repeated resets leave behind, when it
+        has grown large. True when something was done that the next statements would pay for
+        (the variants then get an untimed round each before timing goes on)."""
+        return False
 
     @abstractmethod
     def snapshot(self) -> tuple[tuple[StoredRow, ...], tuple[StoredRow, ...]]:
@@ -173,6 +193,34 @@ class SqliteBackend(Backend):
                 [(p.user_id, p.title, p.body, stored(p.created_at)) for p in seed.posts],
             )
 
+    def load_seed(self, seed: DbState) -> None:
+        self.reset(seed)
+        self.checkpoint()
+
+    def maintain(self, seed: DbState) -> bool:
+        if self.wal_size() < SQLITE_WAL_LIMIT:
+            return False
+        self.reset(seed)
+        self.checkpoint()
+        return True
+
+    def checkpoint(self) -> None:
+        """Write the log back into the database file and empty it. The next write after a
+        checkpoint starts the log afresh, which costs a sync: the caller follows this with
+        untimed rounds."""
+        busy, _, _ = self._admin.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            raise RuntimeError(
+                "the SQLite write-ahead log could not be checkpointed: a connection still "
+                "holds a read transaction"
+            )
+
+    def wal_size(self) -> int:
+        try:
+            return os.path.getsize(f"{self.path}-wal")
+        except FileNotFoundError:
+            return 0
+
     def snapshot(self) -> tuple[tuple[StoredRow, ...], tuple[StoredRow, ...]]:
         with self._admin:
             users = tuple(self._admin.execute(_SNAPSHOT_USERS))
@@ -219,6 +267,19 @@ class PostgresBackend(Backend):
                 # a variant that leaves its transaction open must fail the reset, not hang it
                 self._admin.execute("SET lock_timeout = '10s'")
                 self._create_tables()
+                for table in ("user_account", "user_blog_post"):
+                    # the harness vacuums at moments of its choosing (load_seed, maintain);
+                    # autovacuum would vacuum and analyze inside timed rounds
+                    self._admin.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = off)")
+                self._sequences = tuple(
+                    str(
+                        self._admin.execute(
+                            "SELECT pg_get_serial_sequence(%s, 'id')", (table,)
+                        ).fetchone()[0]  # type: ignore[index]
+                    )
+                    for table in ("user_account", "user_blog_post")
+                )
+                self._vacuumed_size = 0
             except BaseException:
                 self._admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
                 raise
@@ -242,9 +303,14 @@ class PostgresBackend(Backend):
         return value
 
     def reset(self, seed: DbState) -> None:
+        # DELETE, setval() and COPY: no DDL (TRUNCATE gives the tables new files and makes
+        # every connection rebuild its caches and plans in its next, timed, statement) and
+        # no ANALYZE (new statistics invalidate plans too)
         admin = self._admin
         with admin.transaction(), admin.cursor() as cursor:
-            cursor.execute("TRUNCATE user_blog_post, user_account RESTART IDENTITY")
+            cursor.execute("DELETE FROM user_blog_post")
+            cursor.execute("DELETE FROM user_account")
+            cursor.execute("SELECT setval(%s, 1, false), setval(%s, 1, false)", self._sequences)
             if seed.users:
                 with cursor.copy(
                     "COPY user_account (username, email, created_at) FROM STDIN"
@@ -257,9 +323,36 @@ class PostgresBackend(Backend):
                 ) as copy:
                     for p in seed.posts:
                         copy.write_row((p.user_id, p.title, p.body, p.created_at))
-            # fresh tables have no statistics; without them the planner's guesses would
-            # differ from what an application's long-lived tables get
-            cursor.execute("ANALYZE user_account, user_blog_post")
+        # read every row once the COPY has committed, so the seed's tuples carry their hint
+        # bits, as a long-lived table's do, before a timed round reads them
+        with admin.transaction():
+            admin.execute("SELECT count(*) FROM user_account")
+            admin.execute("SELECT count(*) FROM user_blog_post")
+
+    def load_seed(self, seed: DbState) -> None:
+        self.reset(seed)
+        # the dead rows of earlier groups go, and the planner gets statistics of this seed,
+        # as long-lived tables have them; warm-up rounds follow before anything is timed
+        self._admin.execute("VACUUM ANALYZE user_account, user_blog_post")
+        self._vacuumed_size = self._table_size()
+
+    def maintain(self, seed: DbState) -> bool:
+        # every reset leaves the deleted rows behind; vacuum once they outgrow the live ones,
+        # so the tables do not swell round after round
+        if self._table_size() < max(2 * self._vacuumed_size, self._vacuumed_size + (4 << 20)):
+            return False
+        self.reset(seed)
+        self._admin.execute("VACUUM user_account, user_blog_post")
+        self._vacuumed_size = self._table_size()
+        return True
+
+    def _table_size(self) -> int:
+        row = self._admin.execute(
+            "SELECT pg_total_relation_size('user_account') "
+            "+ pg_total_relation_size('user_blog_post')"
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
 
     def snapshot(self) -> tuple[tuple[StoredRow, ...], tuple[StoredRow, ...]]:
         with self._admin.transaction():

@@ -1,19 +1,17 @@
-"""Running one benchmark cell (workload, variant, backend, size), in three untimed-then-timed
-steps:
+"""One benchmark cell (workload, variant, backend, size) and the harness that checks it:
 
 1. verify: from the seed state, one execution by the timed instance; its result and the rows
    it leaves must equal the workload's expectation, or the cell fails instead of being timed;
 2. count: one execution by a separate instance whose engines and connections carry an
-   :class:`~bench.counting.Observer`, so timed rounds carry no instrumentation;
-3. time: ``benchmark.pedantic`` with warm-up rounds, and, for workloads that change data, an
-   untimed setup that restores the seed before every round; the final state is checked again.
+   :class:`~bench.counting.Observer`, so timed rounds carry no instrumentation.
+
+Timing, in alternation with the other variants of the cell's group, is :mod:`bench.groups`.
 """
 
 from __future__ import annotations
 
 import math
 import sqlite3
-import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +50,8 @@ class Profile:
     min_rounds: int
     max_rounds: int
     target_seconds: float
+    #: the reset check's blocks, and executions per block of each kind
+    steady_blocks: tuple[int, int]
 
     def rounds_for(self, seconds_per_round: float) -> int:
         wanted = math.ceil(self.target_seconds / max(seconds_per_round, 1e-6))
@@ -60,9 +60,21 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "default": Profile(
-        "default", warmup_rounds=2, min_rounds=5, max_rounds=200, target_seconds=0.5
+        "default",
+        warmup_rounds=2,
+        min_rounds=5,
+        max_rounds=200,
+        target_seconds=0.5,
+        steady_blocks=(10, 20),
     ),
-    "quick": Profile("quick", warmup_rounds=1, min_rounds=3, max_rounds=8, target_seconds=0.05),
+    "quick": Profile(
+        "quick",
+        warmup_rounds=1,
+        min_rounds=5,
+        max_rounds=15,
+        target_seconds=0.05,
+        steady_blocks=(5, 8),
+    ),
 }
 
 
@@ -144,19 +156,14 @@ class Harness:
         self.variant(name, counting=True)
         return self._observers[name]
 
-    def verify(self, cell: Cell, case: Case) -> tuple[float, float]:
-        """From the seed, one execution by the timed instance, its result and rows checked;
-        the seconds the reset and the execution took."""
+    def verify(self, cell: Cell, case: Case) -> None:
+        """From the seed, one execution by the timed instance, its result and rows checked."""
         run = getattr(self.variant(cell.variant), cell.workload)
-        reset_started = time.perf_counter()
         self.backend.reset(case.seed)
-        run_started = time.perf_counter()
         result = run(case.argument)
-        finished = time.perf_counter()
         self._check_finished(cell, counting=False)
         check_result(cell, case, result)
         check_state(cell, self.backend, case)
-        return run_started - reset_started, finished - run_started
 
     def _check_finished(self, cell: Cell, counting: bool) -> None:
         connections = self._instances[(cell.variant, counting)][1]
@@ -232,54 +239,3 @@ def _describe_difference(expected: Any, actual: Any) -> str:
             if want != got:
                 return f"{got!r} at position {index} where {want!r} was expected"
     return f"{actual!r} where {expected!r} was expected"
-
-
-def run_cell(benchmark: Any, harness: Harness, cell: Cell, profile: Profile) -> None:
-    """Verify, count, then time one cell; the measures go into ``benchmark.extra_info``."""
-    workload = WORKLOADS[cell.workload]
-    case = workload.case(cell.size)
-    backend = harness.backend
-    variant = harness.variant(cell.variant)
-    run = getattr(variant, cell.workload)
-
-    reset_seconds, run_seconds = harness.verify(cell, case)
-    observation = harness.count(cell, case, reset=workload.mutates)
-
-    rounds = profile.rounds_for(run_seconds + (reset_seconds if workload.mutates else 0.0))
-    try:
-        if workload.mutates:
-
-            def restore_seed() -> tuple[tuple[Any, ...], dict[str, Any]]:
-                backend.reset(case.seed)
-                return (case.argument,), {}
-
-            result = benchmark.pedantic(
-                run, setup=restore_seed, rounds=rounds, warmup_rounds=profile.warmup_rounds
-            )
-        else:
-            backend.reset(case.seed)
-            result = benchmark.pedantic(
-                run, args=(case.argument,), rounds=rounds, warmup_rounds=profile.warmup_rounds
-            )
-    except BaseException:
-        # pytest-benchmark marks its own failures so; an interruption (BaseException) it
-        # does not, and would then write statistics of rounds that never ran
-        benchmark.has_error = True
-        raise
-    # the timed rounds did the same work as the verified one
-    check_result(cell, case, result)
-    check_state(cell, backend, case)
-
-    benchmark.extra_info.update(
-        {
-            "workload": cell.workload,
-            "variant": cell.variant,
-            "backend": cell.backend,
-            "size": cell.size,
-            "rows": case.rows,
-            **observation.measures(),
-            "label": type(variant).label(),
-            "how": type(variant).describe(cell.workload),
-            "verified": True,
-        }
-    )

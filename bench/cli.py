@@ -1,4 +1,4 @@
-"""The command line: ``python -m bench run|report|statements|list``.
+"""The command line: ``python -m bench run|report|compare|statements|list``.
 
 Bad input ends with one line on stderr and exit status 2; an interrupted or failed run leaves
 the previous ``benchmarks.json`` as it was.
@@ -113,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="charts and REPORT.md from benchmarks.json")
     report.add_argument("results_dir", type=_folder)
+
+    compare = commands.add_parser(
+        "compare", help="what changed between two runs, cell by cell, beyond their noise"
+    )
+    compare.add_argument("run_a", type=_folder, metavar="RUN_A")
+    compare.add_argument("run_b", type=_folder, metavar="RUN_B")
 
     statements = commands.add_parser("statements", help="the SQL each variant emits")
     statements.add_argument("--workload", required=True, type=_names("workload", tuple(WORKLOADS)))
@@ -429,6 +435,18 @@ def command_report(args: argparse.Namespace) -> int:
     return _write_report(args.results_dir)
 
 
+def command_compare(args: argparse.Namespace) -> int:
+    from bench.compare import compare_runs
+    from bench.report import ReportError
+
+    try:
+        print(compare_runs(args.run_a, args.run_b), end="")
+    except ReportError as exc:
+        _say(f"bench: error: {exc}")
+        return EXIT_USAGE
+    return 0
+
+
 def command_statements(args: argparse.Namespace) -> int:
     from bench.statements import print_statements
 
@@ -467,6 +485,7 @@ def command_list(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": command_run,
     "report": command_report,
+    "compare": command_compare,
     "statements": command_statements,
     "list": command_list,
 }

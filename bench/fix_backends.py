@@ -31,6 +31,8 @@ from bench.postgres import (
 #: set (as CI does) to make an unavailable PostgreSQL fail the PostgreSQL tests, not skip them
 REQUIRE_ENV = "BENCH_REQUIRE_POSTGRES"
 BACKEND_DESCRIPTIONS = pytest.StashKey[dict[str, dict[str, str]]]()
+#: whether each backend's timings include a network hop
+BACKEND_NETWORKED = pytest.StashKey[dict[str, bool]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,6 +48,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[BACKEND_DESCRIPTIONS] = {}
+    config.stash[BACKEND_NETWORKED] = {}
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -73,6 +76,7 @@ def _announce(config: pytest.Config, line: str) -> None:
 def _record(config: pytest.Config, backend: Backend) -> None:
     description = backend.describe()
     config.stash[BACKEND_DESCRIPTIONS][backend.name] = description
+    config.stash[BACKEND_NETWORKED][backend.name] = backend.networked
     if config.getoption("--bench-command", default=None):
         return  # `python -m bench run` has said where each backend came from
     _announce(

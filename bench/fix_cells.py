@@ -5,6 +5,7 @@ progress line per cell, and the harness's own section in pytest-benchmark's JSON
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import subprocess
 from collections.abc import Callable, Generator
@@ -16,8 +17,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from bench.cells import PROFILES, Cell, Harness, Profile, run_cell
-from bench.fix_backends import BACKEND_DESCRIPTIONS
+from bench.cells import PROFILES, Cell, Harness, Profile
+from bench.fix_backends import BACKEND_DESCRIPTIONS, BACKEND_NETWORKED
+from bench.groups import GroupRunner, publish
+from bench.timing import calibrate
 from bench.workloads import DEFAULT_SIZES, QUICK_SIZES, WORKLOADS, parse_sizes, sizes_for
 from implementations.contract import BACKENDS
 from implementations.registry import VARIANTS, load_variant
@@ -37,8 +40,7 @@ class Selection:
     def cells(self, workload: str) -> list[Cell]:
         if workload not in self.workloads:
             return []
-        # the variants of one size run back to back: they are the numbers read side by side,
-        # so a drift in the machine's speed should fall between sizes, not between styles
+        # the variants of one size form a group, timed together in alternation
         return [
             Cell(workload, variant, backend, size)
             for backend in self.backends
@@ -58,6 +60,9 @@ class Selection:
 
 SELECTION = pytest.StashKey[Selection]()
 PROGRESS = pytest.StashKey[list[int]]()
+GROUPS = pytest.StashKey[GroupRunner]()
+#: the machine's state when the run began: load average and the calibration loop
+MACHINE_AT_START = pytest.StashKey[dict[str, Any]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -95,6 +100,19 @@ def pytest_configure(config: pytest.Config) -> None:
         notes=tuple(config.getoption("--bench-note")),
     )
     config.stash[PROGRESS] = [0, 0]
+    config.stash[GROUPS] = GroupRunner(config.stash[SELECTION].profile, [])
+
+
+def machine_state() -> dict[str, Any]:
+    """How busy and how fast the machine is right now."""
+    return {"load_average": list(os.getloadavg()), "calibration": calibrate()}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # taken after collection, just before the first cell: what the cells ran on
+    if session.items and not session.config.option.collectonly:
+        session.config.stash[MACHINE_AT_START] = machine_state()
 
 
 def benchmark_for(workload: str) -> Callable[..., None]:
@@ -102,8 +120,8 @@ def benchmark_for(workload: str) -> Callable[..., None]:
     if workload not in WORKLOADS:
         raise KeyError(workload)
 
-    def benchmark_cell(benchmark: Any, harness: Harness, cell: Cell, profile: Profile) -> None:
-        run_cell(benchmark, harness, cell, profile)
+    def benchmark_cell(benchmark: Any, harness: Harness, cell: Cell, groups: GroupRunner) -> None:
+        publish(benchmark, groups.outcome(harness, cell))
 
     benchmark_cell.__name__ = f"test_{workload}"
     benchmark_cell.__doc__ = WORKLOADS[workload].description
@@ -150,6 +168,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept
     config.stash[PROGRESS] = [0, len(items)]
+    cells = [_cell_of(item) for item in items]
+    config.stash[GROUPS] = GroupRunner(
+        config.stash[SELECTION].profile, [cell for cell in cells if cell is not None]
+    )
 
 
 def _cell_of(item: pytest.Item) -> Cell | None:
@@ -168,6 +190,11 @@ def _cell_of(item: pytest.Item) -> Cell | None:
 @pytest.fixture
 def profile(request: pytest.FixtureRequest) -> Profile:
     return request.config.stash[SELECTION].profile
+
+
+@pytest.fixture
+def groups(request: pytest.FixtureRequest) -> GroupRunner:
+    return request.config.stash[GROUPS]
 
 
 @pytest.fixture
@@ -202,10 +229,17 @@ def _progress(item: pytest.Item, cell: Cell, report: pytest.TestReport) -> None:
         benchmark = item.funcargs["benchmark"]  # type: ignore[attr-defined]
         info = benchmark.extra_info
         stats = benchmark.stats.stats
+        ratio = info.get("ratio_to_dbapi")
+        compared = (
+            f"{ratio:6.2f}x dbapi [{info['ratio_to_dbapi_ci95'][0]:.2f}, "
+            f"{info['ratio_to_dbapi_ci95'][1]:.2f}]"
+            if ratio is not None
+            else f"{'':<25}"
+        )
         line = (
-            f"{prefix}{stats.median * 1000:10.3f} ms median of {stats.rounds:>2}  "
-            f"cursor calls {info['cursor_calls']}, db statements {info['db_statements']}, "
-            f"round trips {info['round_trips']}"
+            f"{prefix}{stats.median * 1000:10.3f} ms median of {stats.rounds:>3}  {compared}  "
+            f"statements {info['db_statements']}, round trips {info['round_trips']}"
+            + ("  (noisy)" if info.get("noisy") else "")
         )
     elif report.skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
@@ -266,7 +300,8 @@ def harness_source() -> dict[str, object]:
             continue
         commit = _git(Path(top), "rev-parse", "HEAD")
         changes = _git(Path(top), "status", "--porcelain", "--untracked-files=no")
-        return {"commit": commit, "dirty": bool(changes), "path": top}
+        # the checkout's path stays out: it is a private detail of whoever ran it
+        return {"commit": commit, "dirty": bool(changes)}
     return {}
 
 
@@ -288,6 +323,7 @@ def pytest_benchmark_update_json(
     config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]
 ) -> None:
     selection = config.stash[SELECTION]
+    at_start = config.stash.get(MACHINE_AT_START, None)
     output_json["harness"] = {
         "profile": selection.profile.name,
         "workloads": list(selection.workloads),
@@ -300,8 +336,10 @@ def pytest_benchmark_update_json(
         "source": harness_source(),
         "versions": versions(),
         "servers": config.stash[BACKEND_DESCRIPTIONS],
+        "networked": config.stash[BACKEND_NETWORKED],
         "workload_descriptions": {
             name: WORKLOADS[name].description for name in selection.workloads
         },
         "variant_labels": {name: load_variant(name).label() for name in selection.variants},
+        "noise": {"start": at_start, "end": machine_state()} if at_start else {},
     }

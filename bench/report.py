@@ -7,77 +7,114 @@ one whole.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bench.charts import draw_charts
 from bench.results import (
     BACKEND_TITLES,
     PROJECTED_WORKLOADS,
     CellResult,
+    Comparison,
     ReportError,
     Results,
-    format_ratio,
+    compare_cells,
+    format_comparison,
     format_seconds,
     load_results,
-    ratio_to_dbapi,
     reference_size,
     variants_of,
     workloads_of,
 )
+from implementations.registry import BASELINE_VARIANT
 
 REPORT_FILE = "REPORT.md"
 CHARTS_DIR = "charts"
 #: the network round-trip time the summary quotes, and the largest it looks at
 QUOTED_RTT_MS = 1.0
 RTT_LIMIT_MS = 10.0
-NETWORKED_BACKENDS = ("postgres",)
 
 __all__ = ["ReportError", "render_report", "write_report"]
 
 
 # --- the tables ----------------------------------------------------------------------------------
 
-TABLE_HEADER = (
-    "| workload | size | variant | median | ratio to dbapi | cursor calls | db statements "
-    "| round trips |"
-)
+NOISY_MARK = "‡"
+#: how the order of two variants is written: told apart by the data, or not
+ORDERED, UNORDERED = " < ", " ≈ "
 
 
-def table_rows(results: Results, backend: str) -> list[list[str]]:
-    """One row per cell (workload, size, variant order), plus one n/a row per variant that
-    does not implement a workload."""
-    cells = results.for_backend(backend)
-    rows: list[list[str]] = []
-    not_applicable = defaultdict(list)
+def ranking(cells: Sequence[CellResult]) -> str:
+    """The variants of one group from fastest to slowest; ``≈`` where the interval of two
+    neighbours' ratio holds 1, so the data cannot order them."""
+    ordered = sorted(cells, key=lambda c: c.median)
+    text = f"`{ordered[0].variant}`" if ordered else ""
+    for faster, slower in itertools.pairwise(ordered):
+        apart = not compare_cells(slower, faster).indistinguishable
+        text += f"{ORDERED if apart else UNORDERED}`{slower.variant}`"
+    return text
+
+
+def _timing_entry(cell: CellResult | None) -> str:
+    if cell is None:
+        return "—"
+    text = format_seconds(cell.median) + (NOISY_MARK if cell.noisy else "")
+    if cell.ratio_to_dbapi is not None and cell.ratio_ci95 is not None:
+        comparison = Comparison(cell.ratio_to_dbapi, *cell.ratio_ci95)
+        mark = " ≈" if comparison.indistinguishable else ""
+        text += f"<br>{format_comparison(comparison)}{mark}"
+    return text
+
+
+def workload_tables(results: Results, backend: str, workload: str) -> list[str]:
+    """A workload's tables: times and ratios, then counts; one row per size, the variants as
+    columns; the variants that do not implement it in one line below."""
+    cells = [c for c in results.for_backend(backend) if c.workload == workload]
+    variants = variants_of(cells)
+    sizes = sorted({c.size for c in cells})
+    header = "| size | " + " | ".join(f"`{v}`" for v in variants) + " | fastest to slowest |"
+    timing_rows = []
+    count_rows = []
+    for size in sizes:
+        row = [results.lookup(workload, v, backend, size) for v in variants]
+        present = [c for c in row if c is not None]
+        timing_rows.append([str(size), *(_timing_entry(c) for c in row), ranking(present)])
+        count_rows.append(
+            [
+                str(size),
+                *(
+                    "—" if c is None else f"{c.cursor_calls} / {c.db_statements} / {c.round_trips}"
+                    for c in row
+                ),
+            ]
+        )
+    lines = [
+        f"#### `{workload}`",
+        "",
+        _markdown_table(header, timing_rows),
+        "",
+        "Cursor calls / database statements / round trips per execution:",
+        "",
+        _markdown_table("| size | " + " | ".join(f"`{v}`" for v in variants) + " |", count_rows),
+        "",
+    ]
+    missing = not_applicable(results).get(workload, [])
+    if missing:
+        lines += ["Not applicable: " + ", ".join(f"`{v}`" for v in missing) + ".", ""]
+    return lines
+
+
+def not_applicable(results: Results) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = defaultdict(list)
     for entry in results.harness.get("not_applicable", []):
-        not_applicable[entry["workload"]].append(entry["variant"])
-    for workload in workloads_of(cells):
-        workload_cells = [c for c in cells if c.workload == workload]
-        for size in sorted({c.size for c in workload_cells}):
-            for variant in variants_of(workload_cells):
-                cell = results.lookup(workload, variant, backend, size)
-                if cell is None:
-                    continue
-                rows.append(
-                    [
-                        workload,
-                        str(size),
-                        variant,
-                        format_seconds(cell.median),
-                        format_ratio(ratio_to_dbapi(results, cell)),
-                        str(cell.cursor_calls),
-                        str(cell.db_statements),
-                        str(cell.round_trips),
-                    ]
-                )
-        for variant in not_applicable.get(workload, []):
-            rows.append([workload, "—", variant, "n/a", "n/a", "n/a", "n/a", "n/a"])
-    return rows
+        found[entry["workload"]].append(entry["variant"])
+    return found
 
 
 def _markdown_table(header: str, rows: Sequence[Sequence[str]]) -> str:
@@ -90,7 +127,8 @@ def _markdown_table(header: str, rows: Sequence[Sequence[str]]) -> str:
 
 
 def findings(results: Results, backend: str) -> list[str]:
-    """Sentences computed from the results of one backend."""
+    """Sentences computed from the results of one backend; an order between two styles is
+    claimed only where the interval of their ratio excludes 1."""
     cells = results.for_backend(backend)
     size = reference_size(cells)
     lines = []
@@ -98,21 +136,45 @@ def findings(results: Results, backend: str) -> list[str]:
         at_size = [c for c in cells if c.workload == workload and c.size == size] or [
             c for c in cells if c.workload == workload
         ]
-        if len(at_size) < 2:
-            continue
-        shown_size = at_size[0].size
-        fastest = min(at_size, key=lambda c: c.median)
-        slowest = max(at_size, key=lambda c: c.median)
-        lines.append(
-            f"`{workload}` at size {shown_size}: fastest `{fastest.variant}` "
-            f"({format_seconds(fastest.median)}), slowest `{slowest.variant}` "
-            f"({format_seconds(slowest.median)}, {slowest.median / fastest.median:.1f}× the "
-            "fastest)."
-        )
+        if len(at_size) >= 2:
+            lines.append(_fastest(workload, at_size))
     lines.extend(_orm_growth(results, backend, cells))
     lines.extend(_statement_extremes(cells, size))
-    lines.extend(_network_effect(cells, size, backend))
+    networked = bool(cells) and _networked(results, backend)
+    lines.extend(_network_effect(cells, size, backend) if networked else [_no_network(backend)])
+    lines.extend(_steady_loop(cells))
     return lines
+
+
+def _fastest(workload: str, cells: list[CellResult]) -> str:
+    ordered = sorted(cells, key=lambda c: c.median)
+    fastest, slowest = ordered[0], ordered[-1]
+    size = fastest.size
+    tied = [
+        (other, compare_cells(other, fastest))
+        for other in ordered[1:]
+        if compare_cells(other, fastest).indistinguishable
+    ]
+    if tied:
+        head = (
+            f"`{workload}` at size {size}: no single fastest style on this machine: "
+            f"`{fastest.variant}` ({format_seconds(fastest.median)}) and "
+            + ", ".join(f"`{o.variant}` ({format_comparison(c)})" for o, c in tied)
+            + " are indistinguishable"
+        )
+    else:
+        second = ordered[1]
+        head = (
+            f"`{workload}` at size {size}: fastest `{fastest.variant}` "
+            f"({format_seconds(fastest.median)}; the next, `{second.variant}`, takes "
+            f"{format_comparison(compare_cells(second, fastest))} as long)"
+        )
+    if slowest is fastest or any(slowest is o for o, _ in tied):
+        return head + "."
+    return (
+        f"{head}; slowest `{slowest.variant}` ({format_seconds(slowest.median)}, "
+        f"{format_comparison(compare_cells(slowest, fastest))} the fastest)."
+    )
 
 
 def _orm_growth(results: Results, backend: str, cells: list[CellResult]) -> list[str]:
@@ -122,7 +184,7 @@ def _orm_growth(results: Results, backend: str, cells: list[CellResult]) -> list
             (c for c in cells if c.workload == workload and c.variant == "orm"),
             key=lambda c: c.size,
         )
-        pairs = [(c, results.lookup(workload, "dbapi", backend, c.size)) for c in orm]
+        pairs = [(c, results.lookup(workload, BASELINE_VARIANT, backend, c.size)) for c in orm]
         pairs = [(o, d) for o, d in pairs if d is not None]
         if len(pairs) < 2:
             continue
@@ -135,9 +197,10 @@ def _orm_growth(results: Results, backend: str, cells: list[CellResult]) -> list
             else ""
         )
         lines.append(
-            f"`orm` on `{workload}` costs {small.median / small_dbapi.median:.1f}× `dbapi` at "
-            f"size {small.size} and {large.median / large_dbapi.median:.1f}× at size "
-            f"{large.size}{per_row}."
+            f"`orm` on `{workload}` costs {format_comparison(compare_cells(small, small_dbapi))} "
+            f"`dbapi` at size {small.size} and "
+            f"{format_comparison(compare_cells(large, large_dbapi))} at size {large.size}"
+            f"{per_row}."
         )
     return lines
 
@@ -159,13 +222,20 @@ def _statement_extremes(cells: list[CellResult], size: int) -> list[str]:
     return lines
 
 
+def _networked(results: Results, backend: str) -> bool:
+    networked = results.harness.get("networked", {})
+    return bool(networked.get(backend, False)) if isinstance(networked, dict) else False
+
+
+def _no_network(backend: str) -> str:
+    return (
+        f"{BACKEND_TITLES.get(backend, backend)} runs inside the application's process: "
+        "there is no network round trip to add (the projection chart shows what its "
+        "statement counts would cost if each were one)."
+    )
+
+
 def _network_effect(cells: list[CellResult], size: int, backend: str) -> list[str]:
-    if backend not in NETWORKED_BACKENDS:
-        return [
-            f"{BACKEND_TITLES.get(backend, backend)} runs inside the application's process: "
-            "there is no network round trip to add (the projection chart shows what its "
-            "statement counts would cost if each were one)."
-        ]
     rtt = QUOTED_RTT_MS / 1000
     lines = []
     for workload in PROJECTED_WORKLOADS:
@@ -184,22 +254,85 @@ def _network_effect(cells: list[CellResult], size: int, backend: str) -> list[st
 
 
 def _crossover(cells: list[CellResult]) -> str:
-    """Where, as the network slows, the locally fastest variant loses first place."""
+    """Where, as the network slows, the locally fastest variant loses first place; said only
+    where the data tell the two apart on this machine."""
     fastest = min(cells, key=lambda c: c.median)
-    crossings = [
-        ((other.median - fastest.median) / (fastest.round_trips - other.round_trips), other)
-        for other in cells
-        if other.round_trips < fastest.round_trips
-    ]
-    if not crossings:
+    fewer = [other for other in cells if other.round_trips < fastest.round_trips]
+    if not fewer:
         return ""
-    seconds, overtaker = min(crossings, key=lambda pair: pair[0])
+    crossings = []
+    for other in fewer:
+        comparison = compare_cells(other, fastest)
+        per_trip = fastest.median / (fastest.round_trips - other.round_trips)
+        if comparison.indistinguishable:
+            crossings.append((0.0, 0.0, 0.0, other))
+        else:
+            crossings.append(
+                (
+                    (comparison.ratio - 1) * per_trip,
+                    (comparison.low - 1) * per_trip,
+                    (comparison.high - 1) * per_trip,
+                    other,
+                )
+            )
+    seconds, low, high, overtaker = min(crossings, key=lambda entry: entry[0])
+    if seconds == 0.0:
+        return (
+            f" `{fastest.variant}` and `{overtaker.variant}` are indistinguishable on this "
+            f"machine, and `{overtaker.variant}` needs fewer round trips: with any network "
+            "between them and the server it is the faster."
+        )
     if seconds * 1000 > RTT_LIMIT_MS:
         return ""
     return (
-        f" `{fastest.variant}` is fastest on this machine, but from "
-        f"{seconds * 1000:.2g} ms per round trip `{overtaker.variant}` is faster."
+        f" `{fastest.variant}` is fastest on this machine, but from {seconds * 1000:.2g} ms per "
+        f"round trip (95 % interval {low * 1000:.2g}–{high * 1000:.2g} ms) "
+        f"`{overtaker.variant}` is faster."
     )
+
+
+def _steady_loop(cells: list[CellResult]) -> list[str]:
+    lines = []
+    for cell in cells:
+        check = cell.steady_loop
+        if not check:
+            continue
+        interval = check.get("ratio_ci95") or [check["ratio"], check["ratio"]]
+        lines.append(
+            f"Reset check: `{cell.workload}` `{cell.variant}` at size {cell.size} takes "
+            f"{format_seconds(check['cell_median_s'])} with the seed restored before each "
+            f"execution, and {format_seconds(check['steady_median_s'])} in a steady loop of "
+            f"the same call with no reset between executions: "
+            f"{check['ratio']:.2f}× [{interval[0]:.2f}–{interval[1]:.2f}], measured in "
+            "alternating blocks. What the reset leaves for the timed round is the difference."
+        )
+    return lines
+
+
+def noise_lines(harness: dict[str, Any]) -> list[str]:
+    """The machine's load and speed at the start and end of the run."""
+    noise = harness.get("noise") or {}
+    start, end = noise.get("start"), noise.get("end")
+    if not (isinstance(start, dict) and isinstance(end, dict)):
+        return []
+    try:
+        before, after = start["calibration"], end["calibration"]
+        change = after["median_s"] / before["median_s"] - 1
+        return [
+            f"Machine noise: load average {_load(start)} at the start and {_load(end)} at the "
+            f"end; a fixed CPU loop took {format_seconds(before['median_s'])} (interquartile "
+            f"range {before['iqr_s'] / before['median_s']:.0%}) before the cells and "
+            f"{format_seconds(after['median_s'])} ({after['iqr_s'] / after['median_s']:.0%}) "
+            f"after, {change:+.0%}. Times between runs move with these; ratios measured in "
+            "one run much less.",
+            "",
+        ]
+    except (KeyError, TypeError, ZeroDivisionError):
+        return []
+
+
+def _load(state: dict[str, Any]) -> str:
+    return " / ".join(f"{value:.2f}" for value in state.get("load_average", []))
 
 
 # --- the report -----------------------------------------------------------------------------------
@@ -234,14 +367,20 @@ def render_report(results: Results, charts: Sequence[Path]) -> str:
     ]
     if harness.get("notes"):
         lines += [f"> {note}" for note in harness["notes"]] + [""]
+    lines += noise_lines(harness)
     lines += [
         "How to read it: each cell was verified (result and table contents equal the "
         "workload's definition) before it was timed; counts come from a separate, untimed "
-        "execution; `median` is pytest-benchmark's median over the timed rounds, each round "
-        "starting from the same database state. `ratio to dbapi` is the median divided by the "
-        "raw driver's median for the same workload and size."
+        "execution. The variants of one workload and size were timed together, their rounds "
+        "in alternation, each round starting from the same database state. A time is "
+        "pytest-benchmark's median over a cell's rounds; under it, the median over the raw "
+        "driver's (`dbapi`) with a 95 % interval from the alternated rounds (block "
+        f"bootstrap). `≈` marks a ratio whose interval holds 1: on this machine the data "
+        f"cannot tell that style from `dbapi`. {NOISY_MARK} marks a cell whose rounds spread "
+        "widely (interquartile range over 25 % of the median). `fastest to slowest` orders "
+        "the styles; `≈` there joins neighbours the data cannot order."
         + (
-            " On SQLite `round trips` equals `db statements`: there is no network."
+            " On SQLite round trips equal database statements: there is no network."
             if "sqlite" in results.backends
             else ""
         ),
@@ -259,12 +398,9 @@ def render_report(results: Results, charts: Sequence[Path]) -> str:
         found = findings(results, backend)
         if found:
             lines += ["### What the numbers say", "", *(f"- {line}" for line in found), ""]
-        lines += [
-            "### Results",
-            "",
-            _markdown_table(TABLE_HEADER, table_rows(results, backend)),
-            "",
-        ]
+        lines += ["### Results", ""]
+        for workload in workloads_of(results.for_backend(backend)):
+            lines += workload_tables(results, backend, workload)
         backend_charts = [c for c in charts if c.name.startswith(f"{backend}-")]
         if backend_charts:
             lines += ["### Charts", ""]

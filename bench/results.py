@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.messages import first_line
+from bench.timing import Sample, indistinguishable, ratio_interval
 from bench.workloads import WORKLOADS
-from implementations.registry import VARIANTS
+from implementations.registry import BASELINE_VARIANT, VARIANTS
 
 RESULTS_FILE = "benchmarks.json"
 REQUIRED_FIELDS = (
@@ -61,10 +62,32 @@ class CellResult:
     bytes_sent: int | None = None
     bytes_received: int | None = None
     connections_opened: int = 0
+    #: every timed round's seconds, and the pass of its group it ran in
+    durations: tuple[float, ...] = ()
+    passes: tuple[int, ...] = ()
+    pass_count: int = 0
+    #: the median over the raw driver's, with its 95 % interval (None for dbapi itself)
+    ratio_to_dbapi: float | None = None
+    ratio_ci95: tuple[float, float] | None = None
+    #: the interquartile range over the median
+    dispersion: float = 0.0
+    noisy: bool = False
+    #: the reset check, on the cell that carries it
+    steady_loop: dict[str, Any] | None = None
 
     def projected(self, rtt_seconds: float) -> float:
         """What the cell would take with a network round trip of ``rtt_seconds``."""
         return self.median + self.round_trips * rtt_seconds
+
+    @property
+    def sample(self) -> Sample | None:
+        if not self.durations or len(self.passes) != len(self.durations):
+            return None
+        return Sample(self.durations, self.passes)
+
+    @property
+    def group(self) -> tuple[str, str, int]:
+        return (self.backend, self.workload, self.size)
 
 
 @dataclass
@@ -159,6 +182,8 @@ _HARNESS_FIELDS: dict[str, Callable[[Any], bool]] = {
         )
     ),
     "source": lambda v: isinstance(v, dict),
+    "networked": lambda v: isinstance(v, dict) and all(isinstance(x, bool) for x in v.values()),
+    "noise": lambda v: isinstance(v, dict),
 }
 
 
@@ -214,6 +239,8 @@ def _cell(entry: Any, path: Path) -> CellResult:
         timings[key] = float(value)
     if not timings["q1"] <= timings["median"] <= timings["q3"]:
         raise malformed("quartiles")
+    durations, passes, pass_count = _rounds(stats, info, malformed)
+    ratio, interval = _ratio(info, malformed)
     try:
         return CellResult(
             workload=info["workload"],
@@ -231,9 +258,73 @@ def _cell(entry: Any, path: Path) -> CellResult:
             bytes_sent=_optional_int(info.get("bytes_sent")),
             bytes_received=_optional_int(info.get("bytes_received")),
             connections_opened=int(info.get("connections_opened", 0)),
+            durations=durations,
+            passes=passes,
+            pass_count=pass_count,
+            ratio_to_dbapi=ratio,
+            ratio_ci95=interval,
+            dispersion=float(info.get("dispersion", 0.0)),
+            noisy=bool(info.get("noisy", False)),
+            steady_loop=_steady_loop(info.get("steady_loop"), malformed),
         )
     except (TypeError, ValueError, OverflowError):
         raise malformed("count") from None
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+def _rounds(
+    stats: dict[str, Any], info: dict[str, Any], malformed: Callable[[str], ReportError]
+) -> tuple[tuple[float, ...], tuple[int, ...], int]:
+    """The rounds' durations and passes, when the JSON has them (older runs do not)."""
+    data = stats.get("data")
+    passes = info.get("round_passes")
+    pass_count = info.get("pass_count", 0)
+    if data is None or passes is None:
+        return (), (), 0
+    if not (isinstance(data, list) and all(_is_number(v) for v in data)):
+        raise malformed("data")
+    if not (
+        isinstance(pass_count, int)
+        and isinstance(passes, list)
+        and len(passes) == len(data)
+        and all(isinstance(p, int) and 0 <= p < pass_count for p in passes)
+    ):
+        raise malformed("round_passes")
+    return tuple(float(v) for v in data), tuple(passes), pass_count
+
+
+def _ratio(
+    info: dict[str, Any], malformed: Callable[[str], ReportError]
+) -> tuple[float | None, tuple[float, float] | None]:
+    ratio, interval = info.get("ratio_to_dbapi"), info.get("ratio_to_dbapi_ci95")
+    if ratio is None:
+        return None, None
+    if not (
+        _is_number(ratio)
+        and isinstance(interval, list)
+        and len(interval) == 2
+        and all(_is_number(v) for v in interval)
+        and interval[0] <= interval[1]
+    ):
+        raise malformed("ratio_to_dbapi")
+    return float(ratio), (float(interval[0]), float(interval[1]))
+
+
+def _steady_loop(value: Any, malformed: Callable[[str], ReportError]) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    keys = ("steady_median_s", "cell_median_s", "ratio")
+    if not (isinstance(value, dict) and all(_is_number(value.get(k)) for k in keys)):
+        raise malformed("steady_loop")
+    return value
 
 
 def _optional_int(value: Any) -> int | None:
@@ -272,8 +363,35 @@ def is_batch(workload: str) -> bool:
     return workload not in WORKLOADS or WORKLOADS[workload].kind == "batch"
 
 
-def ratio_to_dbapi(results: Results, cell: CellResult) -> float | None:
-    baseline = results.lookup(cell.workload, "dbapi", cell.backend, cell.size)
-    if baseline is None or baseline.median <= 0:
-        return None
-    return cell.median / baseline.median
+@dataclass(frozen=True)
+class Comparison:
+    """One cell's median over another's, both of the same group, with a 95 % interval."""
+
+    ratio: float
+    low: float
+    high: float
+
+    @property
+    def indistinguishable(self) -> bool:
+        return indistinguishable((self.low, self.high))
+
+
+def compare_cells(cell: CellResult, other: CellResult) -> Comparison:
+    """cell / other, with the interval from their interleaved rounds when the JSON has them
+    (else a point with no width: the data cannot say more)."""
+    ratio = cell.median / other.median
+    if (
+        cell.ratio_ci95 is not None
+        and other.variant == BASELINE_VARIANT
+        and cell.group == other.group
+    ):
+        return Comparison(cell.ratio_to_dbapi or ratio, *cell.ratio_ci95)
+    samples = cell.sample, other.sample
+    if samples[0] is None or samples[1] is None or cell.pass_count != other.pass_count:
+        return Comparison(ratio, ratio, ratio)
+    low, high = ratio_interval(samples[0], samples[1], cell.pass_count)
+    return Comparison(ratio, low, high)
+
+
+def format_comparison(comparison: Comparison) -> str:
+    return f"{comparison.ratio:.2f}× [{comparison.low:.2f}–{comparison.high:.2f}]"

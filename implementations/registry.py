@@ -24,6 +24,10 @@ VARIANTS: dict[str, str] = {
 }
 
 
+#: the variant every other is compared with: the raw driver
+BASELINE_VARIANT = "dbapi"
+
+
 class UnknownVariant(KeyError):
     pass
 

@@ -3,6 +3,7 @@ each of them. Used by the tests only."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from implementations.contract import EmailChange, NewUser, UserRecord
@@ -57,3 +58,16 @@ class CommitsPerRow(DbapiVariant):
         """one transaction per change"""
         for change in changes:
             super().crud_update([change])
+
+
+class SlowFirstRead(DbapiVariant):
+    """dbapi whose first read of each instance is slow (a cold cache, say)"""
+
+    first_done = False
+
+    def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
+        """SELECT, after a 0.3 s pause the first time"""
+        if not self.first_done:
+            self.first_done = True
+            time.sleep(0.3)
+        return super().crud_read(user_ids)

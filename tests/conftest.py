@@ -12,7 +12,7 @@ from bench.cells import Harness
 
 from helpers import bench
 
-pytest_plugins = ["bench.fix_backends", "bench.fix_harness"]
+pytest_plugins = ["bench.fix_backends", "bench.fix_harness", "pytester"]
 
 BACKEND_PARAMS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 

@@ -15,18 +15,31 @@ import pytest
 from bench.results import format_seconds
 
 from helpers import bench, one_error_line
+from synthetic import synthetic_run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def report_rows(report: str, backend_heading: str) -> list[list[str]]:
+def workload_tables(report: str, backend_heading: str) -> dict[str, list[list[list[str]]]]:
+    """Each workload's tables in a backend's section: rows of cells, headers included."""
     section = report.split(f"## {backend_heading}", 1)[1].split("\n## ", 1)[0]
-    table = section.split("### Results", 1)[1]
-    return [
-        [cell.strip() for cell in line.strip().strip("|").split("|")]
-        for line in table.splitlines()
-        if line.startswith("| ") and not line.startswith(("| workload", "| ---"))
-    ]
+    found = {}
+    for part in section.split("#### `")[1:]:
+        workload, body = part.split("`", 1)
+        tables: list[list[list[str]]] = []
+        current: list[list[str]] = []
+        for line in body.splitlines():
+            if line.startswith("| ---"):
+                continue
+            if line.startswith("| "):
+                current.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+            elif current:
+                tables.append(current)
+                current = []
+        if current:
+            tables.append(current)
+        found[workload] = tables
+    return found
 
 
 def benchmarks(folder: Path) -> list[dict[str, Any]]:
@@ -35,36 +48,38 @@ def benchmarks(folder: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def test_the_table_says_what_the_json_says(
+def test_the_tables_say_what_the_json_says(
     quick_run: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
     out, result = quick_run
     assert result.returncode == 0, result.stderr
-    rows = report_rows((out / "REPORT.md").read_text(), "SQLite")
-    by_cell = {(r[0], r[1], r[2]): r[3:] for r in rows}
-    entries = benchmarks(out)
-    medians = {
-        (e["extra_info"]["workload"], e["extra_info"]["size"], e["extra_info"]["variant"]): e[
-            "stats"
-        ]["median"]
-        for e in entries
-    }
-    for entry in entries:
+    report = (out / "REPORT.md").read_text()
+    tables = workload_tables(report, "SQLite")
+    assert sorted(tables) == ["crud_create", "parent_child_read"]
+    checked = 0
+    for entry in benchmarks(out):
         info = entry["extra_info"]
-        key = (info["workload"], info["size"], info["variant"])
-        median, ratio, cursor_calls, db_statements, round_trips = by_cell[
-            (info["workload"], str(info["size"]), info["variant"])
-        ]
-        assert median == format_seconds(entry["stats"]["median"])
-        dbapi = medians[(info["workload"], info["size"], "dbapi")]
-        assert ratio == f"{entry['stats']['median'] / dbapi:.2f}×"
-        assert (cursor_calls, db_statements, round_trips) == (
-            str(info["cursor_calls"]),
-            str(info["db_statements"]),
-            str(info["round_trips"]),
-        ), key
-    assert len([r for r in rows if r[3] != "n/a"]) == len(entries)
-    assert ["crud_create", "—", "orm_lazy", "n/a", "n/a", "n/a", "n/a", "n/a"] in rows
+        timing, counts = tables[info["workload"]]
+        column = timing[0].index(f"`{info['variant']}`")
+        assert counts[0].index(f"`{info['variant']}`") == column
+        timing_row = next(r for r in timing[1:] if r[0] == str(info["size"]))
+        count_row = next(r for r in counts[1:] if r[0] == str(info["size"]))
+        median, _, ratio = timing_row[column].partition("<br>")
+        assert median.rstrip("‡") == format_seconds(entry["stats"]["median"])
+        assert median.endswith("‡") == (entry["stats"]["iqr"] > 0.25 * entry["stats"]["median"])
+        if info["variant"] == "dbapi":
+            assert ratio == ""
+        else:
+            low, high = info["ratio_to_dbapi_ci95"]
+            expected = f"{info['ratio_to_dbapi']:.2f}× [{low:.2f}–{high:.2f}]"
+            assert ratio == expected + (" ≈" if low <= 1 <= high else "")
+        assert count_row[column] == (
+            f"{info['cursor_calls']} / {info['db_statements']} / {info['round_trips']}"
+        )
+        checked += 1
+    assert checked == len(benchmarks(out)) == 10
+    # the variants that do not implement a workload: one line under its tables
+    assert "Not applicable: `orm_lazy`." in report.split("#### `crud_create`")[1]
 
 
 def test_the_summary_is_computed_from_the_results(
@@ -76,11 +91,16 @@ def test_the_summary_is_computed_from_the_results(
     for workload in ("crud_create", "parent_child_read"):
         cells = [e for e in at_100 if e["extra_info"]["workload"] == workload]
         fastest = min(cells, key=lambda e: e["stats"]["median"])
-        assert (
-            f"`{workload}` at size 100: fastest `{fastest['extra_info']['variant']}` "
-            f"({format_seconds(fastest['stats']['median'])})"
-        ) in report
+        said = [
+            line
+            for line in report.splitlines()
+            if line.startswith(f"- `{workload}` at size 100: ") and "fastest" in line
+        ]
+        assert len(said) == 1
+        median = format_seconds(fastest["stats"]["median"])
+        assert f"`{fastest['extra_info']['variant']}` ({median}" in said[0]
     assert "python -m bench run --backend sqlite --workload crud_create parent_child_read" in report
+    assert "Machine noise: load average" in report
 
 
 def test_every_chart_is_written_non_empty_and_embedded(
@@ -219,3 +239,24 @@ def test_a_missing_folder_is_refused(tmp_path: Path) -> None:
     result = bench("report", str(tmp_path / "nowhere"))
     assert result.returncode == 2
     assert "is not a folder" in one_error_line(result)
+
+
+def test_styles_the_data_cannot_order_are_called_indistinguishable(tmp_path: Path) -> None:
+    synthetic_run(
+        tmp_path,
+        {("crud_read", 100): {"orm": 1e-3, "orm_bulk": 6e-4, "core": 3e-4, "dbapi": 3e-4}},
+        seed=7,
+    )
+    result = bench("report", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    report = (tmp_path / "REPORT.md").read_text()
+    timing = workload_tables(report, "SQLite")["crud_read"][0]
+    header, row = timing[0], timing[1]
+    assert row[-1] in (
+        "`dbapi` ≈ `core` < `orm_bulk` < `orm`",
+        "`core` ≈ `dbapi` < `orm_bulk` < `orm`",
+    )
+    assert row[header.index("`core`")].endswith(" ≈")  # its ratio's interval holds 1
+    assert not row[header.index("`orm`")].endswith(" ≈")
+    assert "`crud_read` at size 100: no single fastest style on this machine" in report
+    assert "are indistinguishable" in report

@@ -1,0 +1,318 @@
+"""Measuring one group of cells, the variants of one (backend, workload, size), together:
+
+1. every cell is verified and counted (:class:`~bench.cells.Harness`), untimed; a cell that
+   fails drops out, the others go on;
+2. the seed is loaded once for the group (:meth:`~bench.backends.Backend.load_seed`), and
+   every variant runs its warm-up rounds, in alternation;
+3. each variant's number of rounds is sized from its last warm-up round, and the rounds run in
+   alternating passes (:func:`~bench.timing.interleave`), with the seed restored, untimed,
+   before every round of a workload that changes data. Every round's result is checked, and
+   the table contents after each variant's last round;
+4. each variant's rounds go to pytest-benchmark, which computes the statistics and writes
+   the JSON; the ratio to ``dbapi`` gets its interval from the interleaved rounds.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.cells import Cell, Harness, Profile, check_result, check_state
+from bench.counting import Observation
+from bench.timing import NOISY_IQR, Sample, dispersion, interleave, ratio_interval
+from bench.workloads import WORKLOADS, Case, new_user
+from implementations.registry import BASELINE_VARIANT, load_variant
+
+BASELINE = BASELINE_VARIANT
+#: the cell whose reset is checked against a steady loop of the same call without one
+FLOOR_CELL = ("crud_create", BASELINE, 1)
+#: numbers of the users the steady loop inserts: far above any seed's
+_STEADY_FIRST_USER = 50_000_000
+
+
+@dataclass(frozen=True, order=True)
+class Group:
+    backend: str
+    workload: str
+    size: int
+
+    @classmethod
+    def of(cls, cell: Cell) -> Group:
+        return cls(cell.backend, cell.workload, cell.size)
+
+
+@dataclass
+class Timed:
+    """A cell that was verified, counted and timed."""
+
+    cell: Cell
+    observation: Observation
+    rows: int
+    durations: list[float] = field(default_factory=list)
+    passes: list[int] = field(default_factory=list)
+    #: measures computed from the whole group (ratios, intervals)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sample(self) -> Sample:
+        return Sample(self.durations, self.passes)
+
+
+@dataclass
+class Failed:
+    """A cell that failed verification, counting or a timed round."""
+
+    cell: Cell
+    error: BaseException
+
+
+Outcome = Timed | Failed
+
+
+def measure_group(harness: Harness, cells: Sequence[Cell], profile: Profile) -> dict[Cell, Outcome]:
+    """Verify, count and time the cells of one group in alternation."""
+    first = cells[0]
+    workload = WORKLOADS[first.workload]
+    case = workload.case(first.size)
+    backend = harness.backend
+    outcomes: dict[Cell, Outcome] = {}
+    timed: dict[Cell, Timed] = {}
+    for cell in cells:
+        try:
+            harness.verify(cell, case)
+            timed[cell] = Timed(cell, harness.count(cell, case, reset=workload.mutates), case.rows)
+        except Exception as exc:  # this cell fails; the others are still measured
+            outcomes[cell] = Failed(cell, exc)
+    if not timed:
+        return outcomes
+
+    runners = {cell: _Runner(harness, cell, case, workload.mutates) for cell in timed}
+    backend.load_seed(case.seed)
+    with _frozen_heap():
+        _time_rounds(harness, runners, outcomes, timed, profile)
+    outcomes.update(timed)
+    return outcomes
+
+
+@contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """Keep the harness's own objects (pytest's, the cases', the results') out of Python's
+    cyclic garbage collector while the rounds run. A full collection scans every tracked
+    object: with the harness's heap in it, one took about 100 ms, landing in whichever round
+    happened to trigger it, whatever style's garbage had caused it. Frozen, a collection
+    costs what the style's own objects cost, as in an application's process."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _time_rounds(
+    harness: Harness,
+    runners: dict[Cell, _Runner],
+    outcomes: dict[Cell, Outcome],
+    timed: dict[Cell, Timed],
+    profile: Profile,
+) -> None:
+    first = next(iter(runners))
+    workload = WORKLOADS[first.workload]
+    seed = runners[first].case.seed
+    backend = harness.backend
+    round_seconds: dict[Cell, float] = {}
+    # at least one warm round: it sizes the timed ones
+    for _ in range(max(1, profile.warmup_rounds)):
+        round_seconds = _untimed_pass(runners, outcomes, timed)
+    plan = interleave(
+        {cell: profile.rounds_for(seconds) for cell, seconds in round_seconds.items()}
+    )
+    last_pass = {cell: index for index, members in enumerate(plan) for cell in members}
+    for index, members in enumerate(plan):
+        if workload.mutates and index and backend.maintain(seed):
+            # what the maintenance invalidated is rebuilt in an untimed round, not a timed one
+            _untimed_pass(runners, outcomes, timed)
+        for cell in members:
+            if cell not in timed:
+                continue
+            try:
+                duration = runners[cell].timed_round(check_rows=index == last_pass[cell])
+            except Exception as exc:
+                outcomes[cell] = Failed(cell, exc)
+                del timed[cell]
+                continue
+            timed[cell].durations.append(duration)
+            timed[cell].passes.append(index)
+
+    _compare_with_baseline(timed, len(plan))
+    if (first.workload, BASELINE, first.size) == FLOOR_CELL:
+        baseline = timed.get(Cell(first.workload, BASELINE, first.backend, first.size))
+        if baseline is not None:
+            baseline.extra["steady_loop"] = steady_loop_check(
+                harness, runners[baseline.cell], profile
+            )
+
+
+class _Runner:
+    """One cell's rounds: the seed restored (untimed) when the workload changes data, then one
+    timed execution whose result is checked."""
+
+    def __init__(self, harness: Harness, cell: Cell, case: Case, mutates: bool) -> None:
+        self.harness = harness
+        self.cell = cell
+        self.case = case
+        self.mutates = mutates
+        self.run: Callable[[Any], Any] = getattr(harness.variant(cell.variant), cell.workload)
+
+    def round(self) -> tuple[float, float]:
+        """Seconds the reset took and seconds the execution took."""
+        # every round starts with no garbage left by the one before, which may be another
+        # style's: a collection inside the round is then one its own allocations caused
+        gc.collect()
+        reset_started = time.perf_counter()
+        if self.mutates:
+            self.harness.backend.reset(self.case.seed)
+        started = time.perf_counter()
+        result = self.run(self.case.argument)
+        duration = time.perf_counter() - started
+        check_result(self.cell, self.case, result)
+        return started - reset_started, duration
+
+    def timed_round(self, check_rows: bool) -> float:
+        _, duration = self.round()
+        if check_rows:
+            check_state(self.cell, self.harness.backend, self.case)
+        return duration
+
+
+def _untimed_pass(
+    runners: dict[Cell, _Runner], outcomes: dict[Cell, Outcome], timed: dict[Cell, Timed]
+) -> dict[Cell, float]:
+    """One round of every variant still in the group; the seconds each round took, reset
+    included (what sizes the rounds)."""
+    seconds = {}
+    for cell in list(timed):
+        try:
+            reset_seconds, run_seconds = runners[cell].round()
+        except Exception as exc:
+            outcomes[cell] = Failed(cell, exc)
+            del timed[cell]
+            continue
+        seconds[cell] = run_seconds + reset_seconds
+    return seconds
+
+
+def _compare_with_baseline(timed: dict[Cell, Timed], pass_count: int) -> None:
+    baseline = next((t for t in timed.values() if t.cell.variant == BASELINE), None)
+    for cell, result in timed.items():
+        result.extra["pass_count"] = pass_count
+        result.extra["interleaved_with"] = sorted(c.variant for c in timed if c != cell)
+        if baseline is None or result is baseline:
+            continue
+        result.extra["ratio_to_dbapi"] = result.sample.median / baseline.sample.median
+        result.extra["ratio_to_dbapi_ci95"] = list(
+            ratio_interval(result.sample, baseline.sample, pass_count)
+        )
+
+
+def steady_loop_check(harness: Harness, cell_runner: _Runner, profile: Profile) -> dict[str, Any]:
+    """How much of the cell's time the reset leaves behind: the cell's own rounds (reset, then
+    the timed execution) alternated in blocks with a steady loop of the same call inserting
+    new users, with no reset between executions."""
+    run = cell_runner.run
+    backend = harness.backend
+    numbers = itertools.count(_STEADY_FIRST_USER)
+    blocks, per_block = profile.steady_blocks
+    steady_durations: list[float] = []
+    steady_passes: list[int] = []
+    cell_durations: list[float] = []
+    cell_passes: list[int] = []
+    for block in range(blocks):
+        backend.reset(cell_runner.case.seed)
+        run([new_user(next(numbers))])  # the first after a reset is not steady
+        for _ in range(per_block):
+            users = [new_user(next(numbers))]
+            gc.collect()
+            started = time.perf_counter()
+            run(users)
+            steady_durations.append(time.perf_counter() - started)
+            steady_passes.append(block)
+        for _ in range(per_block):
+            cell_durations.append(cell_runner.round()[1])
+            cell_passes.append(block)
+    steady = Sample(steady_durations, steady_passes)
+    after_reset = Sample(cell_durations, cell_passes)
+    return {
+        "steady_median_s": steady.median,
+        "cell_median_s": after_reset.median,
+        "ratio": after_reset.median / steady.median,
+        "ratio_ci95": list(ratio_interval(after_reset, steady, blocks)),
+        "executions": len(steady_durations),
+    }
+
+
+class GroupRunner:
+    """Measures each group when the first of its cells' tests runs; hands every cell's test
+    its outcome."""
+
+    def __init__(self, profile: Profile, cells: Iterable[Cell]) -> None:
+        self.profile = profile
+        self._members: dict[Group, list[Cell]] = {}
+        for cell in cells:
+            self._members.setdefault(Group.of(cell), []).append(cell)
+        self._outcomes: dict[Cell, Outcome] = {}
+
+    def outcome(self, harness: Harness, cell: Cell) -> Outcome:
+        if cell not in self._outcomes:
+            members = self._members.get(Group.of(cell), [cell])
+            try:
+                self._outcomes.update(measure_group(harness, members, self.profile))
+            except Exception as exc:  # the group could not be measured: each cell says why
+                self._outcomes.update({member: Failed(member, exc) for member in members})
+        return self._outcomes.pop(cell)
+
+
+def record_rounds(benchmark: Any, durations: Sequence[float]) -> None:
+    """Give pytest-benchmark a cell's timed rounds: it computes the statistics and writes them
+    to its JSON. The rounds were run by :func:`measure_group`, in alternation with the group's
+    other variants, which pytest-benchmark's own loop (one test at a time) cannot do; this is
+    the one place that reaches into its fixture."""
+    stats = benchmark._make_stats(1)
+    benchmark._mode = "benchmark.pedantic(...)"  # used once, as pedantic() would mark it
+    for duration in durations:
+        stats.update(duration)
+
+
+def publish(benchmark: Any, outcome: Outcome) -> None:
+    """A cell's test: raise its failure, or hand its rounds and measures to pytest-benchmark."""
+    if isinstance(outcome, Failed):
+        benchmark.has_error = True
+        raise outcome.error
+    cell = outcome.cell
+    record_rounds(benchmark, outcome.durations)
+    stats = benchmark.stats.stats
+    spread = dispersion(stats.q1, stats.median, stats.q3)
+    variant_class = load_variant(cell.variant)
+    # mutated in place: pytest-benchmark's statistics object holds this very dict
+    benchmark.extra_info.update(
+        {
+            "workload": cell.workload,
+            "variant": cell.variant,
+            "backend": cell.backend,
+            "size": cell.size,
+            "rows": outcome.rows,
+            **outcome.observation.measures(),
+            "label": variant_class.label(),
+            "how": variant_class.describe(cell.workload),
+            "verified": True,
+            "dispersion": spread,
+            "noisy": spread > NOISY_IQR,
+            **outcome.extra,
+            "round_passes": list(outcome.passes),
+        }
+    )
