@@ -1,7 +1,19 @@
 """``python -m bench``: see :mod:`bench.cli`."""
 
+import signal
 import sys
 
-from bench.cli import main
+
+def _interrupted_while_starting(signum: int, frame: object) -> None:
+    # a signal before the command line's own handlers are in place (the imports take a
+    # moment): end quietly, as a later one would, not with a KeyboardInterrupt traceback
+    print("bench: interrupted", file=sys.stderr)
+    sys.exit(128 + signum)
+
+
+for _signal in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(_signal, _interrupted_while_starting)
+
+from bench.cli import main  # noqa: E402  (after the handlers, on purpose)
 
 sys.exit(main())

@@ -24,6 +24,7 @@ from sqlalchemy import URL, Engine, event
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from bench.counting import Observer
+from bench.messages import first_line
 from bench.workloads import DbState
 from implementations.contract import DBAPIConnection
 from implementations.schema import metadata
@@ -41,6 +42,8 @@ SQLITE_CONNECTION_PRAGMAS = (
 SQLITE_WAL_LIMIT = 16 << 20
 
 StoredRow = tuple[Any, ...]
+#: what a backend could not clean up on a server, one line each, for the command line to say
+LEFT_BEHIND: list[str] = []
 
 
 class Backend(ABC):
@@ -248,8 +251,11 @@ class PostgresBackend(Backend):
     networked: ClassVar[bool] = True
 
     def __init__(self, server_url: URL, schema: str, provisioned_by: str) -> None:
+        from bench.postgres import mask
+
         self.schema = schema
         self.provisioned_by = provisioned_by
+        self._masked_url = mask(server_url)
         options = f"-c search_path={schema}"
         self._url = server_url.set(
             drivername="postgresql+psycopg",
@@ -366,6 +372,13 @@ class PostgresBackend(Backend):
     def close(self) -> None:
         try:
             self._admin.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+        except psycopg.Error as exc:
+            # the server went away (or the connection did): say what is left where, and how
+            # to remove it, rather than fail the run's clean-up
+            LEFT_BEHIND.append(
+                f"the run's schema {self.schema} is still on the server at {self._masked_url} "
+                f'({first_line(exc)}); drop it with: DROP SCHEMA "{self.schema}" CASCADE'
+            )
         finally:
             self._admin.close()
 

@@ -7,21 +7,25 @@ the previous ``benchmarks.json`` as it was.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import shlex
+import shutil
 import signal
 import sqlite3
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
 
+from bench.backends import LEFT_BEHIND
+from bench.messages import first_line
 from bench.postgres import (
     URL_ENV,
     PostgresError,
@@ -37,10 +41,11 @@ from implementations.registry import VARIANTS, load_variant
 BENCHMARKS_DIR = Path(__file__).parent / "benchmarks"
 DEFAULT_OUT = Path("results/latest")
 RESULTS_FILE = "benchmarks.json"
+REPORT_FILE = "REPORT.md"
+CHARTS_DIR = "charts"
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
-EXIT_INTERRUPTED = 130
 
 
 class UsageError(Exception):
@@ -136,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signal_number, _stop)
+    if STOP.is_set():  # a signal came while the handlers of __main__ were in place
+        return _interrupted_status()
     try:
         args = build_parser().parse_args(argv)
         status = int(COMMANDS[args.command](args))
@@ -146,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted_status()
     except BrokenPipeError:
         # the reader went away (`python -m bench list | head`): stop quietly, and keep
         # Python's own final flush of stdout from failing again
@@ -156,20 +163,42 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 #: set by Ctrl-C or SIGTERM, and never cleared: a run that saw it does not publish results
 STOP = threading.Event()
+#: the signal that stopped the run: the exit status is 128 + its number (130, 143)
+_SIGNALLED = [signal.SIGINT]
+
+
+def _interrupted_status() -> int:
+    return 128 + int(_SIGNALLED[0])
 
 
 def _stop(signum: int, frame: object) -> None:
     """Unwind like Ctrl-C, so whatever was started is stopped on the way out. The event
     stays set, for Python drops a KeyboardInterrupt raised inside a garbage-collection
-    callback; a second signal ends the process the usual way."""
+    callback; a second signal stops at once (:func:`_stop_now`)."""
     STOP.set()
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _SIGNALLED[0] = signal.Signals(signum)
+    signal.signal(signal.SIGINT, _stop_now)
+    signal.signal(signal.SIGTERM, _stop_now)
     raise KeyboardInterrupt
 
 
-class _StopWhenSignalled:
-    """pytest plugin: end the session before the next cell once a signal came in."""
+def _stop_now(signum: int, frame: object) -> None:
+    """The second signal: kill what the harness started, without waiting for it to shut
+    down, remove its folders, and exit."""
+    from bench.postgres import kill_now
+
+    kill_now()
+    print("bench: stopped at once; a server it had started was killed", file=sys.stderr)
+    os._exit(_interrupted_status())
+
+
+class _RunGuard:
+    """pytest plugin: end the session before the next cell once a signal came in, and catch
+    a failure to write the results (a full disk) so that it becomes one line, not pytest's
+    internal-error traceback."""
+
+    def __init__(self) -> None:
+        self.save_error: OSError | None = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> bool | None:
@@ -177,6 +206,13 @@ class _StopWhenSignalled:
             item.session.shouldstop = "interrupted by a signal"
             return True
         return None
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
+        try:
+            yield
+        except OSError as exc:  # pytest-benchmark saves its JSON here
+            self.save_error = exc
 
 
 def _postgres_url(args: argparse.Namespace) -> tuple[str | None, str]:
@@ -243,26 +279,52 @@ def _check_output_folder(folder: Path) -> None:
         raise UsageError(f"cannot write results to {folder}: {problem}")
 
 
+#: who holds an output folder: written by the run holding it, removed when it ends
+HOLDER_FILE = ".running"
+
+
 @contextmanager
-def _output_folder(folder: Path) -> Iterator[Path]:
-    """The output folder, created if need be, and removed again if the run left it empty."""
+def _locked_output_folder(folder: Path) -> Iterator[Path]:
+    """The output folder, created if need be, held by this run alone (an exclusive lock on
+    the folder itself) until the run ends; removed again if the run left nothing in it."""
     created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
-            pass
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
         raise UsageError(f"cannot write results to {folder}: {exc.strerror or exc}") from None
+    holder = folder / HOLDER_FILE
     try:
-        yield folder
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                who = holder.read_text().strip()
+            except OSError:
+                who = "which has not said who it is yet"
+            raise UsageError(
+                f"{folder} is in use by another run ({who}); wait for it or choose another --out"
+            ) from None
+        started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+        try:
+            holder.write_text(f"pid {os.getpid()}, started {started}\n")
+        except OSError as exc:
+            raise UsageError(f"cannot write results to {folder}: {exc.strerror or exc}") from None
+        try:
+            yield folder
+        finally:
+            holder.unlink(missing_ok=True)
     finally:
         if created and not any(folder.iterdir()):
             folder.rmdir()
+        os.close(descriptor)
 
 
-def _measure(args: argparse.Namespace, out: Path, pytest_args: list[str]) -> int | None:
-    """Provision the backends and run the cells; publish OUT/benchmarks.json only when every
-    cell passed. None when it was published, else the exit status."""
+def _measure(
+    args: argparse.Namespace, out: Path, staging: Path, pytest_args: list[str]
+) -> int | None:
+    """Provision the backends and run the cells, writing the results into ``staging``. None
+    when every cell passed, else the exit status."""
     requested = BACKENDS if args.backend == "all" else (args.backend,)
     with ExitStack() as stack:
         backends = []
@@ -285,25 +347,23 @@ def _measure(args: argparse.Namespace, out: Path, pytest_args: list[str]) -> int
             backends.append(backend)
         pytest_args += [f"--bench-backend={name}" for name in BACKENDS if name in backends]
 
-        stack.enter_context(_output_folder(out))
         # pytest-benchmark's own storage (unused: the JSON goes where --out says)
         storage = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-storage-"))
-        partial = _partial_results_file(out)
-        try:
-            exit_code = _run_pytest(
-                [
-                    *pytest_args,
-                    f"--benchmark-storage=file://{storage}",
-                    f"--benchmark-json={partial}",
-                ]
-            )
-            if STOP.is_set() or exit_code != 0:
-                return _run_failed(exit_code, out)
-            os.replace(partial, out / RESULTS_FILE)
-        finally:
-            if os.path.exists(partial):
-                os.unlink(partial)
-
+        guard = _RunGuard()
+        exit_code = _run_pytest(
+            [
+                *pytest_args,
+                f"--benchmark-storage=file://{storage}",
+                f"--benchmark-json={staging / RESULTS_FILE}",
+            ],
+            guard,
+        )
+        for line in LEFT_BEHIND:
+            _say(f"bench: {line}")
+        if STOP.is_set() or exit_code != 0:
+            return _run_failed(exit_code, out)
+        if guard.save_error is not None:
+            return _not_written(out, guard.save_error)
     return None
 
 
@@ -337,40 +397,73 @@ def command_run(args: argparse.Namespace) -> int:
     if args.quick:
         pytest_args.append("--bench-quick")
 
-    try:
-        failed = _measure(args, out, pytest_args)
-    except KeyboardInterrupt:
-        STOP.set()
-        failed = _run_failed(2, out)
+    with _locked_output_folder(out), _staging_folder(out) as staging:
+        try:
+            failed = _measure(args, out, staging, pytest_args)
+            if failed is None:
+                failed = _publish(staging, out)
+        except KeyboardInterrupt:
+            STOP.set()
+            failed = _run_failed(2, out)
     if failed is not None:
         return failed
     print(f"results: {out / RESULTS_FILE}")
-    try:
-        report_code = _write_report(out)
-    except KeyboardInterrupt:
-        _say(
-            f"bench: interrupted while writing the report: {out / RESULTS_FILE} holds the new "
-            f"run, the report beside it does not yet; `python -m bench report {out}` writes it"
-        )
-        return EXIT_INTERRUPTED
+    print(f"report: {out / REPORT_FILE}")
     print(f"duration: {_duration(time.monotonic() - started)}")
-    return report_code
+    return 0
 
 
-def _partial_results_file(folder: Path) -> str:
-    """An empty file next to where the results go, with a normal file's permissions
-    (mkstemp's are owner-only), renamed into place only when the run succeeds."""
-    descriptor, path = tempfile.mkstemp(dir=folder, prefix=".benchmarks-", suffix=".json")
-    os.close(descriptor)
+@contextmanager
+def _staging_folder(out: Path) -> Iterator[Path]:
+    """A hidden folder in OUT where the run's results, report and charts are made, before
+    they replace the previous ones together; removed at the end, whatever happened."""
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=".run-", dir=out))
+    except OSError as exc:
+        raise UsageError(f"cannot write results to {out}: {exc.strerror or exc}") from None
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _publish(staging: Path, out: Path) -> int | None:
+    """The report and charts drawn beside the new results, then all three moved into OUT
+    together; None when done, else the exit status (nothing in OUT changed)."""
+    from bench.report import ReportError, draw_report, replace_together
+
+    try:
+        os.chmod(staging / RESULTS_FILE, _ordinary_file_mode())
+        draw_report(staging)
+        replace_together(staging, out, (RESULTS_FILE, REPORT_FILE, CHARTS_DIR))
+    except ReportError as exc:
+        _say(f"bench: error: {exc}; {_kept(out)}")
+        return EXIT_USAGE
+    except OSError as exc:
+        return _not_written(out, exc)
+    return None
+
+
+def _not_written(out: Path, error: OSError) -> int:
+    kept = "the previous results were kept" if (out / RESULTS_FILE).exists() else "none exist"
+    _say(
+        f"bench: error: the results could not be written to {out}: "
+        f"{error.strerror or first_line(error)}; {kept}"
+    )
+    return EXIT_USAGE
+
+
+def _ordinary_file_mode() -> int:
+    """What the user's umask gives a new file (pytest-benchmark's is that already; the staging
+    folder's is owner-only)."""
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-    return path
+    return 0o666 & ~umask
 
 
-def _run_pytest(arguments: list[str]) -> int:
+def _run_pytest(arguments: list[str], guard: _RunGuard) -> int:
     try:
-        return int(pytest.main(arguments, plugins=[_StopWhenSignalled()]))
+        return int(pytest.main(arguments, plugins=[guard]))
     except Exception:
         # pytest can fail while describing an interruption (the traceback of a frame in
         # compiled code has no line number); its session was still finished and torn down
@@ -379,15 +472,19 @@ def _run_pytest(arguments: list[str]) -> int:
         raise
 
 
-def _run_failed(exit_code: int, out: Path) -> int:
-    kept = (
+def _kept(out: Path) -> str:
+    return (
         f"{out / RESULTS_FILE} was left as it was"
         if (out / RESULTS_FILE).exists()
         else "no results were written"
     )
+
+
+def _run_failed(exit_code: int, out: Path) -> int:
+    kept = _kept(out)
     if STOP.is_set() or exit_code == 2:  # pytest's "interrupted"
         _say(f"bench: interrupted; {kept}")
-        return EXIT_INTERRUPTED
+        return _interrupted_status()
     if exit_code == 1:
         _say(f"bench: some cells failed (see above); {kept}")
         return EXIT_FAILED
@@ -416,23 +513,19 @@ def _duration(seconds: float) -> str:
     return f"{int(minutes)} min {seconds:.1f} s" if minutes else f"{seconds:.1f} s"
 
 
-def _write_report(folder: Path) -> int:
+# --- report, statements, list -------------------------------------------------------------------
+
+
+def command_report(args: argparse.Namespace) -> int:
     from bench.report import ReportError, write_report
 
     try:
-        written = write_report(folder)
+        written = write_report(args.results_dir)
     except ReportError as exc:
         _say(f"bench: error: {exc}")
         return EXIT_USAGE
     print(f"report: {written}")
     return 0
-
-
-# --- report, statements, list -------------------------------------------------------------------
-
-
-def command_report(args: argparse.Namespace) -> int:
-    return _write_report(args.results_dir)
 
 
 def command_compare(args: argparse.Namespace) -> int:

@@ -102,16 +102,20 @@ def server_version(url: URL) -> str:
     from bench.backends import conninfo_for
 
     try:
-        with psycopg.connect(conninfo_for(url), connect_timeout=10) as connection:
-            version = str(connection.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
-            # the run works in a schema of its own: try making one (rolled back)
-            connection.execute("CREATE SCHEMA bench_preflight")
-            connection.rollback()
-            return version
-    except psycopg.OperationalError as exc:
+        # a bad connection parameter (an unknown one in the URL's query) fails here too
+        connection = psycopg.connect(conninfo_for(url), connect_timeout=10)
+    except psycopg.Error as exc:
         raise PostgresError(
             f"cannot connect to PostgreSQL at {mask(url)}: {first_line(exc)}"
         ) from None
+    try:
+        with connection:
+            version = str(connection.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+            # the run works in a schema of its own: try making one (rolled back), under a
+            # name of its own too, so that nothing left on the server can be in the way
+            connection.execute(f"CREATE SCHEMA bench_preflight_{secrets.token_hex(6)}")
+            connection.rollback()
+            return version
     except psycopg.Error as exc:
         raise PostgresError(
             f"cannot create the run's schema at {mask(url)}: {first_line(exc)}"
@@ -266,6 +270,24 @@ def _version_key(name: str) -> tuple[int, ...]:
     return tuple(int(part) for part in name.split(".") if part.isdigit())
 
 
+#: what is running on the harness's behalf, for :func:`kill_now`
+_RUNNING_GROUPS: set[int] = set()
+_CLUSTER_FOLDERS: set[Path] = set()
+
+
+def kill_now() -> None:
+    """Kill, without waiting, every server process the harness started, and remove their
+    folders: what a second Ctrl-C does instead of the orderly clean-up."""
+    for group in list(_RUNNING_GROUPS):
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
+    for folder in list(_CLUSTER_FOLDERS):
+        for pid in _processes_serving(folder / "data"):
+            with suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 class _LocalCluster:
     def __init__(self, bindir: Path, folder: Path, user: pwd.struct_passwd | None) -> None:
         self.bindir = bindir
@@ -277,6 +299,7 @@ class _LocalCluster:
         #: the process groups of the binaries run
         self.process_groups: list[int] = []
         self.interrupted = False
+        _CLUSTER_FOLDERS.add(folder)
         if user is not None:
             os.chown(folder, user.pw_uid, user.pw_gid)
         folder.chmod(0o700)
@@ -303,13 +326,16 @@ class _LocalCluster:
             except OSError as exc:
                 raise ProviderUnavailable(f"{arguments[0]} failed: {exc}") from None
             self.process_groups.append(process.pid)
+            _RUNNING_GROUPS.add(process.pid)
             try:
                 returncode = process.wait(timeout=120)
             except BaseException:
                 self.interrupted = True
-                _end_process_group(process.pid)
+                _end_process_group(process.pid, process)
                 process.wait()
                 raise
+            finally:
+                _RUNNING_GROUPS.discard(process.pid)
             if returncode != 0:
                 output.seek(0)
                 lines = output.read().decode(errors="replace").strip().splitlines()
@@ -345,11 +371,13 @@ class _LocalCluster:
             settings = {
                 "listen_addresses": "127.0.0.1",
                 "port": str(self.port),
-                "unix_socket_directories": str(self.folder),
+                # no Unix socket: the harness connects over TCP, and a socket path in a long
+                # temporary folder would pass the operating system's length limit
+                "unix_socket_directories": "",
                 **THROWAWAY_SETTINGS,
             }
             with (self.data / "postgresql.auto.conf").open("w") as conf:
-                conf.writelines(f"{key} = '{value}'\n" for key, value in settings.items())
+                conf.writelines(f"{key} = {_quoted(value)}\n" for key, value in settings.items())
             try:
                 self._run(
                     "pg_ctl",
@@ -363,10 +391,12 @@ class _LocalCluster:
                     "start",
                 )
                 return
-            except ProviderUnavailable:
+            except ProviderUnavailable as exc:
+                # the reason is in the server's log, which goes with the folder: say it now
+                reason = _last_log_lines(self.folder / "server.log")
                 self.stop()
                 if attempt == attempts - 1:
-                    raise
+                    raise ProviderUnavailable(f"{exc}: {reason}" if reason else str(exc)) from None
 
     def create_database(self, name: str) -> URL:
         server = URL.create(
@@ -396,18 +426,44 @@ class _LocalCluster:
             for pid in strays:
                 _end_process(pid)
             if attempt < 2 and self.interrupted:
-                time.sleep(0.3)
+                time.sleep(0.1)
+        _CLUSTER_FOLDERS.discard(self.folder)
 
 
-def _end_process_group(group: int) -> None:
-    _end(lambda signal_number: os.killpg(group, signal_number))
+def _quoted(value: str) -> str:
+    """A value as postgresql.conf quotes it."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _last_log_lines(log: Path, count: int = 2) -> str:
+    """The server log's last lines, without their timestamps, on one line."""
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines()]
+    except OSError:
+        return ""
+    kept = [line.split("] ", 1)[-1] for line in lines if line][-count:]
+    return " / ".join(kept)
+
+
+def _end_process_group(group: int, leader: subprocess.Popen[bytes] | None = None) -> None:
+    """End a process group; ``leader``, the Popen of its first process, is reaped on the way
+    (an unreaped leader still counts as a member of the group)."""
+
+    def alive() -> bool:
+        if leader is not None:
+            leader.poll()
+        return bool(_living_members(group))
+
+    _end(lambda signal_number: os.killpg(group, signal_number), alive)
 
 
 def _end_process(pid: int) -> None:
-    _end(lambda signal_number: os.kill(pid, signal_number))
+    _end(lambda signal_number: os.kill(pid, signal_number), lambda: _is_alive(pid))
 
 
-def _end(send: Callable[[int], None], grace_seconds: float = 5.0) -> None:
+def _end(
+    send: Callable[[int], None], alive: Callable[[], bool], grace_seconds: float = 1.0
+) -> None:
     """Ask to quit at once (SIGQUIT: a postmaster's immediate shutdown), then kill what is
     still there after the grace period."""
     for signal_number in (signal.SIGQUIT, signal.SIGKILL):
@@ -417,11 +473,32 @@ def _end(send: Callable[[int], None], grace_seconds: float = 5.0) -> None:
             return
         deadline = time.monotonic() + grace_seconds
         while time.monotonic() < deadline:
-            try:
-                send(0)
-            except ProcessLookupError:
+            if not alive():
                 return
-            time.sleep(0.05)
+            time.sleep(0.02)
+
+
+def _proc_stat(pid: str) -> list[str] | None:
+    """A process's /proc stat fields after its name: state, ppid, pgrp, ..."""
+    try:
+        return (Path("/proc") / pid / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _is_alive(pid: int) -> bool:
+    fields = _proc_stat(str(pid))
+    return fields is not None and fields[0] != "Z"
+
+
+def _living_members(group: int) -> list[int]:
+    """The processes of a group that have not exited (zombies waiting to be reaped have)."""
+    members = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = _proc_stat(entry.name)
+        if fields is not None and fields[2] == str(group) and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
 
 
 def _processes_serving(data: Path) -> list[int]:
@@ -431,10 +508,9 @@ def _processes_serving(data: Path) -> list[int]:
     for entry in Path("/proc").glob("[0-9]*"):
         try:
             command_line = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
+        except OSError:
             continue
-        if needle in command_line and state != "Z":
+        if needle in command_line and _is_alive(int(entry.name)):
             found.append(int(entry.name))
     return found
 

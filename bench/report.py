@@ -416,38 +416,59 @@ def _source(source: dict[str, object]) -> str:
     return f"harness commit `{str(source['commit'])[:12]}` ({state})"
 
 
+def draw_report(folder: Path) -> Path:
+    """REPORT.md and charts/ for the results in ``folder``, written straight into it (a
+    folder of the caller's making, not yet seen by anyone); the report's path."""
+    results = load_results(folder)
+    charts_folder = folder / CHARTS_DIR
+    charts_folder.mkdir()
+    charts = draw_charts(results, charts_folder)
+    report = folder / REPORT_FILE
+    report.write_text(render_report(results, charts))
+    return report
+
+
+def replace_together(staging: Path, folder: Path, names: Sequence[str]) -> None:
+    """Move ``names`` from ``staging`` into ``folder``, replacing what is there, as one unit:
+    the old ones are set aside first, and if any move fails, every new one is taken back and
+    every old one restored."""
+    aside = Path(tempfile.mkdtemp(prefix=".previous-", dir=folder))
+    moved: list[str] = []
+    set_aside: list[str] = []
+    try:
+        for name in names:
+            if (folder / name).exists():
+                (folder / name).rename(aside / name)
+                set_aside.append(name)
+            (staging / name).rename(folder / name)
+            moved.append(name)
+    except BaseException:
+        for name in moved:
+            (folder / name).rename(staging / name)
+        for name in set_aside:
+            (aside / name).rename(folder / name)
+        raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
 def write_report(folder: Path) -> Path:
     """Charts and REPORT.md for the results in ``folder``; the report's path.
 
-    Everything is drawn in a staging folder first; then the charts folder and the report are
-    renamed into place, and if the second rename fails the first is undone.
+    Everything is drawn in a staging folder first, then the charts folder and the report
+    replace the previous ones together (:func:`replace_together`).
     """
     results = load_results(folder)
-    final_charts, final_report = folder / CHARTS_DIR, folder / REPORT_FILE
-    previous_charts = folder / f".{CHARTS_DIR}-previous"
     staging: Path | None = None
     try:
         staging = Path(tempfile.mkdtemp(prefix=".report-", dir=folder))
-        staged_charts = staging / CHARTS_DIR
-        staged_charts.mkdir()
-        charts = draw_charts(results, staged_charts)
+        (staging / CHARTS_DIR).mkdir()
+        charts = draw_charts(results, staging / CHARTS_DIR)
         (staging / REPORT_FILE).write_text(render_report(results, charts))
-        shutil.rmtree(previous_charts, ignore_errors=True)
-        if final_charts.exists():
-            final_charts.rename(previous_charts)
-        try:
-            staged_charts.rename(final_charts)
-            os.replace(staging / REPORT_FILE, final_report)
-        except BaseException:
-            if final_charts.exists() and previous_charts.exists():
-                final_charts.rename(staged_charts)
-            if previous_charts.exists():
-                previous_charts.rename(final_charts)
-            raise
-        shutil.rmtree(previous_charts, ignore_errors=True)
+        replace_together(staging, folder, (CHARTS_DIR, REPORT_FILE))
     except OSError as exc:
         raise ReportError(f"cannot write the report into {folder}: {exc.strerror or exc}") from None
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
-    return final_report
+    return folder / REPORT_FILE
