@@ -184,12 +184,24 @@ def _stop(signum: int, frame: object) -> None:
 
 def _stop_now(signum: int, frame: object) -> None:
     """The second signal: kill what the harness started, without waiting for it to shut
-    down, remove its folders, and exit."""
+    down, remove its folders and the run's unpublished files, and exit."""
     from bench.postgres import kill_now
 
-    kill_now()
-    print("bench: stopped at once; a server it had started was killed", file=sys.stderr)
+    killed = kill_now()
+    for path in _REMOVE_AT_ONCE:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    print(
+        "bench: stopped at once" + ("; the servers it had started were killed" if killed else ""),
+        file=sys.stderr,
+    )
     os._exit(_interrupted_status())
+
+
+#: what a second signal removes on its way out: the run's staging folder and its holder note
+_REMOVE_AT_ONCE: list[Path] = []
 
 
 class _RunGuard:
@@ -294,28 +306,33 @@ def _locked_output_folder(folder: Path) -> Iterator[Path]:
     except OSError as exc:
         raise UsageError(f"cannot write results to {folder}: {exc.strerror or exc}") from None
     holder = folder / HOLDER_FILE
+    held = False
     try:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             try:
-                who = holder.read_text().strip()
+                who = holder.read_text().strip() or "which has not said who it is yet"
             except OSError:
                 who = "which has not said who it is yet"
             raise UsageError(
                 f"{folder} is in use by another run ({who}); wait for it or choose another --out"
             ) from None
+        held = True
+        _REMOVE_AT_ONCE.append(holder)
         started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
         try:
             holder.write_text(f"pid {os.getpid()}, started {started}\n")
         except OSError as exc:
+            holder.unlink(missing_ok=True)
             raise UsageError(f"cannot write results to {folder}: {exc.strerror or exc}") from None
         try:
             yield folder
         finally:
             holder.unlink(missing_ok=True)
     finally:
-        if created and not any(folder.iterdir()):
+        # only the run that held the folder removes it: another may have created it as well
+        if held and created and not any(folder.iterdir()):
             folder.rmdir()
         os.close(descriptor)
 
@@ -397,13 +414,17 @@ def command_run(args: argparse.Namespace) -> int:
     if args.quick:
         pytest_args.append("--bench-quick")
 
+    published: list[bool] = []
     with _locked_output_folder(out), _staging_folder(out) as staging:
         try:
             failed = _measure(args, out, staging, pytest_args)
             if failed is None:
-                failed = _publish(staging, out)
+                failed = _publish(staging, out, published)
         except KeyboardInterrupt:
             STOP.set()
+            if published:
+                _say(f"bench: interrupted; {out / RESULTS_FILE} and its report hold the new run")
+                return _interrupted_status()
             failed = _run_failed(2, out)
     if failed is not None:
         return failed
@@ -421,21 +442,24 @@ def _staging_folder(out: Path) -> Iterator[Path]:
         staging = Path(tempfile.mkdtemp(prefix=".run-", dir=out))
     except OSError as exc:
         raise UsageError(f"cannot write results to {out}: {exc.strerror or exc}") from None
+    _REMOVE_AT_ONCE.append(staging)
     try:
         yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _publish(staging: Path, out: Path) -> int | None:
+def _publish(staging: Path, out: Path, published: list[bool]) -> int | None:
     """The report and charts drawn beside the new results, then all three moved into OUT
-    together; None when done, else the exit status (nothing in OUT changed)."""
+    together; None when done (``published`` then says so), else the exit status (nothing in
+    OUT changed)."""
     from bench.report import ReportError, draw_report, replace_together
 
     try:
         os.chmod(staging / RESULTS_FILE, _ordinary_file_mode())
         draw_report(staging)
         replace_together(staging, out, (RESULTS_FILE, REPORT_FILE, CHARTS_DIR))
+        published.append(True)
     except ReportError as exc:
         _say(f"bench: error: {exc}; {_kept(out)}")
         return EXIT_USAGE
@@ -519,8 +543,11 @@ def _duration(seconds: float) -> str:
 def command_report(args: argparse.Namespace) -> int:
     from bench.report import ReportError, write_report
 
+    folder: Path = args.results_dir
     try:
-        written = write_report(args.results_dir)
+        # a run writing into the folder must not have its report replaced under it
+        with _locked_output_folder(folder) if folder.is_dir() else _nothing():
+            written = write_report(folder)
     except ReportError as exc:
         _say(f"bench: error: {exc}")
         return EXIT_USAGE

@@ -10,6 +10,7 @@ alternation within each run, move much less, and are what to read after an upgra
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,8 +59,8 @@ class CellChange:
 
 def _median_interval(cell: CellResult) -> Interval:
     sample = cell.sample
-    if sample is None:
-        return cell.median, cell.median
+    if sample is None:  # no rounds in the JSON: no noise can be told, so no change is marked
+        return 0.0, math.inf
     return median_interval(sample, cell.pass_count)
 
 

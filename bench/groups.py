@@ -171,12 +171,13 @@ class _Runner:
 
     def round(self) -> tuple[float, float]:
         """Seconds the reset took and seconds the execution took."""
-        # every round starts with no garbage left by the one before, which may be another
-        # style's: a collection inside the round is then one its own allocations caused
-        gc.collect()
         reset_started = time.perf_counter()
         if self.mutates:
             self.harness.backend.reset(self.case.seed)
+        # every round starts with no garbage left by the one before (which may be another
+        # style's) or by the reset: a collection inside the round is one its own allocations
+        # caused
+        gc.collect()
         started = time.perf_counter()
         result = self.run(self.case.argument)
         duration = time.perf_counter() - started

@@ -275,9 +275,11 @@ _RUNNING_GROUPS: set[int] = set()
 _CLUSTER_FOLDERS: set[Path] = set()
 
 
-def kill_now() -> None:
+def kill_now() -> int:
     """Kill, without waiting, every server process the harness started, and remove their
-    folders: what a second Ctrl-C does instead of the orderly clean-up."""
+    folders: what a second Ctrl-C does instead of the orderly clean-up. How many process
+    groups and clusters there were."""
+    found = len(_RUNNING_GROUPS) + len(_CLUSTER_FOLDERS)
     for group in list(_RUNNING_GROUPS):
         with suppress(ProcessLookupError, PermissionError):
             os.killpg(group, signal.SIGKILL)
@@ -286,6 +288,7 @@ def kill_now() -> None:
             with suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(folder, ignore_errors=True)
+    return found
 
 
 class _LocalCluster:

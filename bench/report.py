@@ -10,9 +10,11 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import signal
 import tempfile
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -430,26 +432,44 @@ def draw_report(folder: Path) -> Path:
 
 def replace_together(staging: Path, folder: Path, names: Sequence[str]) -> None:
     """Move ``names`` from ``staging`` into ``folder``, replacing what is there, as one unit:
-    the old ones are set aside first, and if any move fails, every new one is taken back and
-    every old one restored."""
-    aside = Path(tempfile.mkdtemp(prefix=".previous-", dir=folder))
-    moved: list[str] = []
-    set_aside: list[str] = []
-    try:
-        for name in names:
-            if (folder / name).exists():
-                (folder / name).rename(aside / name)
-                set_aside.append(name)
-            (staging / name).rename(folder / name)
-            moved.append(name)
-    except BaseException:
-        for name in moved:
-            (folder / name).rename(staging / name)
-        for name in set_aside:
-            (aside / name).rename(folder / name)
-        raise
-    finally:
+    the old ones are set aside first, and if a move fails, every new one is taken back and
+    every old one restored. Ctrl-C and SIGTERM wait until it is done (they would otherwise
+    land between two moves). If even the restoring fails, the old ones stay in the hidden
+    folder they were set aside in, which the error names."""
+    with _signals_held():
+        aside = Path(tempfile.mkdtemp(prefix=".previous-", dir=folder))
+        moved: list[str] = []
+        set_aside: list[str] = []
+        try:
+            for name in names:
+                if (folder / name).exists():
+                    (folder / name).rename(aside / name)
+                    set_aside.append(name)
+                (staging / name).rename(folder / name)
+                moved.append(name)
+        except OSError as exc:
+            try:
+                for name in moved:
+                    (folder / name).rename(staging / name)
+                for name in set_aside:
+                    (aside / name).rename(folder / name)
+            except OSError:
+                raise OSError(
+                    exc.errno, f"{exc.strerror}; the previous files are kept in {aside}"
+                ) from exc
+            shutil.rmtree(aside, ignore_errors=True)
+            raise
         shutil.rmtree(aside, ignore_errors=True)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def write_report(folder: Path) -> Path:

@@ -372,8 +372,14 @@ class Comparison:
     high: float
 
     @property
+    def known(self) -> bool:
+        """False when the JSON holds no rounds to draw an interval from (older runs)."""
+        return math.isfinite(self.low) and math.isfinite(self.high)
+
+    @property
     def indistinguishable(self) -> bool:
-        return indistinguishable((self.low, self.high))
+        # without an interval the data cannot order the two either
+        return not self.known or indistinguishable((self.low, self.high))
 
 
 def compare_cells(cell: CellResult, other: CellResult) -> Comparison:
@@ -388,10 +394,12 @@ def compare_cells(cell: CellResult, other: CellResult) -> Comparison:
         return Comparison(cell.ratio_to_dbapi or ratio, *cell.ratio_ci95)
     samples = cell.sample, other.sample
     if samples[0] is None or samples[1] is None or cell.pass_count != other.pass_count:
-        return Comparison(ratio, ratio, ratio)
+        return Comparison(ratio, math.nan, math.nan)
     low, high = ratio_interval(samples[0], samples[1], cell.pass_count)
     return Comparison(ratio, low, high)
 
 
 def format_comparison(comparison: Comparison) -> str:
+    if not comparison.known:
+        return f"{comparison.ratio:.2f}× [no interval]"
     return f"{comparison.ratio:.2f}× [{comparison.low:.2f}–{comparison.high:.2f}]"

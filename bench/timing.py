@@ -38,20 +38,26 @@ def interleave(rounds: Mapping[K, int]) -> list[list[K]]:
 
     A key with ``n`` rounds appears in ``n`` of the ``max(rounds)`` passes, spread evenly over
     them, so a slow variant timed 5 times meets the machine at the same moments as a fast one
-    timed 200 times. The order inside a pass rotates, so no variant always runs first.
+    timed 200 times. Inside a pass, the key that has gone first (before another) least often
+    goes first, the others follow in rotating order, so no variant always runs first.
     """
     if not rounds:
         return []
     if any(n < 1 for n in rounds.values()):
         raise ValueError("every key needs at least one round")
     total = max(rounds.values())
+    first_count = dict.fromkeys(rounds, 0)
     passes: list[list[K]] = []
     for index in range(total):
         members = [
             key for key, n in rounds.items() if (index + 1) * n // total > index * n // total
         ]
         shift = index % len(members)
-        passes.append(members[shift:] + members[:shift])
+        rotated = members[shift:] + members[:shift]
+        leader = min(rotated, key=lambda key: first_count[key])  # first of the least often
+        if len(members) > 1:  # alone in a pass is not going first
+            first_count[leader] += 1
+        passes.append([leader, *(key for key in rotated if key != leader)])
     return passes
 
 
@@ -76,17 +82,17 @@ def ratio_interval(
 ) -> tuple[float, float]:
     """A ``confidence`` interval for median(numerator) / median(denominator), both timed in
     alternation over the same ``pass_count`` passes (block bootstrap over time)."""
-    blocks = min(len(numerator.durations), len(denominator.durations), pass_count)
+    numerator_blocks, denominator_blocks, blocks = _shared_blocks(
+        numerator, denominator, pass_count
+    )
     if blocks < 2:
         ratio = numerator.median / denominator.median
         return ratio, ratio
     rng = np.random.default_rng(SEED)
     weights = rng.multinomial(blocks, np.full(blocks, 1 / blocks), size=RESAMPLES)
-    medians = [
-        _weighted_medians(sample, _blocks_of(sample, pass_count, blocks), weights)
-        for sample in (numerator, denominator)
-    ]
-    ratios = medians[0] / medians[1]
+    ratios = _weighted_medians(numerator, numerator_blocks, weights) / _weighted_medians(
+        denominator, denominator_blocks, weights
+    )
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(ratios, [tail, 100 - tail])
     return float(low), float(high)
@@ -96,30 +102,55 @@ def median_interval(
     sample: Sample, pass_count: int, confidence: float = 0.95
 ) -> tuple[float, float]:
     """A ``confidence`` interval for one sample's median (block bootstrap over its passes)."""
-    blocks = min(len(sample.durations), pass_count)
+    sample_blocks, _, blocks = _shared_blocks(sample, sample, pass_count)
     if blocks < 2:
         return sample.median, sample.median
     rng = np.random.default_rng(SEED)
     weights = rng.multinomial(blocks, np.full(blocks, 1 / blocks), size=RESAMPLES)
-    medians = _weighted_medians(sample, _blocks_of(sample, pass_count, blocks), weights)
+    medians = _weighted_medians(sample, sample_blocks, weights)
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(medians, [tail, 100 - tail])
     return float(low), float(high)
 
 
-def _blocks_of(sample: Sample, pass_count: int, blocks: int) -> npt.NDArray[np.int64]:
-    """The block of each round: consecutive passes cut into ``blocks`` equal stretches."""
-    passes = np.asarray(sample.passes, dtype=np.int64)
-    if passes.min() < 0 or passes.max() >= pass_count:
-        raise ValueError(f"pass indices must lie in 0..{pass_count - 1}")
-    return passes * blocks // pass_count
+def _shared_blocks(
+    first: Sample, second: Sample, pass_count: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
+    """Cut the passes into consecutive blocks that each hold at least one round of both
+    samples: a block closes at the first pass by which both have had a round in it; what is
+    left at the end joins the last block. The block of each round of each sample, and how
+    many blocks there are."""
+    for sample in (first, second):
+        if min(sample.passes) < 0 or max(sample.passes) >= pass_count:
+            raise ValueError(f"pass indices must lie in 0..{pass_count - 1}")
+    seen_first = np.bincount(np.asarray(first.passes), minlength=pass_count)
+    seen_second = np.bincount(np.asarray(second.passes), minlength=pass_count)
+    block_of_pass = np.zeros(pass_count, dtype=np.int64)
+    block, has_first, has_second = 0, False, False
+    for index in range(pass_count):
+        block_of_pass[index] = block
+        has_first = has_first or bool(seen_first[index])
+        has_second = has_second or bool(seen_second[index])
+        if has_first and has_second:
+            block, has_first, has_second = block + 1, False, False
+    if has_first or has_second:  # a tail without both: part of the last whole block
+        block_of_pass[block_of_pass == block] = block - 1
+    else:
+        block -= 1
+    count = block + 1
+    return (
+        block_of_pass[np.asarray(first.passes)],
+        block_of_pass[np.asarray(second.passes)],
+        count,
+    )
 
 
 def _weighted_medians(
     sample: Sample, blocks: npt.NDArray[np.int64], weights: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.float64]:
     """For each row of block weights, the median of the sample's rounds, each round counted
-    as often as its block was drawn."""
+    as often as its block was drawn (every block holds a round of the sample, so no row
+    weighs nothing)."""
     values = np.asarray(sample.durations, dtype=np.float64)
     order = np.argsort(values, kind="stable")
     round_weights = weights[:, blocks[order]]

@@ -88,3 +88,22 @@ def test_order_changes_are_listed_with_what_each_run_said(tmp_path: Path) -> Non
     tied = [line for line in lines if "`orm_bulk` and `core`" in line]
     assert all(f"(indistinguishable in {tmp_path / 'b'})" in line for line in tied)
     assert f"{len(lines)} pairs of variants changed order between the runs" in result.stdout
+
+
+def test_runs_without_rounds_mark_no_change(tmp_path: Path) -> None:
+    """Older JSON holds no rounds: no interval can be drawn, so no change is claimed."""
+    import json
+
+    slower = {group: dict(variants) for group, variants in MEDIANS.items()}
+    slower[("crud_read", 100)]["orm"] *= 2
+    for name, medians, seed in (("a", MEDIANS, 10), ("b", slower, 11)):
+        path = synthetic_run(tmp_path / name, medians, seed=seed)
+        document = json.loads(path.read_text())
+        for entry in document["benchmarks"]:
+            entry["extra_info"].pop("round_passes")
+            entry["extra_info"].pop("ratio_to_dbapi", None)
+            entry["extra_info"].pop("ratio_to_dbapi_ci95", None)
+        path.write_text(json.dumps(document))
+    result = bench("compare", str(tmp_path / "a"), str(tmp_path / "b"))
+    assert result.returncode == 0, result.stderr
+    assert "0 of 9 medians and 0 of 0 ratios to dbapi changed" in result.stdout

@@ -147,6 +147,42 @@ def test_results_report_and_charts_are_replaced_together(tmp_path: Path) -> None
     assert _hidden(out) == []
 
 
+def test_a_failed_replacement_restores_the_previous_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench.report import replace_together
+
+    out, staging = tmp_path / "out", tmp_path / "out" / ".run-x"
+    before = _previous_run(out)
+    staging.mkdir()
+    (staging / "benchmarks.json").write_text("new")
+    (staging / "REPORT.md").write_text("new report")
+    (staging / "charts").mkdir()
+    original = Path.rename
+    calls = []
+
+    def failing(self: Path, target: Path) -> Path:
+        calls.append(self)
+        if len(calls) == 4:  # REPORT.md's turn: the JSON has already been replaced
+            raise OSError(28, "No space left on device")
+        return original(self, target)
+
+    monkeypatch.setattr(Path, "rename", failing)
+    with pytest.raises(OSError, match="No space left"):
+        replace_together(staging, out, ("benchmarks.json", "REPORT.md", "charts"))
+    monkeypatch.undo()
+    assert _contents(out) == before | {
+        ".run-x/benchmarks.json": b"new",
+        ".run-x/REPORT.md": b"new report",
+    }
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".run-x",
+        "REPORT.md",
+        "benchmarks.json",
+        "charts",
+    ]
+
+
 # --- 2. interruptions ---------------------------------------------------------------------------
 
 
@@ -230,6 +266,7 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path: Path, own_tmpdir: Path) -> None
     _, stderr = process.communicate(timeout=60)
     assert time.monotonic() - signalled < 1.5, stderr
     assert process.returncode == 130
+    assert "bench: stopped at once; the servers it had started were killed" in stderr
     assert "Traceback" not in stderr
     # what it had started is killed on the way out, without waiting for it
     deadline = time.monotonic() + 5

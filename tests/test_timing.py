@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.timing import Sample, indistinguishable, interleave, median_interval, ratio_interval
+from bench.timing import (
+    Sample,
+    _shared_blocks,
+    indistinguishable,
+    interleave,
+    median_interval,
+    ratio_interval,
+)
 
 
 def test_every_key_runs_its_rounds_spread_over_the_same_passes() -> None:
@@ -25,6 +32,28 @@ def test_no_key_always_runs_first() -> None:
     plan = interleave({"a": 6, "b": 6, "c": 6})
     assert [members[0] for members in plan] == ["a", "b", "c", "a", "b", "c"]
     assert all(sorted(members) == ["a", "b", "c"] for members in plan)
+
+
+def test_a_sparse_key_does_not_always_run_first() -> None:
+    plan = interleave({"dbapi": 200, "orm": 5})
+    firsts = [members[0] for members in plan if "orm" in members]
+    assert len(firsts) == 5 and firsts.count("orm") in (2, 3)
+    plan = interleave({"a": 132, "b": 161, "c": 200})
+    leads = {key: sum(members[0] == key for members in plan) for key in "abc"}
+    assert leads["a"] > 30 and leads["b"] > 30
+
+
+def test_every_block_of_a_comparison_holds_a_round_of_both() -> None:
+    # three variants whose rounds are spread differently: a plain cut of the passes into
+    # equal blocks leaves some blocks without a round of one of them
+    plan = interleave({"a": 132, "b": 161, "c": 200})
+    passes = {key: [i for i, members in enumerate(plan) if key in members] for key in "abc"}
+    a = Sample([1e-3] * len(passes["a"]), passes["a"])
+    b = Sample([2e-3] * len(passes["b"]), passes["b"])
+    a_blocks, b_blocks, count = _shared_blocks(a, b, len(plan))
+    assert set(a_blocks) == set(b_blocks) == set(range(count))
+    assert count >= 100
+    assert ratio_interval(b, a, len(plan)) == pytest.approx((2.0, 2.0))
 
 
 def test_a_schedule_needs_a_round_per_key() -> None:
