@@ -344,10 +344,6 @@ def _three_digits(value: float) -> str:
     return f"{value:#.3g}".rstrip(".") if value < 1000 else f"{value:.0f}"
 
 
-def format_ratio(ratio: float | None) -> str:
-    return "—" if ratio is None else f"{ratio:.2f}×"
-
-
 def at_size(cells: Iterable[CellResult], size: int) -> list[CellResult]:
     """The cells of that size, and those of workloads that always run at one size."""
     return [c for c in cells if c.size == size or not is_batch(c.workload)]
