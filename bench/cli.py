@@ -454,10 +454,11 @@ def _publish(staging: Path, out: Path, published: list[bool]) -> int | None:
     together; None when done (``published`` then says so), else the exit status (nothing in
     OUT changed)."""
     from bench.report import ReportError, draw_report, replace_together
+    from bench.results import load_results
 
     try:
         os.chmod(staging / RESULTS_FILE, _ordinary_file_mode())
-        draw_report(staging)
+        draw_report(load_results(staging), staging)
         replace_together(staging, out, (RESULTS_FILE, REPORT_FILE, CHARTS_DIR))
         published.append(True)
     except ReportError as exc:

@@ -28,9 +28,8 @@ from bench.timing import NOISY_IQR, Sample, dispersion, interleave, ratio_interv
 from bench.workloads import WORKLOADS, Case, new_user
 from implementations.registry import BASELINE_VARIANT, load_variant
 
-BASELINE = BASELINE_VARIANT
 #: the cell whose reset is checked against a steady loop of the same call without one
-FLOOR_CELL = ("crud_create", BASELINE, 1)
+FLOOR_CELL = ("crud_create", BASELINE_VARIANT, 1)
 #: numbers of the users the steady loop inserts: far above any seed's
 _STEADY_FIRST_USER = 50_000_000
 
@@ -150,8 +149,8 @@ def _time_rounds(
             timed[cell].passes.append(index)
 
     _compare_with_baseline(timed, len(plan))
-    if (first.workload, BASELINE, first.size) == FLOOR_CELL:
-        baseline = timed.get(Cell(first.workload, BASELINE, first.backend, first.size))
+    if (first.workload, BASELINE_VARIANT, first.size) == FLOOR_CELL:
+        baseline = timed.get(Cell(first.workload, BASELINE_VARIANT, first.backend, first.size))
         if baseline is not None:
             baseline.extra["steady_loop"] = steady_loop_check(
                 harness, runners[baseline.cell], profile
@@ -209,7 +208,7 @@ def _untimed_pass(
 
 
 def _compare_with_baseline(timed: dict[Cell, Timed], pass_count: int) -> None:
-    baseline = next((t for t in timed.values() if t.cell.variant == BASELINE), None)
+    baseline = next((t for t in timed.values() if t.cell.variant == BASELINE_VARIANT), None)
     for cell, result in timed.items():
         result.extra["pass_count"] = pass_count
         result.extra["interleaved_with"] = sorted(c.variant for c in timed if c != cell)

@@ -418,16 +418,12 @@ def _source(source: dict[str, object]) -> str:
     return f"harness commit `{str(source['commit'])[:12]}` ({state})"
 
 
-def draw_report(folder: Path) -> Path:
-    """REPORT.md and charts/ for the results in ``folder``, written straight into it (a
-    folder of the caller's making, not yet seen by anyone); the report's path."""
-    results = load_results(folder)
-    charts_folder = folder / CHARTS_DIR
-    charts_folder.mkdir()
-    charts = draw_charts(results, charts_folder)
-    report = folder / REPORT_FILE
-    report.write_text(render_report(results, charts))
-    return report
+def draw_report(results: Results, into: Path) -> None:
+    """REPORT.md and charts/ for ``results``, written straight into ``into``: a staging
+    folder of the caller's, not yet seen by anyone."""
+    (into / CHARTS_DIR).mkdir()
+    charts = draw_charts(results, into / CHARTS_DIR)
+    (into / REPORT_FILE).write_text(render_report(results, charts))
 
 
 def replace_together(staging: Path, folder: Path, names: Sequence[str]) -> None:
@@ -482,9 +478,7 @@ def write_report(folder: Path) -> Path:
     staging: Path | None = None
     try:
         staging = Path(tempfile.mkdtemp(prefix=".report-", dir=folder))
-        (staging / CHARTS_DIR).mkdir()
-        charts = draw_charts(results, staging / CHARTS_DIR)
-        (staging / REPORT_FILE).write_text(render_report(results, charts))
+        draw_report(results, staging)
         replace_together(staging, folder, (CHARTS_DIR, REPORT_FILE))
     except OSError as exc:
         raise ReportError(f"cannot write the report into {folder}: {exc.strerror or exc}") from None

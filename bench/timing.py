@@ -88,14 +88,11 @@ def ratio_interval(
     if blocks < 2:
         ratio = numerator.median / denominator.median
         return ratio, ratio
-    rng = np.random.default_rng(SEED)
-    weights = rng.multinomial(blocks, np.full(blocks, 1 / blocks), size=RESAMPLES)
+    weights = _block_weights(blocks)
     ratios = _weighted_medians(numerator, numerator_blocks, weights) / _weighted_medians(
         denominator, denominator_blocks, weights
     )
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(ratios, [tail, 100 - tail])
-    return float(low), float(high)
+    return _percentile_interval(ratios, confidence)
 
 
 def median_interval(
@@ -105,11 +102,24 @@ def median_interval(
     sample_blocks, _, blocks = _shared_blocks(sample, sample, pass_count)
     if blocks < 2:
         return sample.median, sample.median
+    medians = _weighted_medians(sample, sample_blocks, _block_weights(blocks))
+    return _percentile_interval(medians, confidence)
+
+
+def _block_weights(blocks: int) -> npt.NDArray[np.int64]:
+    """How often each block is drawn, one row per bootstrap resample (fixed seed)."""
     rng = np.random.default_rng(SEED)
-    weights = rng.multinomial(blocks, np.full(blocks, 1 / blocks), size=RESAMPLES)
-    medians = _weighted_medians(sample, sample_blocks, weights)
+    weights: npt.NDArray[np.int64] = rng.multinomial(
+        blocks, np.full(blocks, 1 / blocks), size=RESAMPLES
+    )
+    return weights
+
+
+def _percentile_interval(
+    statistics_: npt.NDArray[np.float64], confidence: float
+) -> tuple[float, float]:
     tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(medians, [tail, 100 - tail])
+    low, high = np.percentile(statistics_, [tail, 100 - tail])
     return float(low), float(high)
 
 

@@ -25,6 +25,19 @@ from bench.postgres import LocalClusterProvider, PostgresServer, mask
 from helpers import bench, bench_patched, one_error_line
 
 QUICK_SQLITE = ("run", "--backend", "sqlite", "--quick", "--workload", "crud_read")
+#: one small PostgreSQL run, into the folder "o"
+QUICK_POSTGRES = (
+    "run",
+    "--backend",
+    "postgres",
+    "--quick",
+    "--workload",
+    "crud_read",
+    "--variant",
+    "dbapi",
+    "--out",
+    "o",
+)
 FULL_DISK = (
     "import errno\n"
     "def full(*args, **kwargs):\n"
@@ -307,18 +320,9 @@ def test_a_leftover_preflight_schema_does_not_block_a_run(
         connection.execute("CREATE SCHEMA IF NOT EXISTS bench_preflight")
         try:
             result = bench(
-                "run",
-                "--backend",
-                "postgres",
-                "--quick",
-                "--workload",
-                "crud_read",
-                "--variant",
-                "dbapi",
+                *QUICK_POSTGRES,
                 "--postgres-url",
                 postgres_server.url.render_as_string(hide_password=False),
-                "--out",
-                "o",
                 cwd=tmp_path,
             )
         finally:
@@ -366,18 +370,9 @@ def test_a_server_that_dies_mid_run_leaves_a_schema_the_message_names(
             "    os.kill(pid, signal.SIGKILL)\n"
             "    return measure(*args, **kwargs)\n"
             "bench.groups.measure_group = dying",
-            "run",
-            "--backend",
-            "postgres",
-            "--quick",
-            "--workload",
-            "crud_read",
-            "--variant",
-            "dbapi",
+            *QUICK_POSTGRES,
             "--postgres-url",
             server.url.render_as_string(hide_password=False),
-            "--out",
-            "o",
             cwd=tmp_path,
         )
     assert result.returncode == 1, result.stderr
@@ -400,20 +395,7 @@ def test_a_temporary_folder_with_a_quote_or_a_long_path_still_starts_a_server(
     env = {key: value for key, value in os.environ.items() if key != "BENCH_POSTGRES_URL"}
     env["TMPDIR"] = str(odd)
     try:
-        result = bench(
-            "run",
-            "--backend",
-            "postgres",
-            "--quick",
-            "--workload",
-            "crud_read",
-            "--variant",
-            "dbapi",
-            "--out",
-            "o",
-            cwd=tmp_path,
-            env=env,
-        )
+        result = bench(*QUICK_POSTGRES, cwd=tmp_path, env=env)
         assert result.returncode == 0, result.stderr
         assert list(odd.iterdir()) == []  # the cluster's folder was removed
     finally:
