@@ -11,12 +11,10 @@ Timing, in alternation with the other variants of the cell's group, is :mod:`ben
 from __future__ import annotations
 
 import math
-import sqlite3
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from sqlalchemy import Engine
 
 from bench.backends import Backend
@@ -120,11 +118,7 @@ class HarnessConnections:
         connections need no check: its pool rolls back whatever is returned unfinished, and
         the statement count shows that ROLLBACK.)"""
         connection: Any = self._dbapi_connection
-        if connection is None:
-            return False
-        if isinstance(connection, sqlite3.Connection):
-            return connection.in_transaction
-        return bool(connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
+        return connection is not None and self._backend.in_transaction(connection)
 
     def close(self) -> None:
         if self._dbapi_connection is not None:
@@ -147,7 +141,7 @@ class Harness:
         if key not in self._instances:
             observer = None
             if counting:
-                observer = self._observers.setdefault(name, Observer(self.backend.name))
+                observer = self._observers.setdefault(name, self.backend.new_observer())
             connections = HarnessConnections(self.backend, observer)
             self._instances[key] = (load_variant(name)(connections), connections)
         return self._instances[key][0]
@@ -189,7 +183,7 @@ class Harness:
         check_result(cell, case, result)
         check_state(cell, self.backend, case)
         if WORKLOADS[cell.workload].kind == "batch":
-            check_one_transaction(cell, observation)
+            check_one_transaction(cell, observation, self.backend.implicit_begin())
         return observation
 
     def close(self) -> None:
@@ -220,11 +214,15 @@ def check_state(cell: Cell, backend: Backend, case: Case) -> None:
             )
 
 
-def check_one_transaction(cell: Cell, observation: Observation) -> None:
-    """One unit of work: at most one transaction, committed, nothing rolled back."""
+def check_one_transaction(
+    cell: Cell, observation: Observation, implicit_begin: bool = False
+) -> None:
+    """One unit of work: at most one transaction, committed, nothing rolled back. Where the
+    driver begins transactions without a statement, one COMMIT ends the unit of work."""
     kinds = [statement.split(None, 1)[0].upper() for statement in observation.server_statements]
     begins, commits, rollbacks = (kinds.count(k) for k in ("BEGIN", "COMMIT", "ROLLBACK"))
-    if begins > 1 or commits != begins or rollbacks:
+    expected_commits = 1 if implicit_begin else begins
+    if begins > 1 or commits != expected_commits or rollbacks:
         raise VerificationError(
             f"{cell}: one execution ran {begins} BEGIN, {commits} COMMIT and {rollbacks} "
             "ROLLBACK; a unit of work commits once"

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.results import (
-    BACKEND_TITLES,
     PROJECTED_WORKLOADS,
     CellResult,
+    Heading,
     Results,
     at_size,
     reference_size,
@@ -45,10 +45,10 @@ def draw_charts(results: Results, folder: Path) -> list[Path]:
     written = []
     for backend in results.backends:
         cells = results.for_backend(backend)
-        title = BACKEND_TITLES.get(backend, backend)
+        heading = results.heading(backend)
         colors = _variant_colors(variants_of(results.cells))
         for name, draw in CHARTS:
-            figure = draw(cells, colors, title)
+            figure = draw(cells, colors, heading)
             if figure is None:
                 continue
             path = folder / f"{backend}-{name}.png"
@@ -137,10 +137,10 @@ def _bars(
     axes.set_xlabel("workload")
 
 
-def median_time(cells: list[CellResult], colors: Colors, title: str) -> Figure | None:
+def median_time(cells: list[CellResult], colors: Colors, heading: Heading) -> Figure | None:
     sizes = sorted({c.size for c in cells})
     figure, rows, columns = _figure(len(sizes), 2, (6.5, 4.0))
-    figure.suptitle(f"{title}: median time per execution (error bars: interquartile range)")
+    figure.suptitle(f"{heading.title}: median time per execution (error bars: interquartile range)")
     for index, size in enumerate(sizes):
         axes = figure.add_subplot(rows, columns, index + 1)
         _bars(
@@ -157,20 +157,22 @@ def median_time(cells: list[CellResult], colors: Colors, title: str) -> Figure |
     return figure
 
 
-def statements(cells: list[CellResult], colors: Colors, title: str) -> Figure | None:
+def statements(cells: list[CellResult], colors: Colors, heading: Heading) -> Figure | None:
     size = reference_size(cells)
     shown = at_size(cells, size)
     measures: tuple[tuple[str, Callable[[CellResult], float]], ...] = (
         ("cursor calls (client side)", lambda c: c.cursor_calls),
         ("statements the database ran", lambda c: c.db_statements),
         (
-            "round trips" + (" (= statements: SQLite has no network)" if title == "SQLite" else ""),
+            "round trips"
+            + ("" if heading.networked else f" (= statements: {heading.title} has no network)"),
             lambda c: c.round_trips,
         ),
     )
     figure, rows, columns = _figure(len(measures), 1, (9.0, 3.4))
     figure.suptitle(
-        f"{title}: what one execution sends, size {size} (connect_read_one: one unit of work)"
+        f"{heading.title}: what one execution sends, size {size} "
+        "(connect_read_one: one unit of work)"
     )
     for index, (label, value) in enumerate(measures):
         axes = figure.add_subplot(rows, columns, index + 1)
@@ -181,14 +183,14 @@ def statements(cells: list[CellResult], colors: Colors, title: str) -> Figure | 
     return figure
 
 
-def scaling(cells: list[CellResult], colors: Colors, title: str) -> Figure | None:
+def scaling(cells: list[CellResult], colors: Colors, heading: Heading) -> Figure | None:
     workloads = [
         w for w in workloads_of(cells) if len({c.size for c in cells if c.workload == w}) > 1
     ]
     if not workloads:
         return None
     figure, rows, columns = _figure(len(workloads), 4, (4.2, 3.4))
-    figure.suptitle(f"{title}: median time against size (log-log)")
+    figure.suptitle(f"{heading.title}: median time against size (log-log)")
     for index, workload in enumerate(workloads):
         axes = figure.add_subplot(rows, columns, index + 1)
         workload_cells = [c for c in cells if c.workload == workload]
@@ -209,7 +211,7 @@ def scaling(cells: list[CellResult], colors: Colors, title: str) -> Figure | Non
     return figure
 
 
-def projection(cells: list[CellResult], colors: Colors, title: str) -> Figure | None:
+def projection(cells: list[CellResult], colors: Colors, heading: Heading) -> Figure | None:
     size = reference_size(cells)
     shown = [c for c in cells if c.size == size and c.workload in PROJECTED_WORKLOADS]
     workloads = workloads_of(shown)
@@ -217,11 +219,13 @@ def projection(cells: list[CellResult], colors: Colors, title: str) -> Figure | 
         return None
     figure, rows, columns = _figure(len(workloads), 4, (4.2, 3.4))
     caveat = (
-        " (SQLite has no network: each statement counted as a round trip)"
-        if title == "SQLite"
-        else ""
+        ""
+        if heading.networked
+        else f" ({heading.title} has no network: each statement counted as a round trip)"
     )
-    figure.suptitle(f"{title}: projected time = median + round trips × RTT, size {size}{caveat}")
+    figure.suptitle(
+        f"{heading.title}: projected time = median + round trips × RTT, size {size}{caveat}"
+    )
     low, high = RTT_RANGE_MS
     rtts = [low + (high - low) * step / 20 for step in range(21)]
     for index, workload in enumerate(workloads):
@@ -243,7 +247,7 @@ def projection(cells: list[CellResult], colors: Colors, title: str) -> Figure | 
     return figure
 
 
-CHARTS: tuple[tuple[str, Callable[[list[CellResult], Colors, str], Figure | None]], ...] = (
+CHARTS: tuple[tuple[str, Callable[[list[CellResult], Colors, Heading], Figure | None]], ...] = (
     ("median-time", median_time),
     ("statements", statements),
     ("scaling", scaling),

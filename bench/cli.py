@@ -12,7 +12,6 @@ import os
 import shlex
 import shutil
 import signal
-import sqlite3
 import sys
 import tempfile
 import threading
@@ -24,18 +23,11 @@ from typing import NoReturn
 
 import pytest
 
-from bench.backends import LEFT_BEHIND
+from bench.backends import BACKENDS, LEFT_BEHIND, BackendType, backend_type, backend_types
+from bench.backends.servers import Server, ServerError, ServerUnavailable
+from bench.fix_backends import ProvidedServers
 from bench.messages import first_line
-from bench.postgres import (
-    URL_ENV,
-    PostgresError,
-    PostgresServer,
-    PostgresUnavailable,
-    provide_postgres,
-    server_version,
-)
 from bench.workloads import DEFAULT_SIZES, QUICK_SIZES, WORKLOADS, parse_sizes
-from implementations.contract import BACKENDS
 from implementations.registry import VARIANTS, load_variant
 
 BENCHMARKS_DIR = Path(__file__).parent / "benchmarks"
@@ -89,6 +81,17 @@ def _size(text: str) -> int:
     return sizes[0]
 
 
+def _add_url_options(parser: argparse.ArgumentParser) -> None:
+    for kind in backend_types():
+        if kind.url_option:
+            parser.add_argument(
+                kind.url_option,
+                dest=f"{kind.name}_url",
+                metavar="URL",
+                help=f"use this {kind.title} server (default: ${kind.url_env})",
+            )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m bench",
@@ -111,9 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"--quick: {','.join(map(str, QUICK_SIZES))})",
     )
     run.add_argument("--quick", action="store_true", help="fewer sizes and rounds")
-    run.add_argument(
-        "--postgres-url", help="use this PostgreSQL server (default: $BENCH_POSTGRES_URL)"
-    )
+    _add_url_options(run)
     run.add_argument("--out", type=_folder, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT}")
 
     report = commands.add_parser("report", help="charts and REPORT.md from benchmarks.json")
@@ -127,12 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     statements = commands.add_parser("statements", help="the SQL each variant emits")
     statements.add_argument("--workload", required=True, type=_names("workload", tuple(WORKLOADS)))
-    statements.add_argument("--backend", choices=BACKENDS, default="sqlite")
+    statements.add_argument("--backend", choices=tuple(BACKENDS), default="sqlite")
     statements.add_argument("--size", type=_size, default=3)
     statements.add_argument(
         "--variant", nargs="+", action="extend", type=_names("variant", tuple(VARIANTS))
     )
-    statements.add_argument("--postgres-url", help="default: $BENCH_POSTGRES_URL")
+    _add_url_options(statements)
 
     commands.add_parser("list", help="workloads, variants and backends")
     return parser
@@ -185,7 +186,7 @@ def _stop(signum: int, frame: object) -> None:
 def _stop_now(signum: int, frame: object) -> None:
     """The second signal: kill what the harness started, without waiting for it to shut
     down, remove its folders and the run's unpublished files, and exit."""
-    from bench.postgres import kill_now
+    from bench.backends.servers import kill_now
 
     killed = kill_now()
     for path in _REMOVE_AT_ONCE:
@@ -227,43 +228,39 @@ class _RunGuard:
             self.save_error = exc
 
 
-def _postgres_url(args: argparse.Namespace) -> tuple[str | None, str]:
-    """The URL to use, and where it came from (for messages)."""
-    if args.postgres_url:
-        return args.postgres_url, "--postgres-url"
-    if os.environ.get(URL_ENV):
-        return os.environ[URL_ENV], URL_ENV
+def _given_url(kind: BackendType, args: argparse.Namespace) -> tuple[str | None, str]:
+    """The server URL to use for a backend, and where it came from (for messages)."""
+    given = getattr(args, f"{kind.name}_url", None)
+    if given:
+        return given, kind.url_option or ""
+    if kind.url_env and os.environ.get(kind.url_env):
+        return os.environ[kind.url_env], kind.url_env
     return None, ""
 
 
 @contextmanager
-def _postgres(
-    args: argparse.Namespace, required: bool, skipped: list[str] | None = None
-) -> Iterator[PostgresServer | None]:
-    """The PostgreSQL server for this command; None, with the reason added to ``skipped``,
+def _server(
+    kind: BackendType, args: argparse.Namespace, required: bool, skipped: list[str]
+) -> Iterator[Server | None]:
+    """The backend's server for this command; None, with the reason added to ``skipped``,
     when it is not required and none can be had."""
-
-    url, source = _postgres_url(args)
+    url, source = _given_url(kind, args)
     with ExitStack() as stack:
         try:
             server = stack.enter_context(
-                provide_postgres(url, note=lambda line: _say(f"postgres: {line}"))
+                kind.provide(url, note=lambda line: _say(f"{kind.name}: {line}"))
             )
-        except PostgresUnavailable as exc:
+        except ServerUnavailable as exc:
             if required:
                 raise UsageError(str(exc)) from None
-            _say(f"postgres: skipped: {exc}")
-            if skipped is not None:
-                skipped.append(str(exc))
+            _say(f"{kind.name}: skipped: {exc}")
+            skipped.append(f"{kind.title} was skipped: {exc}")
             yield None
             return
-        except PostgresError as exc:
+        except ServerError as exc:
             raise UsageError(f"{source}: {exc}" if source else str(exc)) from None
-        try:
-            version = server.version or server_version(server.url)
-        except PostgresError as exc:
-            raise UsageError(str(exc)) from None
-        _say(f"postgres: PostgreSQL {version}, {server.provisioned_by}, at {server.masked_url}")
+        where = f", at {server.masked_url}" if server.masked_url else ""
+        _say(f"{kind.name}: {kind.title} {server.version}, {server.provisioned_by}{where}")
         yield server
 
 
@@ -342,27 +339,19 @@ def _measure(
 ) -> int | None:
     """Provision the backends and run the cells, writing the results into ``staging``. None
     when every cell passed, else the exit status."""
-    requested = BACKENDS if args.backend == "all" else (args.backend,)
+    requested = backend_types(None if args.backend == "all" else (args.backend,))
     with ExitStack() as stack:
-        backends = []
-        # PostgreSQL first: when it cannot be had, its error is the only line printed
-        for backend in sorted(requested, key=lambda name: name != "postgres"):
-            if backend == "postgres":
-                skipped: list[str] = []
-                server = stack.enter_context(
-                    _postgres(args, required=args.backend == "postgres", skipped=skipped)
-                )
-                if server is None:
-                    pytest_args += [f"--bench-note=PostgreSQL was skipped: {s}" for s in skipped]
-                    continue
-                pytest_args += [
-                    f"--postgres-url={server.url.render_as_string(hide_password=False)}",
-                    f"--postgres-provisioned-by={server.provisioned_by}",
-                ]
-            else:
-                _say(f"sqlite: SQLite {sqlite3.sqlite_version}, a file in a temporary folder")
-            backends.append(backend)
-        pytest_args += [f"--bench-backend={name}" for name in BACKENDS if name in backends]
+        servers: dict[str, Server] = {}
+        skipped: list[str] = []
+        # servers first: when one cannot be had, its error is the only line printed
+        for kind in sorted(requested, key=lambda kind: not kind.needs_server):
+            server = stack.enter_context(
+                _server(kind, args, required=args.backend == kind.name, skipped=skipped)
+            )
+            if server is not None:
+                servers[kind.name] = server
+        pytest_args += [f"--bench-note={reason}" for reason in skipped]
+        pytest_args += [f"--bench-backend={name}" for name in BACKENDS if name in servers]
 
         # pytest-benchmark's own storage (unused: the JSON goes where --out says)
         storage = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-storage-"))
@@ -373,7 +362,7 @@ def _measure(
                 f"--benchmark-storage=file://{storage}",
                 f"--benchmark-json={staging / RESULTS_FILE}",
             ],
-            guard,
+            [guard, ProvidedServers(servers)],
         )
         for line in LEFT_BEHIND:
             _say(f"bench: {line}")
@@ -486,9 +475,9 @@ def _ordinary_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def _run_pytest(arguments: list[str], guard: _RunGuard) -> int:
+def _run_pytest(arguments: list[str], plugins: list[object]) -> int:
     try:
-        return int(pytest.main(arguments, plugins=[guard]))
+        return int(pytest.main(arguments, plugins=plugins))
     except Exception:
         # pytest can fail while describing an interruption (the traceback of a frame in
         # compiled code has no line number); its session was still finished and torn down
@@ -574,8 +563,10 @@ def command_statements(args: argparse.Namespace) -> int:
     variants = tuple(dict.fromkeys(args.variant or VARIANTS))
     if not any(load_variant(variant).implements(args.workload) for variant in variants):
         raise UsageError(f"no selected variant implements {args.workload}")
-    with _postgres(args, required=True) if args.backend == "postgres" else _nothing() as server:
-        print_statements(args.workload, args.backend, args.size, variants, server)
+    kind = backend_type(args.backend)
+    with _server(kind, args, required=True, skipped=[]) as server:
+        assert server is not None
+        print_statements(args.workload, kind, args.size, variants, server)
     return 0
 
 
@@ -595,11 +586,8 @@ def command_list(args: argparse.Namespace) -> int:
         scope = "all workloads" if len(implemented) == len(WORKLOADS) else ", ".join(implemented)
         print(f"  {name:<22}{variant.label()}\n  {'':<22}({scope})")
     print("\nbackends:")
-    print(f"  {'sqlite':<22}a SQLite database file in a temporary folder (always available)")
-    print(
-        f"  {'postgres':<22}--postgres-url / $BENCH_POSTGRES_URL, else a testcontainers "
-        "PostgresContainer, else a throwaway cluster from local server binaries"
-    )
+    for kind in backend_types():
+        print(f"  {kind.name:<22}{kind.title}\n  {'':<22}({kind.provisioning})")
     return 0
 
 

@@ -5,35 +5,25 @@ An :class:`Observer` is attached to the engines and driver connections of a sepa
 instance of a variant; timed instances never carry it. It records only between
 :meth:`Observer.start` and :meth:`Observer.stop`.
 
-- client side: the driver's own cursor and connection classes, subclassed so that every
-  DB-API ``execute`` or ``executemany`` reports itself, whoever calls it: the variant, the raw
-  driver, SQLAlchemy (each insertmanyvalues batch is one call) or its dialect when it first
-  connects. This is what ``echo=True`` lists;
-- SQLite: ``sqlite3.Connection.set_trace_callback``, called for every statement SQLite runs
-  (each row of an executemany, BEGIN and COMMIT included). SQLite has no network, so its
-  round trips are its statements;
-- PostgreSQL: libpq's protocol trace of each psycopg connection (``pgconn.trace``): ``Query``
-  and ``Execute`` messages are statements; a run of client messages followed by server
-  messages is one round trip; message sizes give the bytes.
+The client side is the same everywhere: the driver's own cursor class, subclassed so that
+every DB-API ``execute`` or ``executemany`` reports itself, whoever calls it (the variant, the
+raw driver, SQLAlchemy, each insertmanyvalues batch being one call, or its dialect when it
+first connects). This is what ``echo=True`` lists. What the database executed, and how many
+times the client waited for it, each backend observes its own way: its module subclasses
+:class:`Observer` (see ``bench/backends/``).
 """
 
 from __future__ import annotations
 
-import re
-import sqlite3
-import tempfile
-from collections.abc import Iterator, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
-import psycopg
 from sqlalchemy import Engine, event
 
-ROUND_TRIPS_FROM_TRACE = "libpq protocol trace"
 ROUND_TRIPS_FROM_STATEMENTS = "= db_statements (no network)"
-#: the statements on which SQLite starts a trigger sub-program (the posts' ON DELETE CASCADE)
-_CASCADING_DELETE = "DELETE FROM user_account"
 
 
 @dataclass(frozen=True)
@@ -80,48 +70,70 @@ class Observation:
         return values
 
 
-def _parameter_count(parameters: Any) -> int:
+def parameter_count(parameters: Any) -> int:
     if parameters is None:
         return 0
-    if isinstance(parameters, dict):
-        return len(parameters)
-    if isinstance(parameters, (list, tuple)):
+    if isinstance(parameters, (dict, list, tuple)):
         return len(parameters)
     return 1
 
 
-class Observer:
-    """Records the client calls and server activity of everything instrumented with it."""
+def query_text(query: Any) -> str:
+    return query.decode() if isinstance(query, bytes) else str(query)
 
-    def __init__(self, backend: str) -> None:
-        self.backend = backend
+
+class Observer(ABC):
+    """Records the client calls and server activity of everything instrumented with it.
+
+    A backend's subclass says how its driver's connections are made to report
+    (:meth:`driver_options`), and how it observes what the database did on a connection
+    between :meth:`attach` and :meth:`detach`.
+    """
+
+    #: where the round trips come from, for the report
+    round_trips_source: str = ROUND_TRIPS_FROM_STATEMENTS
+    #: whether the observer counts bytes on the wire
+    counts_bytes: bool = False
+
+    def __init__(self) -> None:
         self.active = False
         self.observation = Observation()
-        self._protocol_traces: dict[int, _ProtocolTrace] = {}
-        self._driver_options: dict[str, Any] | None = None
-        self._psycopg_connection: type[psycopg.Connection[Any]] | None = None
+
+    # --- the backend's part ---------------------------------------------------------------
+
+    @abstractmethod
+    def driver_options(self) -> dict[str, Any]:
+        """Arguments for the driver's ``connect()`` that make its cursors report to this
+        observer (SQLAlchemy passes them on as ``connect_args``)."""
+
+    @abstractmethod
+    def attach(self, driver_connection: Any) -> None:
+        """Observe a new raw driver connection from now until :meth:`detach` or its close."""
+
+    def detach(self, driver_connection: Any) -> None:  # noqa: B027 (an optional hook)
+        """Called before the driver connection closes: collect what it did."""
+
+    def _started(self) -> None:  # noqa: B027 (an optional hook)
+        """Recording starts: open the backend's own records."""
+
+    def _stopping(self) -> None:  # noqa: B027 (an optional hook)
+        """Recording stops: collect the backend's own records into the observation."""
 
     # --- recording ----------------------------------------------------------------------------
 
     def start(self) -> None:
         self.observation = Observation(
-            round_trips_source=(
-                ROUND_TRIPS_FROM_TRACE
-                if self.backend == "postgres"
-                else ROUND_TRIPS_FROM_STATEMENTS
-            ),
-            bytes_sent=0 if self.backend == "postgres" else None,
-            bytes_received=0 if self.backend == "postgres" else None,
+            round_trips_source=self.round_trips_source,
+            bytes_sent=0 if self.counts_bytes else None,
+            bytes_received=0 if self.counts_bytes else None,
         )
         self.active = True
-        for trace in self._protocol_traces.values():
-            trace.start()
+        self._started()
 
     def stop(self) -> Observation:
-        for trace in self._protocol_traces.values():
-            self._collect(trace)
+        self._stopping()
         self.active = False
-        if self.backend != "postgres":
+        if self.round_trips_source == ROUND_TRIPS_FROM_STATEMENTS:
             self.observation.round_trips = self.observation.db_statements
         return self.observation
 
@@ -142,77 +154,16 @@ class Observer:
             call = ClientCall(
                 sql,
                 len(parameter_sets),
-                _parameter_count(parameter_sets[0]) if parameter_sets else 0,
+                parameter_count(parameter_sets[0]) if parameter_sets else 0,
                 True,
             )
         else:
-            call = ClientCall(sql, 1, _parameter_count(parameters), False)
+            call = ClientCall(sql, 1, parameter_count(parameters), False)
         self.observation.client_calls.append(call)
 
-    # --- attaching to driver connections ------------------------------------------------------
-
-    def attach(self, driver_connection: Any) -> None:
-        """Observe a raw driver connection from now until :meth:`detach` or its close."""
+    def connection_opened(self) -> None:
         if self.active:
             self.observation.connections_opened += 1
-        if self.backend == "sqlite":
-            driver_connection.set_trace_callback(self._sqlite_statement)
-        else:
-            trace = _ProtocolTrace(driver_connection.pgconn)
-            self._protocol_traces[id(driver_connection)] = trace
-            if self.active:
-                trace.start()
-
-    def detach(self, driver_connection: Any) -> None:
-        """Call before the driver connection closes (libpq flushes its trace only then)."""
-        trace = self._protocol_traces.pop(id(driver_connection), None)
-        if trace is not None:
-            self._collect(trace)
-
-    def _sqlite_statement(self, sql: str) -> None:
-        if not self.active:
-            return
-        statements = self.observation.server_statements
-        # SQLite calls back again, with the same text, at the start of each trigger sub-program:
-        # for a DELETE from user_account, the foreign key's ON DELETE CASCADE, once per deleted
-        # row. That is part of the statement already counted, not another one.
-        if statements and statements[-1] == sql and sql.startswith(_CASCADING_DELETE):
-            return
-        statements.append(sql)
-
-    def _collect(self, trace: _ProtocolTrace) -> None:
-        if not trace.running:
-            return
-        summary = summarize_protocol_trace(trace.stop())
-        observation = self.observation
-        observation.server_statements.extend(summary.statements)
-        observation.round_trips += summary.round_trips
-        observation.bytes_sent = (observation.bytes_sent or 0) + summary.bytes_sent
-        observation.bytes_received = (observation.bytes_received or 0) + summary.bytes_received
-
-    # --- instrumenting --------------------------------------------------------------------------
-
-    def driver_options(self) -> dict[str, Any]:
-        """Arguments for the driver's ``connect()`` that make its cursors report to this
-        observer (SQLAlchemy passes them on as ``connect_args``).
-
-        On PostgreSQL they also turn off psycopg's automatic prepared statements, whose
-        one-off extra round trip would land in whichever execution reached the threshold.
-        """
-        if self._driver_options is None:
-            self._driver_options = (
-                {"factory": _observed_sqlite_connection(self)}
-                if self.backend == "sqlite"
-                else {"cursor_factory": _observed_psycopg_cursor(self), "prepare_threshold": None}
-            )
-        return self._driver_options
-
-    def connect_psycopg(self, conninfo: str, **options: Any) -> Any:
-        """A raw psycopg connection that reports its cursors' calls, and detaches its protocol
-        trace when it is closed."""
-        if self._psycopg_connection is None:
-            self._psycopg_connection = _observed_psycopg_connection(self)
-        return self._psycopg_connection.connect(conninfo, **options, **self.driver_options())
 
     def instrument_engine(self, engine: Engine) -> None:
         """Observe each driver connection the engine opens, until it is closed."""
@@ -230,157 +181,3 @@ class Observer:
         @event.listens_for(engine, "close_detached")
         def _close_detached(driver_connection: Any) -> None:
             self.detach(driver_connection)
-
-
-def _observed_sqlite_connection(observer: Observer) -> type[sqlite3.Connection]:
-    """A sqlite3 connection class whose cursors report each call to ``observer``."""
-
-    class ObservedCursor(sqlite3.Cursor):
-        def execute(self, sql: str, parameters: Any = (), /) -> ObservedCursor:
-            observer.client_call(sql, parameters, executemany=False)
-            return super().execute(sql, parameters)
-
-        def executemany(self, sql: str, parameters: Any, /) -> ObservedCursor:
-            parameter_sets = list(parameters)
-            observer.client_call(sql, parameter_sets, executemany=True)
-            return super().executemany(sql, parameter_sets)
-
-    class ObservedConnection(sqlite3.Connection):
-        def cursor(self, factory: Any = ObservedCursor) -> Any:
-            return super().cursor(factory)
-
-        # the connection's shortcuts run on a cursor of their own, not through cursor()
-        def execute(self, sql: str, parameters: Any = (), /) -> Any:
-            return self.cursor().execute(sql, parameters)
-
-        def executemany(self, sql: str, parameters: Any, /) -> Any:
-            return self.cursor().executemany(sql, parameters)
-
-    return ObservedConnection
-
-
-def _observed_psycopg_cursor(observer: Observer) -> type[psycopg.Cursor[Any]]:
-    """A psycopg cursor class that reports each call to ``observer``."""
-
-    class ObservedCursor(psycopg.Cursor[Any]):
-        def execute(self, query: Any, params: Any = None, **options: Any) -> Any:
-            observer.client_call(_query_text(query), params, executemany=False)
-            return super().execute(query, params, **options)
-
-        def executemany(self, query: Any, params_seq: Any, **options: Any) -> None:
-            parameter_sets = list(params_seq)
-            observer.client_call(_query_text(query), parameter_sets, executemany=True)
-            super().executemany(query, parameter_sets, **options)
-
-    return ObservedCursor
-
-
-def _observed_psycopg_connection(observer: Observer) -> type[psycopg.Connection[Any]]:
-    """A psycopg connection class that hands its protocol trace back to ``observer`` before
-    it closes (libpq flushes the trace only then)."""
-
-    class ObservedConnection(psycopg.Connection[Any]):
-        def close(self) -> None:
-            observer.detach(self)
-            super().close()
-
-    return ObservedConnection
-
-
-def _query_text(query: Any) -> str:
-    return query.decode() if isinstance(query, bytes) else str(query)
-
-
-# --- the libpq protocol trace -----------------------------------------------------------------
-
-
-class _ProtocolTrace:
-    """libpq's trace of one connection, into a temporary file, between start() and stop()."""
-
-    def __init__(self, pgconn: Any) -> None:
-        self._pgconn = pgconn
-        self._file: IO[bytes] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._file is not None
-
-    def start(self) -> None:
-        from psycopg import pq
-
-        self._file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
-        self._pgconn.trace(self._file.fileno())
-        self._pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
-
-    def stop(self) -> list[str]:
-        assert self._file is not None
-        file, self._file = self._file, None
-        self._pgconn.untrace()  # flushes libpq's buffered stream
-        file.seek(0)
-        lines = file.read().decode("utf-8", "replace").splitlines()
-        file.close()
-        return lines
-
-
-@dataclass
-class ProtocolSummary:
-    statements: list[str]
-    round_trips: int
-    bytes_sent: int
-    bytes_received: int
-
-
-_MESSAGE_START = re.compile(r"^[FB]\t\d+\t")
-_PARSE = re.compile(r'^ "(?P<name>[^"]*)" "(?P<sql>.*)" \d+', re.DOTALL)
-_BIND = re.compile(r'^ "(?P<portal>[^"]*)" "(?P<name>[^"]*)"')
-_EXECUTE = re.compile(r'^ "(?P<portal>[^"]*)"')
-_QUERY = re.compile(r'^ "(?P<sql>.*)"$', re.DOTALL)
-
-
-def _messages(lines: Sequence[str]) -> list[str]:
-    """Trace lines joined into messages: libpq writes a statement's newlines as they are, so
-    a multi-line SQL text continues on lines of its own."""
-    messages: list[str] = []
-    for line in lines:
-        if _MESSAGE_START.match(line) or not messages:
-            messages.append(line)
-        else:
-            messages[-1] += "\n" + line
-    return messages
-
-
-def summarize_protocol_trace(lines: Sequence[str]) -> ProtocolSummary:
-    """Statements, round trips and bytes from libpq trace lines
-    (``F|B <tab> length <tab> message <tab> arguments``, timestamps suppressed)."""
-    statements: list[str] = []
-    round_trips = 0
-    sent = received = 0
-    previous_direction = ""
-    parsed: dict[str, str] = {}
-    portals: dict[str, str] = {}
-    for message_line in _messages(lines):
-        parts = message_line.split("\t", 3)
-        if len(parts) < 3 or parts[0] not in ("F", "B"):
-            continue
-        direction, length, message = parts[0], int(parts[1]), parts[2]
-        arguments = parts[3] if len(parts) > 3 else ""
-        # the length field counts itself but not the one-byte message type
-        if direction == "F":
-            sent += length + 1
-        else:
-            received += length + 1
-            if previous_direction == "F":
-                round_trips += 1
-        previous_direction = direction
-        if direction != "F":
-            continue
-        if message == "Query" and (match := _QUERY.match(arguments)):
-            statements.append(match["sql"])
-        elif message == "Parse" and (match := _PARSE.match(arguments)):
-            parsed[match["name"]] = match["sql"]
-        elif message == "Bind" and (match := _BIND.match(arguments)):
-            portals[match["portal"]] = parsed.get(match["name"], "?")
-        elif message == "Execute":
-            match = _EXECUTE.match(arguments)
-            statements.append(portals.get(match["portal"], "?") if match else "?")
-    return ProtocolSummary(statements, round_trips, sent, received)

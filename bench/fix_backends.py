@@ -1,64 +1,76 @@
-"""pytest plugin: the database backends as session fixtures.
+"""pytest plugin: the database backends as session fixtures, made for every registered backend.
 
-``--postgres-url`` defaults to ``BENCH_POSTGRES_URL``. Without a URL the PostgreSQL server is
-provisioned on first use (testcontainers, then local server binaries); when none can be had,
-the PostgreSQL tests are skipped with the reason. The harness's tables always live in a schema
-of their own, dropped at the end, so a given server is never touched outside it.
+For a backend NAME: ``NAME_server`` (where its database is), ``NAME_backend`` (a database of
+the session's own there, removed at the end) and, in :mod:`bench.fix_harness`,
+``NAME_harness``. A server backend's ``--NAME-url`` defaults to ``BENCH_NAME_URL``; without a
+URL the server is provisioned on first use (testcontainers, then local server binaries), and
+when none can be had its tests are skipped with the reason, or fail when
+``BENCH_REQUIRE_NAME`` is set (as CI does). ``python -m bench run`` provisions the servers
+before pytest starts and hands them over as a plugin (:class:`ProvidedServers`).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from typing import Any
 
-import psycopg
 import pytest
 
-from bench.backends import Backend, PostgresBackend, SqliteBackend, open_postgres, open_sqlite
+from bench.backends import BACKENDS, Backend, BackendType, backend_type, backend_types
+from bench.backends.servers import Server, ServerError, ServerUnavailable
 from bench.messages import first_line
-from bench.postgres import (
-    URL_ENV,
-    PostgresError,
-    PostgresServer,
-    PostgresUnavailable,
-    mask,
-    parse_postgres_url,
-    provide_postgres,
-)
 
-#: set (as CI does) to make an unavailable PostgreSQL fail the PostgreSQL tests, not skip them
-REQUIRE_ENV = "BENCH_REQUIRE_POSTGRES"
 BACKEND_DESCRIPTIONS = pytest.StashKey[dict[str, dict[str, str]]]()
 #: whether each backend's timings include a network hop
 BACKEND_NETWORKED = pytest.StashKey[dict[str, bool]]()
 
 
+class ProvidedServers:
+    """pytest plugin handed in by ``python -m bench run``: the servers it has provisioned."""
+
+    def __init__(self, servers: dict[str, Server]) -> None:
+        self.servers = servers
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("bench", "data-access benchmark harness")
-    group.addoption(
-        "--postgres-url",
-        default=os.environ.get(URL_ENV) or None,
-        help=f"PostgreSQL server to use (default: ${URL_ENV}; else one is provisioned)",
-    )
-    # set by `python -m bench run`, which provisions the server before pytest starts
-    group.addoption("--postgres-provisioned-by", default=None, help=argparse.SUPPRESS)
+    for kind in backend_types():
+        if kind.url_option and kind.url_env:
+            group.addoption(
+                kind.url_option,
+                default=os.environ.get(kind.url_env) or None,
+                help=f"{kind.title} server to use (default: ${kind.url_env}; "
+                "else one is provisioned)",
+            )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[BACKEND_DESCRIPTIONS] = {}
     config.stash[BACKEND_NETWORKED] = {}
+    for kind in backend_types():
+        if kind.needs_server:
+            config.addinivalue_line(
+                "markers",
+                f"{kind.name}: needs a {kind.title} server (provisioned when none is given)",
+            )
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    url = config.getoption("--postgres-url")
-    if url:
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = []
+    for kind in backend_types():
+        if not kind.url_option:
+            continue
+        url = config.getoption(kind.url_option)
+        if not url:
+            lines.append(f"{kind.name}: provisioned on first use")
+            continue
         try:
-            return f"postgres: {mask(parse_postgres_url(url))}"
-        except PostgresError as exc:
-            return f"postgres: {exc}"
-    return "postgres: provisioned on first use (testcontainers, else local server binaries)"
+            lines.append(f"{kind.name}: {kind.masked(url)}")
+        except ServerError as exc:
+            lines.append(f"{kind.name}: {exc}")
+    return lines
 
 
 def _announce(config: pytest.Config, line: str) -> None:
@@ -85,51 +97,60 @@ def _record(config: pytest.Config, backend: Backend) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-def sqlite_backend(request: pytest.FixtureRequest) -> Iterator[SqliteBackend]:
-    with open_sqlite() as backend:
-        _record(request.config, backend)
-        yield backend
+def _provided(config: pytest.Config, name: str) -> Server | None:
+    for plugin in config.pluginmanager.get_plugins():
+        if isinstance(plugin, ProvidedServers) and name in plugin.servers:
+            return plugin.servers[name]
+    return None
 
 
-@pytest.fixture(scope="session")
-def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
-    config = request.config
-    url = config.getoption("--postgres-url")
-    provisioned_by = config.getoption("--postgres-provisioned-by")
-    if url and provisioned_by:
-        yield PostgresServer(parse_postgres_url(url), provisioned_by)
-        return
-    stack = ExitStack()
-    try:
-        server = stack.enter_context(
-            provide_postgres(url, note=lambda line: _announce(config, f"postgres: {line}"))
-        )
-    except PostgresUnavailable as exc:
-        if os.environ.get(REQUIRE_ENV):
-            pytest.fail(f"{REQUIRE_ENV} is set but {exc}", pytrace=False)
-        pytest.skip(f"PostgreSQL not available: {exc}")
-    except PostgresError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    with stack:
-        yield server
+def _server_fixture(kind: BackendType) -> Callable[..., Iterator[Server]]:
+    @pytest.fixture(scope="session", name=f"{kind.name}_server")
+    def server(request: pytest.FixtureRequest) -> Iterator[Server]:
+        config = request.config
+        provided = _provided(config, kind.name)
+        if provided is not None:
+            yield provided
+            return
+        url = config.getoption(kind.url_option) if kind.url_option else None
+        stack = ExitStack()
+        try:
+            found = stack.enter_context(
+                kind.provide(url, note=lambda line: _announce(config, f"{kind.name}: {line}"))
+            )
+        except ServerUnavailable as exc:
+            if os.environ.get(kind.require_env):
+                pytest.fail(f"{kind.require_env} is set but {exc}", pytrace=False)
+            pytest.skip(f"{kind.title} not available: {exc}")
+        except ServerError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        with stack:
+            yield found
+
+    return server
 
 
-@pytest.fixture(scope="session")
-def postgres_backend(
-    request: pytest.FixtureRequest, postgres_server: PostgresServer
-) -> Iterator[PostgresBackend]:
-    stack = ExitStack()
-    try:
-        backend = stack.enter_context(
-            open_postgres(postgres_server.url, postgres_server.provisioned_by)
-        )
-    except psycopg.Error as exc:
-        pytest.fail(
-            f"cannot set up the harness's schema at {postgres_server.masked_url}: "
-            f"{first_line(exc)}",
-            pytrace=False,
-        )
-    with stack:
-        _record(request.config, backend)
-        yield backend
+def _backend_fixture(kind: BackendType) -> Callable[..., Iterator[Backend]]:
+    @pytest.fixture(scope="session", name=f"{kind.name}_backend")
+    def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+        server: Server = request.getfixturevalue(f"{kind.name}_server")
+        stack = ExitStack()
+        try:
+            opened = stack.enter_context(kind.open(server))
+        except kind.driver_errors as exc:
+            where = f" at {server.masked_url}" if server.masked_url else ""
+            pytest.fail(
+                f"cannot set up the harness's database{where}: {first_line(exc)}", pytrace=False
+            )
+        with stack:
+            _record(request.config, opened)
+            yield opened
+
+    return backend
+
+
+_FIXTURES: dict[str, Any] = {}
+for _name in BACKENDS:
+    _FIXTURES[f"{_name}_server"] = _server_fixture(backend_type(_name))
+    _FIXTURES[f"{_name}_backend"] = _backend_fixture(backend_type(_name))
+globals().update(_FIXTURES)

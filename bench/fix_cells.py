@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import subprocess
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -14,15 +13,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
+from bench.backends import BACKENDS, backend_types
 from bench.cells import PROFILES, Cell, Harness, Profile
 from bench.fix_backends import BACKEND_DESCRIPTIONS, BACKEND_NETWORKED
 from bench.groups import GroupRunner, publish
 from bench.timing import calibrate
 from bench.workloads import DEFAULT_SIZES, QUICK_SIZES, WORKLOADS, parse_sizes, sizes_for
-from implementations.contract import BACKENDS
 from implementations.registry import VARIANTS, load_variant
 
 
@@ -32,7 +30,7 @@ class Selection:
 
     workloads: tuple[str, ...] = tuple(WORKLOADS)
     variants: tuple[str, ...] = tuple(VARIANTS)
-    backends: tuple[str, ...] = BACKENDS
+    backends: tuple[str, ...] = tuple(BACKENDS)
     sizes: tuple[int, ...] = DEFAULT_SIZES
     profile: Profile = PROFILES["default"]
     notes: tuple[str, ...] = field(default=())
@@ -70,7 +68,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--bench-workload", action="append", default=[], help="workload to run")
     group.addoption("--bench-variant", action="append", default=[], help="variant to run")
     group.addoption(
-        "--bench-backend", action="append", default=[], choices=BACKENDS, help="backend to run"
+        "--bench-backend",
+        action="append",
+        default=[],
+        choices=tuple(BACKENDS),
+        help="backend to run",
     )
     group.addoption("--bench-sizes", default=None, help="sizes, e.g. 1,100,1000")
     group.addoption("--bench-quick", action="store_true", help="fewer sizes and rounds")
@@ -94,7 +96,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SELECTION] = Selection(
         workloads=tuple(config.getoption("--bench-workload")) or tuple(WORKLOADS),
         variants=tuple(config.getoption("--bench-variant")) or tuple(VARIANTS),
-        backends=tuple(dict.fromkeys(config.getoption("--bench-backend"))) or BACKENDS,
+        backends=tuple(dict.fromkeys(config.getoption("--bench-backend"))) or tuple(BACKENDS),
         sizes=sizes,
         profile=PROFILES["quick" if quick else "default"],
         notes=tuple(config.getoption("--bench-note")),
@@ -273,17 +275,16 @@ def _write(config: pytest.Config, line: str) -> None:
 
 
 def versions() -> dict[str, str]:
-    """The versions of everything that shapes the numbers."""
+    """The versions of everything that shapes the numbers: the harness's libraries, then each
+    backend's driver and client libraries."""
     found = {}
-    for distribution in ("sqlalchemy", "psycopg", "pytest-benchmark"):
+    for distribution in ("sqlalchemy", "pytest-benchmark"):
         try:
             found[distribution] = metadata.version(distribution)
         except metadata.PackageNotFoundError:
             found[distribution] = "not installed"
-    libpq = psycopg.pq.version()
-    found["libpq"] = f"{libpq // 10000}.{libpq % 10000}"
-    found["psycopg implementation"] = psycopg.pq.__impl__
-    found["sqlite"] = sqlite3.sqlite_version
+    for kind in backend_types():
+        found.update(kind.driver_versions())
     return found
 
 

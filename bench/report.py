@@ -20,10 +20,10 @@ from typing import Any
 
 from bench.charts import draw_charts
 from bench.results import (
-    BACKEND_TITLES,
     PROJECTED_WORKLOADS,
     CellResult,
     Comparison,
+    Heading,
     ReportError,
     Results,
     compare_cells,
@@ -142,8 +142,9 @@ def findings(results: Results, backend: str) -> list[str]:
             lines.append(_fastest(workload, at_size))
     lines.extend(_orm_growth(results, backend, cells))
     lines.extend(_statement_extremes(cells, size))
-    networked = bool(cells) and _networked(results, backend)
-    lines.extend(_network_effect(cells, size, backend) if networked else [_no_network(backend)])
+    heading = results.heading(backend)
+    networked = bool(cells) and heading.networked
+    lines.extend(_network_effect(cells, size, backend) if networked else [_no_network(heading)])
     lines.extend(_steady_loop(cells))
     return lines
 
@@ -224,14 +225,9 @@ def _statement_extremes(cells: list[CellResult], size: int) -> list[str]:
     return lines
 
 
-def _networked(results: Results, backend: str) -> bool:
-    networked = results.harness.get("networked", {})
-    return bool(networked.get(backend, False)) if isinstance(networked, dict) else False
-
-
-def _no_network(backend: str) -> str:
+def _no_network(heading: Heading) -> str:
     return (
-        f"{BACKEND_TITLES.get(backend, backend)} runs inside the application's process: "
+        f"{heading.title} runs inside the application's process: "
         "there is no network round trip to add (the projection chart shows what its "
         "statement counts would cost if each were one)."
     )
@@ -381,16 +377,15 @@ def render_report(results: Results, charts: Sequence[Path]) -> str:
         f"cannot tell that style from `dbapi`. {NOISY_MARK} marks a cell whose rounds spread "
         "widely (interquartile range over 25 % of the median). `fastest to slowest` orders "
         "the styles; `≈` there joins neighbours the data cannot order."
-        + (
-            " On SQLite round trips equal database statements: there is no network."
-            if "sqlite" in results.backends
-            else ""
+        + "".join(
+            f" On {heading.title} round trips equal database statements: there is no network."
+            for heading in map(results.heading, results.backends)
+            if not heading.networked
         ),
         "",
     ]
     for backend in results.backends:
-        title = BACKEND_TITLES.get(backend, backend)
-        lines += [f"## {title}", ""]
+        lines += [f"## {results.heading(backend).title}", ""]
         server = servers.get(backend, {})
         if server:
             lines += [

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.backends import BACKENDS, title_of
 from bench.messages import first_line
 from bench.timing import Sample, indistinguishable, ratio_interval
 from bench.workloads import WORKLOADS
@@ -38,7 +39,15 @@ PROJECTED_WORKLOADS = (
     "parent_child_read",
     "parent_child_append",
 )
-BACKEND_TITLES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+
+@dataclass(frozen=True)
+class Heading:
+    """How the report and charts name a backend, and whether its timings cross a network."""
+
+    name: str
+    title: str
+    networked: bool
 
 
 class ReportError(Exception):
@@ -99,7 +108,16 @@ class Results:
 
     @property
     def backends(self) -> list[str]:
-        return _order((cell.backend for cell in self.cells), tuple(BACKEND_TITLES))
+        return _order((cell.backend for cell in self.cells), tuple(BACKENDS))
+
+    def heading(self, backend: str) -> Heading:
+        """The backend's title, and whether the run recorded its timings as networked."""
+        networked = self.harness.get("networked", {})
+        return Heading(
+            backend,
+            title_of(backend),
+            bool(networked.get(backend, False)) if isinstance(networked, dict) else False,
+        )
 
     def for_backend(self, backend: str) -> list[CellResult]:
         return [cell for cell in self.cells if cell.backend == backend]

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
-from bench.backends import Backend, open_postgres, open_sqlite
+from bench.backends import BackendType
+from bench.backends.servers import Server
 from bench.cells import Cell, Harness
 from bench.counting import ClientCall, Observation
-from bench.postgres import PostgresServer
 from bench.workloads import WORKLOADS, sizes_for
 from implementations.registry import load_variant
 
@@ -57,23 +56,24 @@ def statement_kinds(statements: Sequence[str]) -> str:
     return ", ".join(f"{kind} {count}" for kind, count in kinds.items())
 
 
-def totals(observation: Observation, backend: str) -> str:
+def totals(observation: Observation, kind: BackendType) -> str:
     parts = [
         f"cursor calls {observation.cursor_calls}",
         f"database statements {observation.db_statements} "
         f"({statement_kinds(observation.server_statements)})",
     ]
-    if backend == "sqlite":
-        parts.append(f"round trips {observation.round_trips} (SQLite: = database statements)")
-    else:
+    if kind.networked:
         parts.append(f"round trips {observation.round_trips}")
+    else:
+        parts.append(f"round trips {observation.round_trips} ({kind.title}: = database statements)")
+    if observation.bytes_sent is not None:
         parts.append(f"{observation.bytes_sent} bytes sent, {observation.bytes_received} received")
     if observation.connections_opened:
         parts.append(f"connections opened {observation.connections_opened}")
     return "; ".join(parts)
 
 
-def side_by_side(observations: dict[str, Observation], backend: str) -> str:
+def side_by_side(observations: dict[str, Observation], kind: BackendType) -> str:
     """The totals of every variant in one table."""
     header = ("variant", "cursor calls", "db statements", "round trips")
     rows = [
@@ -88,54 +88,41 @@ def side_by_side(observations: dict[str, Observation], backend: str) -> str:
         )
         for row in (header, *rows)
     ]
-    note = "  (SQLite: round trips = database statements)" if backend == "sqlite" else ""
+    note = "" if kind.networked else f"  ({kind.title}: round trips = database statements)"
     return "\n".join(["side by side:" + note, *("  " + line for line in lines)])
-
-
-@contextmanager
-def _backend(name: str, server: PostgresServer | None) -> Iterator[Backend]:
-    if name == "postgres":
-        assert server is not None
-        with open_postgres(server.url, server.provisioned_by) as backend:
-            yield backend
-    else:
-        with open_sqlite() as backend:
-            yield backend
 
 
 def print_statements(
     workload_name: str,
-    backend_name: str,
+    kind: BackendType,
     size: int,
     variants: Sequence[str],
-    server: PostgresServer | None,
+    server: Server,
 ) -> None:
     workload = WORKLOADS[workload_name]
     size = sizes_for(workload, (size,))[0]
     case = workload.case(size)
     applicable = [name for name in variants if load_variant(name).implements(workload_name)]
     not_applicable = [name for name in variants if name not in applicable]
-    with _backend(backend_name, server) as backend:
+    with kind.open(server) as backend:
         harness = Harness(backend)
         try:
-            print(
-                f"{workload_name} at size {size} on {backend_name} {backend.describe()['version']}"
-            )
+            print(f"{workload_name} at size {size} on {kind.name} {backend.describe()['version']}")
             print(f"  {workload.description}")
             observations = {}
             for name in applicable:
                 variant = load_variant(name)
-                observation = harness.count(Cell(workload_name, name, backend_name, size), case)
+                observation = harness.count(Cell(workload_name, name, kind.name, size), case)
                 observations[name] = observation
                 print(f"\n{name}: {variant.label()}")
                 print(f"  how: {variant.describe(workload_name)}")
                 for number, call in enumerate(observation.client_calls, 1):
                     print(f"  {number:>3}. {abbreviate_sql(call.sql)}")
                     print(f"       {describe_call(call)}")
-                print(f"  totals: {totals(observation, backend_name)}")
+                print(f"  totals: {totals(observation, kind)}")
         finally:
             harness.close()
-    print(f"\n{side_by_side(observations, backend_name)}")
+    print(f"\n{side_by_side(observations, kind)}")
     if not_applicable:
         print(
             f"\nn/a (these variants do not implement {workload_name}): {', '.join(not_applicable)}"

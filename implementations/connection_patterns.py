@@ -11,8 +11,8 @@ from sqlalchemy.pool import NullPool
 
 from implementations.contract import Connections, UserRecord, Variant
 from implementations.core import read_user as read_user_core
-from implementations.dbapi import driver_sql
 from implementations.dbapi import read_user as read_user_dbapi
+from implementations.drivers import driver_sql
 
 
 class _DatabaseSession:

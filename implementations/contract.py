@@ -18,8 +18,6 @@ from typing import Any, ClassVar, Protocol
 
 from sqlalchemy.engine import Engine
 
-BACKENDS: tuple[str, ...] = ("sqlite", "postgres")
-
 
 @dataclass(frozen=True, slots=True)
 class NewUser:
@@ -112,7 +110,7 @@ class Connections(Protocol):
 
     @property
     def backend(self) -> str:
-        """``sqlite`` or ``postgres``."""
+        """The backend's name (``sqlite``, ``postgres``, ...)."""
         ...
 
     @property

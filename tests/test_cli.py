@@ -250,8 +250,11 @@ def test_statements_shows_each_variants_sql_and_totals(tmp_path: Path) -> None:
 
 
 POSTGRES_UNAVAILABLE = (
-    "import bench.postgres as p\n"
-    "p.PROVIDERS = (p.TestcontainersProvider(), p.LocalClusterProvider(search_path='/nonexistent'))"
+    "import bench.backends.postgres_servers as p\n"
+    "from bench.backends.postgres import POSTGRES\n"
+    "POSTGRES.providers = (\n"
+    "    p.TestcontainersProvider(), p.LocalClusterProvider(search_path='/nonexistent')\n"
+    ")"
 )
 NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock", "BENCH_POSTGRES_URL": ""}
 

@@ -8,9 +8,10 @@ import sqlite3
 import psycopg
 import pytest
 
-from bench.backends import Backend, SqliteBackend
+from bench.backends import Backend
+from bench.backends.sqlite import SqliteBackend, SqliteObserver
 from bench.cells import Cell, Harness
-from bench.counting import Observation, Observer
+from bench.counting import Observation
 from bench.workloads import WORKLOADS, sizes_for
 from implementations.registry import VARIANTS, load_variant
 
@@ -182,7 +183,7 @@ def test_timed_instances_carry_no_instrumentation(harness: Harness, backend: Bac
 
 
 def test_sqlite_counts_identical_statements_each_time(sqlite_backend: SqliteBackend) -> None:
-    observer = Observer("sqlite")
+    observer = SqliteObserver()
     connection = sqlite_backend.connect_dbapi(observer)
     try:
         sqlite_backend.reset(WORKLOADS["crud_update"].case(2).seed)
@@ -204,7 +205,7 @@ def test_sqlite_counts_identical_statements_each_time(sqlite_backend: SqliteBack
 
 
 def test_sqlite_counts_a_cascading_delete_once(sqlite_backend: SqliteBackend) -> None:
-    observer = Observer("sqlite")
+    observer = SqliteObserver()
     connection = sqlite_backend.connect_dbapi(observer)
     try:
         sqlite_backend.reset(WORKLOADS["parent_child_read"].case(2).seed)  # users with posts

@@ -19,8 +19,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bench.backends import conninfo_for
-from bench.postgres import LocalClusterProvider, PostgresServer, mask
+from bench.backends.postgres import conninfo_for
+from bench.backends.postgres_servers import LocalClusterProvider
+from bench.backends.servers import Server, mask
 
 from helpers import bench, bench_patched, one_error_line
 
@@ -314,15 +315,15 @@ def test_ctrl_c_while_the_harness_is_still_importing_is_no_traceback(
 
 @pytest.mark.postgres
 def test_a_leftover_preflight_schema_does_not_block_a_run(
-    postgres_server: PostgresServer, tmp_path: Path
+    postgres_server: Server, tmp_path: Path
 ) -> None:
-    with psycopg.connect(conninfo_for(postgres_server.url), autocommit=True) as connection:
+    with psycopg.connect(conninfo_for(postgres_server.address), autocommit=True) as connection:
         connection.execute("CREATE SCHEMA IF NOT EXISTS bench_preflight")
         try:
             result = bench(
                 *QUICK_POSTGRES,
                 "--postgres-url",
-                postgres_server.url.render_as_string(hide_password=False),
+                postgres_server.address.render_as_string(hide_password=False),
                 cwd=tmp_path,
             )
         finally:
@@ -332,9 +333,9 @@ def test_a_leftover_preflight_schema_does_not_block_a_run(
 
 @pytest.mark.postgres
 def test_an_unknown_url_parameter_is_a_connection_error(
-    postgres_server: PostgresServer, tmp_path: Path
+    postgres_server: Server, tmp_path: Path
 ) -> None:
-    url = postgres_server.url.update_query_dict({"foo": "bar"})
+    url = postgres_server.address.update_query_dict({"foo": "bar"})
     result = bench(
         "run",
         "--backend",
@@ -357,7 +358,7 @@ def test_a_server_that_dies_mid_run_leaves_a_schema_the_message_names(
     tmp_path: Path, own_tmpdir: Path
 ) -> None:
     with LocalClusterProvider().start() as server:
-        with psycopg.connect(conninfo_for(server.url)) as connection:
+        with psycopg.connect(conninfo_for(server.address)) as connection:
             row = connection.execute("SELECT current_setting('data_directory')").fetchone()
         assert row is not None
         pid_file = Path(row[0]) / "postmaster.pid"
@@ -372,7 +373,7 @@ def test_a_server_that_dies_mid_run_leaves_a_schema_the_message_names(
             "bench.groups.measure_group = dying",
             *QUICK_POSTGRES,
             "--postgres-url",
-            server.url.render_as_string(hide_password=False),
+            server.address.render_as_string(hide_password=False),
             cwd=tmp_path,
         )
     assert result.returncode == 1, result.stderr
@@ -381,7 +382,7 @@ def test_a_server_that_dies_mid_run_leaves_a_schema_the_message_names(
     )
     assert named, result.stderr
     assert f'DROP SCHEMA "{named.group(1)}" CASCADE' in result.stderr
-    assert str(server.url.password) not in result.stdout + result.stderr
+    assert str(server.address.password) not in result.stdout + result.stderr
 
 
 @pytest.mark.postgres
@@ -409,7 +410,8 @@ def test_a_server_that_will_not_start_says_why_from_its_log(
     env = {key: value for key, value in os.environ.items() if key != "BENCH_POSTGRES_URL"}
     env["TMPDIR"] = str(own_tmpdir)
     result = bench_patched(
-        "import bench.postgres\nbench.postgres.THROWAWAY_SETTINGS['shared_buffers'] = 'plenty'",
+        "import bench.backends.postgres_servers as servers\n"
+        "servers.THROWAWAY_SETTINGS['shared_buffers'] = 'plenty'",
         "run",
         "--backend",
         "postgres",

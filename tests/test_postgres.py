@@ -9,34 +9,29 @@ is not.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from bench.backends import conninfo_for, open_postgres
-from bench.cells import Cell, Harness
-from bench.postgres import (
-    DEFAULT_IMAGE,
-    LocalClusterProvider,
-    PostgresError,
-    PostgresServer,
-    PostgresUnavailable,
+from bench.backends.postgres import POSTGRES, PostgresType, conninfo_for, parse_postgres_url
+from bench.backends.postgres_servers import DEFAULT_IMAGE, LocalCluster, LocalClusterProvider
+from bench.backends.postgres_servers import TestcontainersProvider as ContainerProvider
+from bench.backends.servers import (
+    Note,
+    Provider,
     ProviderUnavailable,
-    _LocalCluster,
+    Server,
+    ServerError,
+    ServerFolder,
+    ServerUnavailable,
     mask,
-    parse_postgres_url,
-    provide_postgres,
 )
-from bench.postgres import (
-    TestcontainersProvider as ContainerProvider,
-)
+from bench.cells import Cell, Harness
 from bench.workloads import WORKLOADS
 
 from helpers import bench
@@ -64,7 +59,7 @@ def test_a_postgres_url_is_used_with_psycopg() -> None:
     ],
 )
 def test_other_urls_are_refused(raw: str, message: str) -> None:
-    with pytest.raises(PostgresError, match=message.replace("*", r"\*")):
+    with pytest.raises(ServerError, match=message.replace("*", r"\*")):
         parse_postgres_url(raw)
 
 
@@ -97,10 +92,10 @@ def test_an_unreachable_url_is_one_masked_line() -> None:
 
 @pytest.mark.postgres
 def test_wrong_credentials_and_a_missing_database_are_one_masked_line(
-    postgres_server: PostgresServer,
+    postgres_server: Server,
 ) -> None:
-    wrong_password = postgres_server.url.set(password="not-the-password")
-    missing_database = postgres_server.url.set(database="no_such_database")
+    wrong_password = postgres_server.address.set(password="not-the-password")
+    missing_database = postgres_server.address.set(database="no_such_database")
     for url, problem in ((wrong_password, "password"), (missing_database, "no_such_database")):
         raw = url.render_as_string(hide_password=False)
         result = bench("run", "--backend", "postgres", "--postgres-url", raw)
@@ -113,9 +108,9 @@ def test_wrong_credentials_and_a_missing_database_are_one_masked_line(
 
 @pytest.mark.postgres
 def test_a_password_in_the_query_is_masked_and_query_parameters_are_honoured(
-    postgres_server: PostgresServer,
+    postgres_server: Server,
 ) -> None:
-    url = postgres_server.url
+    url = postgres_server.address
     raw = (
         f"postgresql://{url.host}:{url.port}/{url.database}"
         f"?user={url.username}&password={url.password}&sslmode=require"
@@ -132,12 +127,12 @@ def test_a_password_in_the_query_is_masked_and_query_parameters_are_honoured(
 
 
 @pytest.mark.postgres
-def test_a_user_who_cannot_create_a_schema_is_told_so(postgres_server: PostgresServer) -> None:
-    with psycopg.connect(conninfo_for(postgres_server.url), autocommit=True) as admin:
+def test_a_user_who_cannot_create_a_schema_is_told_so(postgres_server: Server) -> None:
+    with psycopg.connect(conninfo_for(postgres_server.address), autocommit=True) as admin:
         admin.execute("DROP ROLE IF EXISTS bench_reader")
         admin.execute("CREATE ROLE bench_reader LOGIN PASSWORD 'reader-secret'")
         try:
-            reader = postgres_server.url.set(username="bench_reader", password="reader-secret")
+            reader = postgres_server.address.set(username="bench_reader", password="reader-secret")
             result = bench(
                 "run",
                 "--backend",
@@ -162,16 +157,16 @@ def test_a_user_who_cannot_create_a_schema_is_told_so(postgres_server: PostgresS
 
 @pytest.mark.postgres
 def test_a_given_server_is_touched_only_in_the_harness_schema(
-    postgres_server: PostgresServer,
+    postgres_server: Server,
 ) -> None:
-    with psycopg.connect(conninfo_for(postgres_server.url), autocommit=True) as admin:
+    with psycopg.connect(conninfo_for(postgres_server.address), autocommit=True) as admin:
         admin.execute("CREATE TABLE IF NOT EXISTS public.keep_me (note text)")
         admin.execute("INSERT INTO public.keep_me VALUES ('the user''s own data')")
         # a table named like the harness's, outside its schema
         admin.execute("CREATE TABLE IF NOT EXISTS public.user_account (note text)")
         admin.execute("INSERT INTO public.user_account VALUES ('also the user''s')")
         try:
-            with open_postgres(postgres_server.url, postgres_server.provisioned_by) as backend:
+            with POSTGRES.open(postgres_server) as backend:
                 harness = Harness(backend)
                 try:
                     for workload in ("crud_create", "crud_delete"):
@@ -197,9 +192,9 @@ def test_a_given_server_is_touched_only_in_the_harness_schema(
 
 @pytest.mark.postgres
 def test_a_run_against_a_given_url_records_the_server_and_never_the_password(
-    postgres_server: PostgresServer, tmp_path: Path
+    postgres_server: Server, tmp_path: Path
 ) -> None:
-    raw = postgres_server.url.render_as_string(hide_password=False)
+    raw = postgres_server.address.render_as_string(hide_password=False)
     result = bench(
         "run",
         "--backend",
@@ -220,7 +215,7 @@ def test_a_run_against_a_given_url_records_the_server_and_never_the_password(
     written = "".join(
         path.read_text() for path in (tmp_path / "benchmarks.json", tmp_path / "REPORT.md")
     )
-    password = str(postgres_server.url.password)
+    password = str(postgres_server.address.password)
     assert password not in result.stdout + result.stderr + written
     assert '"provisioned_by": "the URL given"' in written
     for setting in ("fsync", "synchronous_commit", "shared_buffers"):
@@ -229,6 +224,14 @@ def test_a_run_against_a_given_url_records_the_server_and_never_the_password(
 
 
 # --- the provider chain -------------------------------------------------------------------------
+
+
+def provide_postgres(
+    url: str | None, note: Note, providers: tuple[Provider, ...]
+) -> AbstractContextManager[Server]:
+    kind = PostgresType()
+    kind.providers = providers
+    return kind.provide(url, note)
 
 
 class StandIn:
@@ -244,11 +247,11 @@ class StandIn:
         return self.reason
 
     @contextmanager
-    def start(self) -> Iterator[PostgresServer]:
+    def start(self) -> Iterator[Server]:
         if self.fails:
             raise ProviderUnavailable(self.fails)
         try:
-            yield PostgresServer(parse_postgres_url("postgresql://u:p@h/d"), self.name)
+            yield Server(parse_postgres_url("postgresql://u:p@h/d"), self.name, version="15.0")
         finally:
             self.stopped = True
 
@@ -279,7 +282,7 @@ def test_what_was_started_is_stopped_when_the_run_fails() -> None:
 
 def test_no_provider_is_one_error_naming_every_reason_and_the_remedy() -> None:
     chain = (StandIn("testcontainers", reason="no Docker"), StandIn("local", fails="no initdb"))
-    with pytest.raises(PostgresUnavailable) as raised, provide_postgres(None, print, chain):
+    with pytest.raises(ServerUnavailable) as raised, provide_postgres(None, print, chain):
         pass
     message = str(raised.value)
     assert message.startswith("no PostgreSQL server (testcontainers: no Docker; local: no initdb)")
@@ -292,7 +295,7 @@ def test_a_given_url_is_used_without_asking_any_provider() -> None:
             raise AssertionError("a provider was asked although a URL was given")
 
     with (
-        pytest.raises(PostgresError, match="cannot connect"),
+        pytest.raises(ServerError, match="cannot connect"),
         provide_postgres(f"postgresql://u:p@127.0.0.1:{free_port()}/d", print, (Forbidden("x"),)),
     ):
         pass
@@ -332,7 +335,7 @@ def test_a_local_cluster_is_stopped_and_removed_afterwards() -> None:
     if provider.unavailable_reason() is not None:
         pytest.skip(str(provider.unavailable_reason()))
     with provider.start() as server:
-        with psycopg.connect(conninfo_for(server.url)) as connection:
+        with psycopg.connect(conninfo_for(server.address)) as connection:
             user, pid, directory = connection.execute(
                 "SELECT current_user, pg_backend_pid(), current_setting('data_directory')"
             ).fetchone()  # type: ignore[misc]
@@ -353,21 +356,20 @@ def test_a_postmaster_without_a_pid_file_is_still_stopped() -> None:
         pytest.skip(str(provider.unavailable_reason()))
     bindir = provider.find_bindir()
     assert bindir is not None
-    # where the server's user can reach it, as the provider's own folders are
-    folder = Path(tempfile.mkdtemp(prefix="bench-postgres-test-"))
+    folder = ServerFolder("bench-postgres-test-", provider.server_user())
     try:
-        cluster = _LocalCluster(bindir, folder, provider.server_user())
+        cluster = LocalCluster(bindir, folder)
         cluster.initialize()
         cluster.start()
         pid_file = cluster.data / "postmaster.pid"
         postmaster = int(pid_file.read_text().split()[0])
-        pid_file.rename(folder / "hidden.pid")
-        cluster.process_groups.clear()
-        cluster.interrupted = True
+        pid_file.rename(folder.path / "hidden.pid")
+        folder.process_groups.clear()
+        folder.interrupted = True
         cluster.stop()
         assert not running(postmaster)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        folder.remove()
 
 
 def running(pid: int) -> bool:

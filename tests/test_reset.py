@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-import bench.backends
-from bench.backends import PostgresBackend, SqliteBackend
+import bench.backends.sqlite
+from bench.backends.postgres import PostgresBackend
+from bench.backends.sqlite import SqliteBackend
 from bench.cells import Harness
 from bench.workloads import WORKLOADS
 
@@ -46,7 +47,7 @@ def test_sqlite_checkpoints_between_passes_only_once_the_log_is_long(
     sqlite_backend.reset(seed)
     assert not sqlite_backend.maintain(seed)
     assert sqlite_backend.wal_size() > 0
-    monkeypatch.setattr(bench.backends, "SQLITE_WAL_LIMIT", sqlite_backend.wal_size())
+    monkeypatch.setattr(bench.backends.sqlite, "SQLITE_WAL_LIMIT", sqlite_backend.wal_size())
     assert sqlite_backend.maintain(seed)
     assert sqlite_backend.wal_size() == 0
 

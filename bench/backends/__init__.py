@@ -1,0 +1,48 @@
+"""The backends the harness knows: name -> "module:OBJECT", imported only when used.
+
+Adding a backend is adding its module (a :class:`~bench.backends.base.BackendType`, its
+:class:`~bench.backends.base.Backend` and its :class:`~bench.counting.Observer`) and one line
+here. The order is the order of the report's sections. Nothing outside a backend's module
+compares its name: the rest of the harness asks the object.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+
+from bench.backends.base import LEFT_BEHIND, Backend, BackendType
+
+__all__ = ["BACKENDS", "LEFT_BEHIND", "Backend", "BackendType", "backend_type", "backend_types"]
+
+BACKENDS: dict[str, str] = {
+    "sqlite": "bench.backends.sqlite:SQLITE",
+    "postgres": "bench.backends.postgres:POSTGRES",
+}
+
+
+class UnknownBackend(KeyError):
+    pass
+
+
+@cache
+def backend_type(name: str) -> BackendType:
+    """Import the backend's module and return its type."""
+    try:
+        target = BACKENDS[name]
+    except KeyError:
+        raise UnknownBackend(name) from None
+    module_name, _, attribute = target.partition(":")
+    found: BackendType = getattr(importlib.import_module(module_name), attribute)
+    return found
+
+
+def backend_types(names: tuple[str, ...] | None = None) -> list[BackendType]:
+    """The types of the backends named (all of them by default), in the registry's order."""
+    return [backend_type(name) for name in BACKENDS if names is None or name in names]
+
+
+def title_of(name: str) -> str:
+    """A backend's display title; the name itself for one this version does not know (results
+    written by another version of the harness)."""
+    return backend_type(name).title if name in BACKENDS else name

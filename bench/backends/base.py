@@ -1,0 +1,197 @@
+"""What the harness knows of a backend, behind one interface.
+
+- :class:`BackendType`: the plug-in, one per backend module. Its name, display title, whether
+  its timings cross a network, where its server comes from (:meth:`BackendType.provide`), and
+  how a database for a run is opened on that server (:meth:`BackendType.open`).
+- :class:`Backend`: one open database with the schema created, and the untimed work around each
+  execution: resetting to a seed state, and reading back what a variant left behind.
+
+Engines and driver connections are made here, the same way for every variant, so a setting
+(SQLite pragmas, the PostgreSQL search path) can never differ between styles.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, ClassVar
+
+import sqlalchemy
+from sqlalchemy import URL, Engine, event
+
+from bench.backends.servers import Note, Server
+from bench.counting import Observer
+from bench.workloads import DbState
+from implementations.contract import DBAPIConnection
+from implementations.schema import metadata
+
+StoredRow = tuple[Any, ...]
+#: what a backend could not clean up on a server, one line each, for the command line to say
+LEFT_BEHIND: list[str] = []
+
+
+class BackendType(ABC):
+    """A kind of database the workloads run on: everything the rest of the harness asks."""
+
+    name: ClassVar[str]
+    #: the name readers know it by, in the report and charts
+    title: ClassVar[str]
+    #: True when timings include a network hop (even over loopback)
+    networked: ClassVar[bool]
+    #: where its database comes from, for ``python -m bench list``
+    provisioning: ClassVar[str]
+    #: the environment variable naming a server to use (the option is ``--NAME-url``); None
+    #: for an embedded database, which needs no server
+    url_env: ClassVar[str | None] = None
+    #: whether it needs a server (which may be absent: its tests carry a marker of its name)
+    needs_server: ClassVar[bool] = True
+    #: what its driver raises when the database cannot be set up
+    driver_errors: ClassVar[tuple[type[Exception], ...]] = ()
+
+    @property
+    def url_option(self) -> str | None:
+        return f"--{self.name}-url" if self.url_env else None
+
+    @property
+    def require_env(self) -> str:
+        """Set (as CI does) to make an unavailable server fail its tests instead of skipping."""
+        return f"BENCH_REQUIRE_{self.name.upper()}"
+
+    @abstractmethod
+    def provide(self, url: str | None, note: Note) -> AbstractContextManager[Server]:
+        """The server for a run: the URL given, else the first provider that can start one,
+        stopped and removed when the context exits. Its version is known. Raises ServerError
+        for a URL that does not work and ServerUnavailable when none can be had."""
+
+    @abstractmethod
+    def open(self, server: Server) -> AbstractContextManager[Backend]:
+        """A database of the run's own on the server, with the schema created, removed when
+        the context exits."""
+
+    def masked(self, raw_url: str) -> str:
+        """A user's URL with its password hidden; ServerError when it is not one of ours."""
+        return raw_url
+
+    def driver_versions(self) -> dict[str, str]:
+        """The versions of the driver and client libraries that shape the numbers."""
+        return {}
+
+
+class Backend(ABC):
+    """One database with the schema created; the harness's own connection for setup."""
+
+    type: ClassVar[BackendType]
+
+    @property
+    def name(self) -> str:
+        return self.type.name
+
+    @property
+    def networked(self) -> bool:
+        return self.type.networked
+
+    @property
+    @abstractmethod
+    def url(self) -> URL:
+        """SQLAlchemy URL of the database."""
+
+    @abstractmethod
+    def _driver_connect(self, observer: Observer | None) -> Any:
+        """A new raw driver connection, before any per-connection setup; observed by
+        ``observer`` when one is given."""
+
+    @abstractmethod
+    def _prepare_connection(self, driver_connection: Any) -> None:
+        """Per-connection setup, the same for raw connections and SQLAlchemy's."""
+
+    @abstractmethod
+    def new_observer(self) -> Observer:
+        """An observer for this backend's connections."""
+
+    @abstractmethod
+    def in_transaction(self, driver_connection: Any) -> bool:
+        """Whether a raw driver connection was left inside a transaction."""
+
+    def implicit_begin(self) -> bool:
+        """True when the driver starts transactions without sending BEGIN (a unit of work is
+        then its statements and one COMMIT)."""
+        return False
+
+    @abstractmethod
+    def reset(self, seed: DbState) -> None:
+        """Empty both tables, restart the ids at 1 and insert the seed rows in order, leaving
+        nothing for the next statement to pay for: no DDL, no statistics change."""
+
+    def load_seed(self, seed: DbState) -> None:
+        """Reset to a seed before the rounds of a group begin: once per group, untimed, and
+        followed by warm-up rounds, so it may also do what a reset must not (statistics)."""
+        self.reset(seed)
+
+    def maintain(self, seed: DbState) -> bool:
+        """Between passes of timed rounds: clean up what repeated resets leave behind, when it
+        has grown large. True when something was done that the next statements would pay for
+        (the variants then get an untimed round each before timing goes on)."""
+        return False
+
+    @abstractmethod
+    def snapshot(self) -> tuple[tuple[StoredRow, ...], tuple[StoredRow, ...]]:
+        """Every row of both tables as stored, ordered by id."""
+
+    @abstractmethod
+    def stored_timestamp(self, value: datetime) -> Any:
+        """How the database stores a timestamp, to compare snapshots exactly."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, str]:
+        """Version and settings that change timings, for the report."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # --- shared -------------------------------------------------------------------------------
+
+    def create_engine(self, observer: Observer | None = None, **options: Any) -> Engine:
+        if observer is not None:
+            options["connect_args"] = {
+                **options.get("connect_args", {}),
+                **observer.driver_options(),
+            }
+        engine = sqlalchemy.create_engine(self.url, **options)
+        self._configure_engine(engine)
+        if observer is not None:
+            observer.instrument_engine(engine)
+        return engine
+
+    def _configure_engine(self, engine: Engine) -> None:
+        @event.listens_for(engine, "connect")
+        def _prepare(driver_connection: Any, record: Any) -> None:
+            self._prepare_connection(driver_connection)
+
+    def connect_dbapi(self, observer: Observer | None = None) -> DBAPIConnection:
+        connection = self._driver_connect(observer)
+        if observer is not None:
+            # observed from the start, per-connection setup included, as SQLAlchemy's are
+            observer.attach(connection)
+        self._prepare_connection(connection)
+        return connection  # type: ignore[no-any-return]
+
+    def _create_tables(self) -> None:
+        engine = self.create_engine()
+        try:
+            metadata.create_all(engine)
+        finally:
+            engine.dispose()
+
+    def expected_snapshot(
+        self, state: DbState
+    ) -> tuple[tuple[StoredRow, ...], tuple[StoredRow, ...]]:
+        stored = self.stored_timestamp
+        return (
+            tuple((u.id, u.username, u.email, stored(u.created_at)) for u in state.users),
+            tuple((p.id, p.user_id, p.title, p.body, stored(p.created_at)) for p in state.posts),
+        )
+
+
+_SNAPSHOT_USERS = "SELECT id, username, email, created_at FROM user_account ORDER BY id"
+_SNAPSHOT_POSTS = "SELECT id, user_id, title, body, created_at FROM user_blog_post ORDER BY id"

@@ -1,0 +1,507 @@
+"""PostgreSQL: a schema of the run's own on a server, reached with psycopg 3.
+
+The server comes from the URL given (``--postgres-url`` or ``BENCH_POSTGRES_URL``), else from
+:mod:`bench.backends.postgres_servers` (testcontainers, then local server binaries).
+
+Counting: libpq's protocol trace of each psycopg connection (``pgconn.trace``). ``Query`` and
+``Execute`` messages are statements; a run of client messages followed by server messages is
+one round trip; message sizes give the bytes.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any, ClassVar
+
+import psycopg
+from sqlalchemy import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from bench.backends.base import (
+    _SNAPSHOT_POSTS,
+    _SNAPSHOT_USERS,
+    LEFT_BEHIND,
+    Backend,
+    BackendType,
+    StoredRow,
+)
+from bench.backends.postgres_servers import LocalClusterProvider, TestcontainersProvider
+from bench.backends.servers import (
+    Note,
+    Provider,
+    Server,
+    ServerError,
+    mask,
+    provide_from,
+)
+from bench.counting import Observer, query_text
+from bench.messages import first_line
+from bench.workloads import DbState
+
+URL_ENV = "BENCH_POSTGRES_URL"
+HOW_TO_ENABLE = (
+    f"pass --postgres-url or set {URL_ENV}, start a Docker daemon, "
+    "or install the PostgreSQL server binaries (initdb, pg_ctl)"
+)
+ROUND_TRIPS_FROM_TRACE = "libpq protocol trace"
+
+
+class PostgresType(BackendType):
+    name: ClassVar[str] = "postgres"
+    title: ClassVar[str] = "PostgreSQL"
+    networked: ClassVar[bool] = True
+    provisioning: ClassVar[str] = (
+        "--postgres-url / $BENCH_POSTGRES_URL, else a testcontainers PostgresContainer, "
+        "else a throwaway cluster from local server binaries"
+    )
+    url_env: ClassVar[str | None] = URL_ENV
+    driver_errors: ClassVar[tuple[type[Exception], ...]] = (psycopg.Error,)
+
+    def __init__(self) -> None:
+        #: tried in order when no URL is given
+        self.providers: tuple[Provider, ...] = (TestcontainersProvider(), LocalClusterProvider())
+
+    @contextmanager
+    def provide(self, url: str | None, note: Note) -> Iterator[Server]:
+        if url:
+            parsed = parse_postgres_url(url)
+            yield Server(parsed, "the URL given", server_version(parsed))
+            return
+        with provide_from(self.title, self.providers, note, HOW_TO_ENABLE) as server:
+            if not server.version:
+                server = Server(server.url, server.provisioned_by, server_version(server.address))
+            yield server
+
+    @contextmanager
+    def open(self, server: Server) -> Iterator[PostgresBackend]:
+        assert server.url is not None
+        backend = PostgresBackend(
+            server.url, f"bench_{secrets.token_hex(6)}", server.provisioned_by
+        )
+        try:
+            yield backend
+        finally:
+            backend.close()
+
+    def masked(self, raw_url: str) -> str:
+        return mask(parse_postgres_url(raw_url))
+
+    def driver_versions(self) -> dict[str, str]:
+        libpq = psycopg.pq.version()
+        return {
+            "psycopg": psycopg.__version__,
+            "libpq": f"{libpq // 10000}.{libpq % 10000}",
+            "psycopg implementation": psycopg.pq.__impl__,
+        }
+
+
+POSTGRES = PostgresType()
+
+
+def parse_postgres_url(raw: str) -> URL:
+    """A user's URL as a ``postgresql+psycopg`` SQLAlchemy URL."""
+    try:
+        url = make_url(raw)
+    except (ArgumentError, ValueError):
+        raise ServerError(
+            "not a database URL: expected postgresql://user:password@host:port/database"
+        ) from None
+    if url.get_backend_name() not in ("postgresql", "postgres"):
+        raise ServerError(f"not a PostgreSQL URL: {mask(url)}")
+    return url.set(drivername="postgresql+psycopg")
+
+
+def server_version(url: URL) -> str:
+    """Connect once and check that the harness can work there: the server's version, or a
+    one-line ServerError naming the masked URL."""
+    try:
+        # a bad connection parameter (an unknown one in the URL's query) fails here too
+        connection = psycopg.connect(conninfo_for(url), connect_timeout=10)
+    except psycopg.Error as exc:
+        raise ServerError(
+            f"cannot connect to PostgreSQL at {mask(url)}: {first_line(exc)}"
+        ) from None
+    try:
+        with connection:
+            version = str(connection.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+            # the run works in a schema of its own: try making one (rolled back), under a
+            # name of its own too, so that nothing left on the server can be in the way
+            connection.execute(f"CREATE SCHEMA bench_preflight_{secrets.token_hex(6)}")
+            connection.rollback()
+            return version
+    except psycopg.Error as exc:
+        raise ServerError(
+            f"cannot create the run's schema at {mask(url)}: {first_line(exc)}"
+        ) from None
+
+
+class PostgresBackend(Backend):
+    """A schema of its own on a PostgreSQL server, created here and dropped by :meth:`close`."""
+
+    type: ClassVar[BackendType] = POSTGRES
+
+    def __init__(self, server_url: URL, schema: str, provisioned_by: str) -> None:
+        self.schema = schema
+        self.provisioned_by = provisioned_by
+        self._masked_url = mask(server_url)
+        options = f"-c search_path={schema}"
+        self._url = server_url.set(
+            drivername="postgresql+psycopg",
+            query={
+                **server_url.query,
+                "options": join_options(server_url.query.get("options"), options),
+            },
+        )
+        self._conninfo = conninfo_for(server_url, options=options)
+        self._admin = psycopg.connect(conninfo_for(server_url), autocommit=True)
+        try:
+            self._admin.execute(f'CREATE SCHEMA "{schema}"')
+            try:
+                self._admin.execute(f'SET search_path = "{schema}"')
+                # a variant that leaves its transaction open must fail the reset, not hang it
+                self._admin.execute("SET lock_timeout = '10s'")
+                self._create_tables()
+                for table in ("user_account", "user_blog_post"):
+                    # the harness vacuums at moments of its choosing (load_seed, maintain);
+                    # autovacuum would vacuum and analyze inside timed rounds
+                    self._admin.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = off)")
+                self._sequences = tuple(
+                    str(
+                        self._admin.execute(
+                            "SELECT pg_get_serial_sequence(%s, 'id')", (table,)
+                        ).fetchone()[0]  # type: ignore[index]
+                    )
+                    for table in ("user_account", "user_blog_post")
+                )
+                self._vacuumed_size = 0
+            except BaseException:
+                self._admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                raise
+        except BaseException:
+            self._admin.close()
+            raise
+
+    @property
+    def url(self) -> URL:
+        return self._url
+
+    def _prepare_connection(self, driver_connection: Any) -> None:
+        """Nothing to run: the search path travels in the connection's startup options."""
+
+    def new_observer(self) -> PostgresObserver:
+        return PostgresObserver()
+
+    def in_transaction(self, driver_connection: Any) -> bool:
+        status = driver_connection.info.transaction_status
+        return bool(status != psycopg.pq.TransactionStatus.IDLE)
+
+    def _driver_connect(self, observer: Observer | None) -> psycopg.Connection[Any]:
+        if isinstance(observer, PostgresObserver):
+            return observer.connect(self._conninfo)
+        return psycopg.connect(self._conninfo)
+
+    def stored_timestamp(self, value: datetime) -> Any:
+        return value
+
+    def reset(self, seed: DbState) -> None:
+        # DELETE, setval() and COPY: no DDL (TRUNCATE gives the tables new files and makes
+        # every connection rebuild its caches and plans in its next, timed, statement) and
+        # no ANALYZE (new statistics invalidate plans too)
+        admin = self._admin
+        with admin.transaction(), admin.cursor() as cursor:
+            cursor.execute("DELETE FROM user_blog_post")
+            cursor.execute("DELETE FROM user_account")
+            cursor.execute("SELECT setval(%s, 1, false), setval(%s, 1, false)", self._sequences)
+            if seed.users:
+                with cursor.copy(
+                    "COPY user_account (username, email, created_at) FROM STDIN"
+                ) as copy:
+                    for u in seed.users:
+                        copy.write_row((u.username, u.email, u.created_at))
+            if seed.posts:
+                with cursor.copy(
+                    "COPY user_blog_post (user_id, title, body, created_at) FROM STDIN"
+                ) as copy:
+                    for p in seed.posts:
+                        copy.write_row((p.user_id, p.title, p.body, p.created_at))
+        # read every row once the COPY has committed, so the seed's tuples carry their hint
+        # bits, as a long-lived table's do, before a timed round reads them
+        with admin.transaction():
+            admin.execute("SELECT count(*) FROM user_account")
+            admin.execute("SELECT count(*) FROM user_blog_post")
+
+    def load_seed(self, seed: DbState) -> None:
+        self.reset(seed)
+        # the dead rows of earlier groups go, and the planner gets statistics of this seed,
+        # as long-lived tables have them; warm-up rounds follow before anything is timed
+        self._admin.execute("VACUUM ANALYZE user_account, user_blog_post")
+        self._vacuumed_size = self._table_size()
+
+    def maintain(self, seed: DbState) -> bool:
+        # every reset leaves the deleted rows behind; vacuum once they outgrow the live ones,
+        # so the tables do not swell round after round
+        if self._table_size() < max(2 * self._vacuumed_size, self._vacuumed_size + (4 << 20)):
+            return False
+        self.reset(seed)
+        self._admin.execute("VACUUM user_account, user_blog_post")
+        self._vacuumed_size = self._table_size()
+        return True
+
+    def _table_size(self) -> int:
+        row = self._admin.execute(
+            "SELECT pg_total_relation_size('user_account') "
+            "+ pg_total_relation_size('user_blog_post')"
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def snapshot(self) -> tuple[tuple[StoredRow, ...], tuple[StoredRow, ...]]:
+        with self._admin.transaction():
+            users = tuple(self._admin.execute(_SNAPSHOT_USERS).fetchall())
+            posts = tuple(self._admin.execute(_SNAPSHOT_POSTS).fetchall())
+        return users, posts
+
+    def describe(self) -> dict[str, str]:
+        return {**server_settings(self._admin), "provisioned_by": self.provisioned_by}
+
+    def close(self) -> None:
+        try:
+            self._admin.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+        except psycopg.Error as exc:
+            # the server went away (or the connection did): say what is left where, and how
+            # to remove it, rather than fail the run's clean-up
+            LEFT_BEHIND.append(
+                f"the run's schema {self.schema} is still on the server at {self._masked_url} "
+                f'({first_line(exc)}); drop it with: DROP SCHEMA "{self.schema}" CASCADE'
+            )
+        finally:
+            self._admin.close()
+
+
+TIMING_SETTINGS = ("fsync", "synchronous_commit", "full_page_writes", "shared_buffers")
+
+
+def server_settings(connection: psycopg.Connection[Any]) -> dict[str, str]:
+    """The server's version and the settings that change timings."""
+    with connection.transaction():
+        values = {"version": str(connection.execute("SHOW server_version").fetchone()[0])}  # type: ignore[index]
+        for setting in TIMING_SETTINGS:
+            values[setting] = str(connection.execute(f"SHOW {setting}").fetchone()[0])  # type: ignore[index]
+    return values
+
+
+def conninfo_for(url: URL, **extra: Any) -> str:
+    """A libpq connection string for a SQLAlchemy URL, its query parameters (``sslmode``,
+    ``options``, ...) included, as SQLAlchemy's engines pass them; ``extra`` overrides them,
+    but for ``options``, which is appended."""
+    parameters: dict[str, Any] = {
+        key: value[-1] if isinstance(value, tuple) else value for key, value in url.query.items()
+    }
+    for key, value in (
+        ("host", url.host),
+        ("port", url.port),
+        ("user", url.username),
+        ("password", url.password),
+        ("dbname", url.database),
+    ):
+        if value is not None:
+            parameters[key] = value
+    if "options" in extra:
+        extra = {**extra, "options": join_options(parameters.get("options"), extra["options"])}
+    return psycopg.conninfo.make_conninfo("", **{**parameters, **extra})
+
+
+def join_options(given: Any, ours: str) -> str:
+    """A server options string with ours after the user's, so ours win where they clash."""
+    given_text = given[-1] if isinstance(given, tuple) else given
+    return f"{given_text} {ours}" if given_text else ours
+
+
+class PostgresObserver(Observer):
+    """libpq's protocol trace of each observed connection."""
+
+    round_trips_source = ROUND_TRIPS_FROM_TRACE
+    counts_bytes = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._protocol_traces: dict[int, _ProtocolTrace] = {}
+        self._driver_options: dict[str, Any] | None = None
+        self._connection_class: type[psycopg.Connection[Any]] | None = None
+
+    def driver_options(self) -> dict[str, Any]:
+        """Also turns off psycopg's automatic prepared statements, whose one-off extra round
+        trip would land in whichever execution reached the threshold."""
+        if self._driver_options is None:
+            self._driver_options = {
+                "cursor_factory": _observed_psycopg_cursor(self),
+                "prepare_threshold": None,
+            }
+        return self._driver_options
+
+    def connect(self, conninfo: str) -> psycopg.Connection[Any]:
+        """A raw psycopg connection that reports its cursors' calls, and detaches its protocol
+        trace when it is closed."""
+        if self._connection_class is None:
+            self._connection_class = _observed_psycopg_connection(self)
+        return self._connection_class.connect(conninfo, **self.driver_options())
+
+    def attach(self, driver_connection: Any) -> None:
+        self.connection_opened()
+        trace = _ProtocolTrace(driver_connection.pgconn)
+        self._protocol_traces[id(driver_connection)] = trace
+        if self.active:
+            trace.start()
+
+    def detach(self, driver_connection: Any) -> None:
+        """libpq flushes its trace only when the connection closes: collect it before."""
+        trace = self._protocol_traces.pop(id(driver_connection), None)
+        if trace is not None:
+            self._collect(trace)
+
+    def _started(self) -> None:
+        for trace in self._protocol_traces.values():
+            trace.start()
+
+    def _stopping(self) -> None:
+        for trace in self._protocol_traces.values():
+            self._collect(trace)
+
+    def _collect(self, trace: _ProtocolTrace) -> None:
+        if not trace.running:
+            return
+        summary = summarize_protocol_trace(trace.stop())
+        observation = self.observation
+        observation.server_statements.extend(summary.statements)
+        observation.round_trips += summary.round_trips
+        observation.bytes_sent = (observation.bytes_sent or 0) + summary.bytes_sent
+        observation.bytes_received = (observation.bytes_received or 0) + summary.bytes_received
+
+
+def _observed_psycopg_cursor(observer: Observer) -> type[psycopg.Cursor[Any]]:
+    """A psycopg cursor class that reports each call to ``observer``."""
+
+    class ObservedCursor(psycopg.Cursor[Any]):
+        def execute(self, query: Any, params: Any = None, **options: Any) -> Any:
+            observer.client_call(query_text(query), params, executemany=False)
+            return super().execute(query, params, **options)
+
+        def executemany(self, query: Any, params_seq: Any, **options: Any) -> None:
+            parameter_sets = list(params_seq)
+            observer.client_call(query_text(query), parameter_sets, executemany=True)
+            super().executemany(query, parameter_sets, **options)
+
+    return ObservedCursor
+
+
+def _observed_psycopg_connection(observer: Observer) -> type[psycopg.Connection[Any]]:
+    """A psycopg connection class that hands its protocol trace back to ``observer`` before
+    it closes."""
+
+    class ObservedConnection(psycopg.Connection[Any]):
+        def close(self) -> None:
+            observer.detach(self)
+            super().close()
+
+    return ObservedConnection
+
+
+# --- the libpq protocol trace -----------------------------------------------------------------
+
+
+class _ProtocolTrace:
+    """libpq's trace of one connection, into a temporary file, between start() and stop()."""
+
+    def __init__(self, pgconn: Any) -> None:
+        self._pgconn = pgconn
+        self._file: IO[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._file is not None
+
+    def start(self) -> None:
+        from psycopg import pq
+
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
+        self._pgconn.trace(self._file.fileno())
+        self._pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+
+    def stop(self) -> list[str]:
+        assert self._file is not None
+        file, self._file = self._file, None
+        self._pgconn.untrace()  # flushes libpq's buffered stream
+        file.seek(0)
+        lines = file.read().decode("utf-8", "replace").splitlines()
+        file.close()
+        return lines
+
+
+@dataclass
+class ProtocolSummary:
+    statements: list[str]
+    round_trips: int
+    bytes_sent: int
+    bytes_received: int
+
+
+_MESSAGE_START = re.compile(r"^[FB]\t\d+\t")
+_PARSE = re.compile(r'^ "(?P<name>[^"]*)" "(?P<sql>.*)" \d+', re.DOTALL)
+_BIND = re.compile(r'^ "(?P<portal>[^"]*)" "(?P<name>[^"]*)"')
+_EXECUTE = re.compile(r'^ "(?P<portal>[^"]*)"')
+_QUERY = re.compile(r'^ "(?P<sql>.*)"$', re.DOTALL)
+
+
+def _messages(lines: Sequence[str]) -> list[str]:
+    """Trace lines joined into messages: libpq writes a statement's newlines as they are, so
+    a multi-line SQL text continues on lines of its own."""
+    messages: list[str] = []
+    for line in lines:
+        if _MESSAGE_START.match(line) or not messages:
+            messages.append(line)
+        else:
+            messages[-1] += "\n" + line
+    return messages
+
+
+def summarize_protocol_trace(lines: Sequence[str]) -> ProtocolSummary:
+    """Statements, round trips and bytes from libpq trace lines
+    (``F|B <tab> length <tab> message <tab> arguments``, timestamps suppressed)."""
+    statements: list[str] = []
+    round_trips = 0
+    sent = received = 0
+    previous_direction = ""
+    parsed: dict[str, str] = {}
+    portals: dict[str, str] = {}
+    for message_line in _messages(lines):
+        parts = message_line.split("\t", 3)
+        if len(parts) < 3 or parts[0] not in ("F", "B"):
+            continue
+        direction, length, message = parts[0], int(parts[1]), parts[2]
+        arguments = parts[3] if len(parts) > 3 else ""
+        # the length field counts itself but not the one-byte message type
+        if direction == "F":
+            sent += length + 1
+        else:
+            received += length + 1
+            if previous_direction == "F":
+                round_trips += 1
+        previous_direction = direction
+        if direction != "F":
+            continue
+        if message == "Query" and (match := _QUERY.match(arguments)):
+            statements.append(match["sql"])
+        elif message == "Parse" and (match := _PARSE.match(arguments)):
+            parsed[match["name"]] = match["sql"]
+        elif message == "Bind" and (match := _BIND.match(arguments)):
+            portals[match["portal"]] = parsed.get(match["name"], "?")
+        elif message == "Execute":
+            match = _EXECUTE.match(arguments)
+            statements.append(portals.get(match["portal"], "?") if match else "?")
+    return ProtocolSummary(statements, round_trips, sent, received)

@@ -1,0 +1,340 @@
+"""Where a database server comes from, for every backend that needs one, in this order:
+
+1. a URL the user gave (``--NAME-url`` or ``BENCH_NAME_URL``);
+2. the backend's providers, in their order (a testcontainers container when a Docker daemon
+   answers, then a throwaway server from binaries installed on this machine);
+3. otherwise none, with every provider's reason and how to enable one.
+
+Whatever a provider starts is stopped and removed when its context manager exits, whether the
+run succeeded, failed or was interrupted; :func:`kill_now` is the second Ctrl-C's shortcut.
+The helpers below run server binaries as an unprivileged user (the servers refuse root), each
+in a process group of its own, and end them whatever state they are in.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import URL
+
+Note = Callable[[str], None]
+
+
+class ServerError(Exception):
+    """A problem the user must fix; its message is one line, with any password masked."""
+
+
+class ServerUnavailable(ServerError):
+    """No way to get a server of this kind here."""
+
+
+class ProviderUnavailable(Exception):
+    """This provider cannot give a server here; the next one is tried."""
+
+
+@dataclass(frozen=True)
+class Server:
+    """Where a backend's database is: a server's URL (None for an embedded database), how it
+    came to be, and the server's version."""
+
+    url: URL | None
+    provisioned_by: str
+    version: str = ""
+
+    @property
+    def address(self) -> URL:
+        """The server's URL, for a backend that has a server."""
+        if self.url is None:
+            raise ServerError(f"{self.provisioned_by} has no server URL")
+        return self.url
+
+    @property
+    def masked_url(self) -> str:
+        return mask(self.url) if self.url is not None else ""
+
+
+def mask(url: URL) -> str:
+    """The URL as text with its password hidden, in the user part or the query."""
+    if "password" in url.query:
+        url = url.update_query_dict({"password": "***"})
+    return url.render_as_string(hide_password=True).replace("password=%2A%2A%2A", "password=***")
+
+
+class Provider(Protocol):
+    name: str
+
+    def unavailable_reason(self) -> str | None:
+        """None when this provider can try to start a server here; else why not."""
+        ...
+
+    def start(self) -> AbstractContextManager[Server]:
+        """Start a server; raise ProviderUnavailable when that fails."""
+        ...
+
+
+@contextmanager
+def provide_from(
+    title: str, providers: Sequence[Provider], note: Note, how_to_enable: str
+) -> Iterator[Server]:
+    """A server from the first provider that can start one. A provider passed over is noted,
+    in one line, only when a later one succeeds; when none can, ServerUnavailable names every
+    provider's reason."""
+    reasons: list[tuple[str, str]] = []
+    for provider in providers:
+        reason = provider.unavailable_reason()
+        if reason is None:
+            with ExitStack() as stack:
+                try:
+                    server = stack.enter_context(provider.start())
+                except ProviderUnavailable as exc:
+                    reason = str(exc)
+                else:
+                    for name, passed_over in reasons:
+                        note(f"{title} via {name} is not possible here: {passed_over}")
+                    yield server
+                    return
+        reasons.append((provider.name, reason))
+    raise ServerUnavailable(
+        f"no {title} server ("
+        + "; ".join(f"{name}: {reason}" for name, reason in reasons)
+        + f"); to enable it, {how_to_enable}"
+    )
+
+
+def docker_unavailable_reason(module: str, timeout: float) -> str | None:
+    """Why testcontainers cannot start a container here, or None when a Docker daemon answers."""
+    try:
+        import importlib
+
+        import docker
+
+        importlib.import_module(module)
+    except ImportError as exc:
+        return f"testcontainers is not installed ({exc})"
+    host = os.environ.get("DOCKER_HOST", "the default socket")
+    try:
+        docker.from_env(timeout=timeout).ping()
+    except Exception:
+        return f"no Docker daemon answered at {host}"
+    return None
+
+
+def stop_quietly(container: Any) -> None:
+    with suppress(Exception):
+        container.stop()
+
+
+# --- servers run from local binaries ---------------------------------------------------------
+
+
+def server_user(names: Sequence[str] = ("nobody",)) -> pwd.struct_passwd | None:
+    """The unprivileged user to run a server as when the harness runs as root; None when it
+    does not."""
+    if os.geteuid() != 0:
+        return None
+    for name in names:
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    raise ProviderUnavailable(f"running as root and no unprivileged user ({', '.join(names)})")
+
+
+#: what is running on the harness's behalf, for :func:`kill_now`
+_RUNNING_GROUPS: set[int] = set()
+_SERVER_FOLDERS: set[Path] = set()
+
+
+class ServerFolder:
+    """A temporary folder for one throwaway server, owned by the user the server runs as, and
+    the server binaries run there. :meth:`remove` ends every process still serving it."""
+
+    def __init__(self, prefix: str, user: pwd.struct_passwd | None) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix=prefix))
+        self.user = user
+        #: the process groups of the binaries run
+        self.process_groups: list[int] = []
+        self.interrupted = False
+        _SERVER_FOLDERS.add(self.path)
+        if user is not None:
+            os.chown(self.path, user.pw_uid, user.pw_gid)
+        self.path.chmod(0o700)
+
+    def own(self, path: Path) -> None:
+        """Give a file the harness wrote here to the server's user."""
+        if self.user is not None:
+            os.chown(path, self.user.pw_uid, self.user.pw_gid)
+
+    def spawn(self, command: Sequence[str], output: Any) -> subprocess.Popen[bytes]:
+        """Start a binary as the server's user, in a process group of its own: an interruption
+        kills the whole group, and Ctrl-C in a terminal reaches only us, so we stop it."""
+        as_user: dict[str, Any] = {}
+        if self.user is not None:
+            as_user = {"user": self.user.pw_uid, "group": self.user.pw_gid, "extra_groups": []}
+        try:
+            process = subprocess.Popen(
+                list(command),
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                cwd=self.path,
+                start_new_session=True,
+                **as_user,
+            )
+        except OSError as exc:
+            raise ProviderUnavailable(f"{Path(command[0]).name} failed: {exc}") from None
+        self.process_groups.append(process.pid)
+        _RUNNING_GROUPS.add(process.pid)
+        return process
+
+    def run(self, command: Sequence[str], timeout: float = 120) -> None:
+        """Run a binary to its end; ProviderUnavailable with its last line of output when it
+        fails."""
+        name = Path(command[0]).name
+        with tempfile.TemporaryFile() as output:
+            process = self.spawn(command, output)
+            try:
+                returncode = process.wait(timeout=timeout)
+            except BaseException:
+                self.interrupted = True
+                end_process_group(process.pid, process)
+                process.wait()
+                raise
+            finally:
+                _RUNNING_GROUPS.discard(process.pid)
+            if returncode != 0:
+                output.seek(0)
+                lines = output.read().decode(errors="replace").strip().splitlines()
+                detail = lines[-1] if lines else f"exit status {returncode}"
+                raise ProviderUnavailable(f"{name} failed: {detail}")
+
+    def end_processes(self) -> None:
+        """End every process group started here and any process still serving the folder
+        (a server launched by an interrupted tool, before it said its pid, is found so)."""
+        for group in self.process_groups:
+            end_process_group(group)
+            _RUNNING_GROUPS.discard(group)
+        for attempt in range(3 if self.interrupted else 1):
+            for pid in processes_serving(self.path):
+                _end_process(pid)
+            if attempt < 2 and self.interrupted:
+                time.sleep(0.1)
+
+    def remove(self) -> None:
+        self.end_processes()
+        _SERVER_FOLDERS.discard(self.path)
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def kill_now() -> int:
+    """Kill, without waiting, every server process the harness started, and remove their
+    folders: what a second Ctrl-C does instead of the orderly clean-up. How many process
+    groups and server folders there were."""
+    found = len(_RUNNING_GROUPS) + len(_SERVER_FOLDERS)
+    for group in list(_RUNNING_GROUPS):
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
+    for folder in list(_SERVER_FOLDERS):
+        for pid in processes_serving(folder):
+            with suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(folder, ignore_errors=True)
+    return found
+
+
+def last_log_lines(log: Path, count: int = 2) -> str:
+    """A server log's last lines, without their timestamps, on one line."""
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines()]
+    except OSError:
+        return ""
+    kept = [line.split("] ", 1)[-1] for line in lines if line][-count:]
+    return " / ".join(kept)
+
+
+def end_process_group(group: int, leader: subprocess.Popen[bytes] | None = None) -> None:
+    """End a process group; ``leader``, the Popen of its first process, is reaped on the way
+    (an unreaped leader still counts as a member of the group)."""
+
+    def alive() -> bool:
+        if leader is not None:
+            leader.poll()
+        return bool(_living_members(group))
+
+    _end(lambda signal_number: os.killpg(group, signal_number), alive)
+
+
+def _end_process(pid: int) -> None:
+    _end(lambda signal_number: os.kill(pid, signal_number), lambda: _is_alive(pid))
+
+
+def _end(
+    send: Callable[[int], None], alive: Callable[[], bool], grace_seconds: float = 1.0
+) -> None:
+    """Ask to quit at once (SIGQUIT: a postmaster's immediate shutdown), then kill what is
+    still there after the grace period."""
+    for signal_number in (signal.SIGQUIT, signal.SIGKILL):
+        try:
+            send(signal_number)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace_seconds
+        while time.monotonic() < deadline:
+            if not alive():
+                return
+            time.sleep(0.02)
+
+
+def _proc_stat(pid: str) -> list[str] | None:
+    """A process's /proc stat fields after its name: state, ppid, pgrp, ..."""
+    try:
+        return (Path("/proc") / pid / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _is_alive(pid: int) -> bool:
+    fields = _proc_stat(str(pid))
+    return fields is not None and fields[0] != "Z"
+
+
+def _living_members(group: int) -> list[int]:
+    """The processes of a group that have not exited (zombies waiting to be reaped have)."""
+    members = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = _proc_stat(entry.name)
+        if fields is not None and fields[2] == str(group) and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def processes_serving(folder: Path) -> list[int]:
+    """The processes whose command line names this folder (Linux's /proc)."""
+    needle = str(folder).encode()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            command_line = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle in command_line and _is_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

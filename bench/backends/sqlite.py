@@ -1,0 +1,236 @@
+"""SQLite: a database file in a temporary folder, the embedded default.
+
+Counting: ``sqlite3.Connection.set_trace_callback`` is called for every statement SQLite runs
+(each row of an executemany, BEGIN and COMMIT included). SQLite has no network, so its round
+trips are its statements.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, ClassVar
+
+import sqlalchemy
+from sqlalchemy import URL
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from bench.backends.base import (
+    _SNAPSHOT_POSTS,
+    _SNAPSHOT_USERS,
+    Backend,
+    BackendType,
+    StoredRow,
+)
+from bench.backends.servers import Note, Server
+from bench.counting import Observer
+from bench.workloads import DbState
+
+#: per-connection SQLite settings, applied identically to SQLAlchemy's and the raw connections:
+#: enforce the foreign key (ON DELETE CASCADE), commit without waiting for the disk (WAL), and
+#: leave checkpoints to the harness (SQLite would run one inside whichever commit takes the log
+#: past 1000 pages, timed or not)
+SQLITE_CONNECTION_PRAGMAS = (
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA wal_autocheckpoint = 0",
+)
+#: the size of the write-ahead log past which the harness checkpoints it between passes
+SQLITE_WAL_LIMIT = 16 << 20
+PROVISIONED_BY = "a database file in a temporary folder"
+#: the statements on which SQLite starts a trigger sub-program (the posts' ON DELETE CASCADE)
+_CASCADING_DELETE = "DELETE FROM user_account"
+
+
+class SqliteType(BackendType):
+    name: ClassVar[str] = "sqlite"
+    title: ClassVar[str] = "SQLite"
+    networked: ClassVar[bool] = False
+    provisioning: ClassVar[str] = "a database file in a temporary folder; always available"
+    needs_server: ClassVar[bool] = False
+    driver_errors: ClassVar[tuple[type[Exception], ...]] = (sqlite3.Error, OSError)
+
+    @contextmanager
+    def provide(self, url: str | None, note: Note) -> Iterator[Server]:
+        yield Server(None, PROVISIONED_BY, sqlite3.sqlite_version)
+
+    @contextmanager
+    def open(self, server: Server) -> Iterator[SqliteBackend]:
+        folder = tempfile.mkdtemp(prefix="bench-sqlite-")
+        try:
+            backend = SqliteBackend(os.path.join(folder, "bench.sqlite3"))
+            try:
+                yield backend
+            finally:
+                backend.close()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def driver_versions(self) -> dict[str, str]:
+        return {"sqlite": sqlite3.sqlite_version}
+
+
+SQLITE = SqliteType()
+
+
+class SqliteBackend(Backend):
+    """A SQLite database file (the caller owns the folder it is in)."""
+
+    type: ClassVar[BackendType] = SQLITE
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._url = URL.create("sqlite", database=path)
+        dialect = sqlite_dialect.dialect()
+        self._timestamp_format = sqlalchemy.DateTime().dialect_impl(dialect).bind_processor(dialect)
+        self._admin = sqlite3.connect(path)
+        self._prepare_connection(self._admin)
+        self._admin.execute("PRAGMA journal_mode = WAL")  # persistent, stored in the file
+        self._create_tables()
+
+    @property
+    def url(self) -> URL:
+        return self._url
+
+    def new_observer(self) -> SqliteObserver:
+        return SqliteObserver()
+
+    def in_transaction(self, driver_connection: Any) -> bool:
+        return bool(driver_connection.in_transaction)
+
+    def _driver_connect(self, observer: Observer | None) -> sqlite3.Connection:
+        options = observer.driver_options() if observer else {}
+        connection: sqlite3.Connection = sqlite3.connect(self.path, **options)
+        return connection
+
+    def _prepare_connection(self, driver_connection: Any) -> None:
+        cursor = driver_connection.cursor()
+        for pragma in SQLITE_CONNECTION_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    def stored_timestamp(self, value: datetime) -> Any:
+        assert self._timestamp_format is not None
+        return self._timestamp_format(value)
+
+    def reset(self, seed: DbState) -> None:
+        admin = self._admin
+        stored = self.stored_timestamp
+        with admin:  # one transaction, committed at the end of the block
+            admin.execute("DELETE FROM user_blog_post")
+            admin.execute("DELETE FROM user_account")
+            admin.executemany(
+                "INSERT INTO user_account (username, email, created_at) VALUES (?, ?, ?)",
+                [(u.username, u.email, stored(u.created_at)) for u in seed.users],
+            )
+            admin.executemany(
+                "INSERT INTO user_blog_post (user_id, title, body, created_at) VALUES (?, ?, ?, ?)",
+                [(p.user_id, p.title, p.body, stored(p.created_at)) for p in seed.posts],
+            )
+
+    def load_seed(self, seed: DbState) -> None:
+        self.reset(seed)
+        self.checkpoint()
+
+    def maintain(self, seed: DbState) -> bool:
+        if self.wal_size() < SQLITE_WAL_LIMIT:
+            return False
+        self.reset(seed)
+        self.checkpoint()
+        return True
+
+    def checkpoint(self) -> None:
+        """Write the log back into the database file and empty it. The next write after a
+        checkpoint starts the log afresh, which costs a sync: the caller follows this with
+        untimed rounds."""
+        busy, _, _ = self._admin.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            raise RuntimeError(
+                "the SQLite write-ahead log could not be checkpointed: a connection still "
+                "holds a read transaction"
+            )
+
+    def wal_size(self) -> int:
+        try:
+            return os.path.getsize(f"{self.path}-wal")
+        except FileNotFoundError:
+            return 0
+
+    def snapshot(self) -> tuple[tuple[StoredRow, ...], tuple[StoredRow, ...]]:
+        with self._admin:
+            users = tuple(self._admin.execute(_SNAPSHOT_USERS))
+            posts = tuple(self._admin.execute(_SNAPSHOT_POSTS))
+        return users, posts
+
+    def describe(self) -> dict[str, str]:
+        journal_mode = self._admin.execute("PRAGMA journal_mode").fetchone()[0]
+        return {
+            "version": sqlite3.sqlite_version,
+            "journal_mode": journal_mode,
+            "synchronous": "NORMAL",
+            "foreign_keys": "ON",
+            "provisioned_by": PROVISIONED_BY,
+        }
+
+    def close(self) -> None:
+        self._admin.close()
+
+
+class SqliteObserver(Observer):
+    """SQLite's own statement trace; round trips are its statements."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._connection_class: type[sqlite3.Connection] | None = None
+
+    def driver_options(self) -> dict[str, Any]:
+        if self._connection_class is None:
+            self._connection_class = _observed_sqlite_connection(self)
+        return {"factory": self._connection_class}
+
+    def attach(self, driver_connection: Any) -> None:
+        self.connection_opened()
+        driver_connection.set_trace_callback(self._statement)
+
+    def _statement(self, sql: str) -> None:
+        if not self.active:
+            return
+        statements = self.observation.server_statements
+        # SQLite calls back again, with the same text, at the start of each trigger sub-program:
+        # for a DELETE from user_account, the foreign key's ON DELETE CASCADE, once per deleted
+        # row. That is part of the statement already counted, not another one.
+        if statements and statements[-1] == sql and sql.startswith(_CASCADING_DELETE):
+            return
+        statements.append(sql)
+
+
+def _observed_sqlite_connection(observer: Observer) -> type[sqlite3.Connection]:
+    """A sqlite3 connection class whose cursors report each call to ``observer``."""
+
+    class ObservedCursor(sqlite3.Cursor):
+        def execute(self, sql: str, parameters: Any = (), /) -> ObservedCursor:
+            observer.client_call(sql, parameters, executemany=False)
+            return super().execute(sql, parameters)
+
+        def executemany(self, sql: str, parameters: Any, /) -> ObservedCursor:
+            parameter_sets = list(parameters)
+            observer.client_call(sql, parameter_sets, executemany=True)
+            return super().executemany(sql, parameter_sets)
+
+    class ObservedConnection(sqlite3.Connection):
+        def cursor(self, factory: Any = ObservedCursor) -> Any:
+            return super().cursor(factory)
+
+        # the connection's shortcuts run on a cursor of their own, not through cursor()
+        def execute(self, sql: str, parameters: Any = (), /) -> Any:
+            return self.cursor().execute(sql, parameters)
+
+        def executemany(self, sql: str, parameters: Any, /) -> Any:
+            return self.cursor().executemany(sql, parameters)
+
+    return ObservedConnection

@@ -1,0 +1,71 @@
+"""What the raw DB-API variants need to know of each backend's driver: its placeholders, how
+it matches a list of ids, how new ids come back, and how it stores timestamps. The statements
+themselves are the same everywhere.
+
+One module here per backend, named after it (``sqlite``, ``postgres``, ...), holding a
+:class:`DriverSql` subclass called ``Sql``; :func:`driver_sql` finds it by the backend's name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+from implementations.contract import DBAPICursor, NewPost, NewUser, UserRecord
+
+USER_COLUMNS = "user_account.id, user_account.username, user_account.email, user_account.created_at"
+JOINED_COLUMNS = (
+    f"{USER_COLUMNS}, user_blog_post.id, user_blog_post.title, user_blog_post.body, "
+    "user_blog_post.created_at"
+)
+
+
+class DriverSql:
+    """The hand-written statements, and what differs between the drivers."""
+
+    placeholder: ClassVar[str]
+
+    def __init__(self) -> None:
+        p = self.placeholder
+        self.insert_user = (
+            f"INSERT INTO user_account (username, email, created_at) VALUES ({p}, {p}, {p})"
+        )
+        self.insert_post = (
+            "INSERT INTO user_blog_post (user_id, title, body, created_at) "
+            f"VALUES ({p}, {p}, {p}, {p})"
+        )
+        self.update_email = f"UPDATE user_account SET email = {p} WHERE id = {p}"
+        self.select_user = f"SELECT {USER_COLUMNS} FROM user_account WHERE id = {p}"
+
+    def timestamp_param(self, value: datetime) -> Any:
+        raise NotImplementedError
+
+    def timestamp_value(self, raw: Any) -> datetime:
+        raise NotImplementedError
+
+    def id_list(self, column: str, ids: Sequence[int]) -> tuple[str, Sequence[Any]]:
+        """A WHERE condition matching ``column`` against the ids, and its parameters."""
+        raise NotImplementedError
+
+    def insert_returning_ids(
+        self, cursor: DBAPICursor, sql: str, rows: Sequence[Sequence[Any]]
+    ) -> list[int]:
+        """Insert the rows; return their new ids in input order."""
+        raise NotImplementedError
+
+    def user_row(self, user: NewUser) -> tuple[Any, ...]:
+        return (user.username, user.email, self.timestamp_param(user.created_at))
+
+    def post_row(self, user_id: int, post: NewPost) -> tuple[Any, ...]:
+        return (user_id, post.title, post.body, self.timestamp_param(post.created_at))
+
+    def user_record(self, row: Sequence[Any]) -> UserRecord:
+        return UserRecord(row[0], row[1], row[2], self.timestamp_value(row[3]))
+
+
+def driver_sql(backend: str) -> DriverSql:
+    """The statements for the backend's driver."""
+    sql_class: type[DriverSql] = importlib.import_module(f"implementations.drivers.{backend}").Sql
+    return sql_class()
