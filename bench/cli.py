@@ -566,7 +566,11 @@ def command_statements(args: argparse.Namespace) -> int:
     kind = backend_type(args.backend)
     with _server(kind, args, required=True, skipped=[]) as server:
         assert server is not None
-        print_statements(args.workload, kind, args.size, variants, server)
+        try:
+            print_statements(args.workload, kind, args.size, variants, server)
+        except AssertionError as exc:  # a variant that failed its verification
+            _say(f"bench: error: {first_line(exc)}")
+            return EXIT_FAILED
     return 0
 
 

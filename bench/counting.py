@@ -79,7 +79,7 @@ def parameter_count(parameters: Any) -> int:
 
 
 def query_text(query: Any) -> str:
-    return query.decode() if isinstance(query, bytes) else str(query)
+    return query.decode() if isinstance(query, (bytes, bytearray)) else str(query)
 
 
 class Observer(ABC):
@@ -131,8 +131,10 @@ class Observer(ABC):
         self._started()
 
     def stop(self) -> Observation:
-        self._stopping()
-        self.active = False
+        try:
+            self._stopping()
+        finally:
+            self.active = False
         if self.round_trips_source == ROUND_TRIPS_FROM_STATEMENTS:
             self.observation.round_trips = self.observation.db_statements
         return self.observation

@@ -7,14 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from bench.backends import Backend
+from bench.backends import Backend, backend_types
 from bench.cells import Harness
 
 from helpers import bench
 
 pytest_plugins = ["bench.fix_backends", "bench.fix_harness", "pytester"]
 
-BACKEND_PARAMS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+#: every registered backend; those with a server carry the marker of their name
+BACKEND_PARAMS = [
+    pytest.param(kind.name, marks=getattr(pytest.mark, kind.name))
+    if kind.needs_server
+    else kind.name
+    for kind in backend_types()
+]
 
 
 @pytest.fixture(params=BACKEND_PARAMS)

@@ -190,6 +190,8 @@ class ServerFolder:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 cwd=self.path,
+                # the caller's temporary folder may be closed to the server's user
+                env={**os.environ, "TMPDIR": str(self.path)},
                 start_new_session=True,
                 **as_user,
             )
@@ -217,7 +219,8 @@ class ServerFolder:
             if returncode != 0:
                 output.seek(0)
                 lines = output.read().decode(errors="replace").strip().splitlines()
-                detail = lines[-1] if lines else f"exit status {returncode}"
+                errors = [line for line in lines if "error" in line.lower()]
+                detail = (errors or lines or [f"exit status {returncode}"])[-1].strip()
                 raise ProviderUnavailable(f"{name} failed: {detail}")
 
     def end_processes(self) -> None:
