@@ -62,7 +62,7 @@ class DbapiConnectPerUseVariant(Variant):
         self.sql = driver_sql(connections.backend)
 
     def connect_read_one(self, user_id: int) -> UserRecord:
-        """sqlite3.connect() / psycopg.connect(), read, commit, close(): every time"""
+        """the driver's connect(), read, commit, close(): every time"""
         connection = self.connections.connect_dbapi()
         try:
             return read_user_dbapi(connection, self.sql, user_id)

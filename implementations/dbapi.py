@@ -1,5 +1,5 @@
-"""The raw DB-API driver with hand-written SQL (the stdlib ``sqlite3`` module on SQLite,
-psycopg 3 on PostgreSQL), no SQLAlchemy in the path.
+"""The raw DB-API driver with hand-written SQL (each backend's own: the stdlib ``sqlite3``
+module on SQLite, psycopg 3 on PostgreSQL, ...), no SQLAlchemy in the path.
 
 The statements are the same on every backend except where the drivers differ: placeholders
 (``?`` / ``%s``), a list of ids (``IN (?, ?, ...)`` / ``= ANY(%s)``), how new ids come back
@@ -30,7 +30,7 @@ from implementations.drivers import JOINED_COLUMNS, USER_COLUMNS, DriverSql, dri
 
 
 class DbapiVariant(Variant):
-    """raw DB-API: the driver (sqlite3, psycopg 3) with hand-written SQL"""
+    """raw DB-API: the backend's own driver with hand-written SQL"""
 
     def __init__(self, connections: Connections) -> None:
         super().__init__(connections)
@@ -38,14 +38,14 @@ class DbapiVariant(Variant):
         self.sql = driver_sql(connections.backend)
 
     def crud_create(self, users: Sequence[NewUser]) -> list[int]:
-        """INSERT ... per row reading lastrowid (sqlite3); executemany(returning=True) (psycopg)"""
+        """the driver's own way to insert rows and read their ids (implementations/drivers/)"""
         with unit_of_work(self.connection) as cursor:
             return self.sql.insert_returning_ids(
                 cursor, self.sql.insert_user, [self.sql.user_row(u) for u in users]
             )
 
     def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
-        """SELECT ... WHERE id IN (?, ...) (sqlite3) / WHERE id = ANY(%s) (psycopg)"""
+        """one SELECT ... WHERE id IN (...), or = ANY(%s) where the driver binds a list"""
         condition, parameters = self.sql.id_list("id", user_ids)
         with unit_of_work(self.connection) as cursor:
             cursor.execute(
@@ -60,7 +60,7 @@ class DbapiVariant(Variant):
             cursor.executemany(self.sql.update_email, [(c.email, c.user_id) for c in changes])
 
     def crud_delete(self, user_ids: Sequence[int]) -> None:
-        """one DELETE ... WHERE id IN (?, ...) (sqlite3) / WHERE id = ANY(%s) (psycopg)"""
+        """one DELETE ... WHERE id IN (...), or = ANY(%s) where the driver binds a list"""
         condition, parameters = self.sql.id_list("id", user_ids)
         with unit_of_work(self.connection) as cursor:
             cursor.execute(f"DELETE FROM user_account WHERE {condition}", parameters)
