@@ -283,14 +283,15 @@ def test_all_backends_without_postgres_runs_sqlite_and_says_why(tmp_path: Path) 
         env=NO_DOCKER,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines()[1].startswith("sqlite: SQLite ")
+    assert any(line.startswith("sqlite: SQLite ") for line in result.stderr.splitlines())
     postgres_lines = [line for line in result.stderr.splitlines() if line.startswith("postgres")]
     assert len(postgres_lines) == 1 and "Traceback" not in result.stderr
     line = postgres_lines[0]
     assert line.startswith("postgres: skipped: no PostgreSQL server (testcontainers: no Docker")
     assert "to enable it, pass --postgres-url or set BENCH_POSTGRES_URL" in line
     document = json.loads((tmp_path / "out" / "benchmarks.json").read_text())
-    assert {b["extra_info"]["backend"] for b in document["benchmarks"]} == {"sqlite"}
+    measured = {b["extra_info"]["backend"] for b in document["benchmarks"]}
+    assert "sqlite" in measured and "postgres" not in measured
     assert "PostgreSQL was skipped" in (tmp_path / "out" / "REPORT.md").read_text()
 
 

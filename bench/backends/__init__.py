@@ -18,6 +18,7 @@ __all__ = ["BACKENDS", "LEFT_BEHIND", "Backend", "BackendType", "backend_type", 
 BACKENDS: dict[str, str] = {
     "sqlite": "bench.backends.sqlite:SQLITE",
     "postgres": "bench.backends.postgres:POSTGRES",
+    "mariadb": "bench.backends.mariadb:MARIADB",
 }
 
 

@@ -1,0 +1,474 @@
+"""MariaDB: a database of the run's own on a server, reached with PyMySQL.
+
+The server comes from the URL given (``--mariadb-url`` or ``BENCH_MARIADB_URL``), else from
+:mod:`bench.backends.mariadb_servers` (testcontainers, then local server binaries).
+
+PyMySQL is the driver: pure Python, so it installs from a wheel everywhere, and SQLAlchemy
+documents it (``mariadb+pymysql://``). mysqlclient is faster but needs a compiler and the
+client headers.
+
+Counting:
+
+- statements: the server's own ``Questions`` counter of each observed session, read before and
+  after (the reading statement itself taken off), and cross-checked against the ``COM_QUERY``
+  packets PyMySQL wrote, whose texts are the statements listed;
+- round trips: on the wire, PyMySQL's own socket writes and reads: a write followed by a read
+  is one turn;
+- bytes: what those writes and reads carried.
+
+Counting starts once the driver has connected, as on PostgreSQL: the handshake and PyMySQL's
+``SET AUTOCOMMIT = 0`` on connect are part of connecting.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+import pymysql
+import pymysql.cursors
+from pymysql.constants import COMMAND, SERVER_STATUS
+from sqlalchemy import URL, DateTime, Engine, event, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.compiler import compiles
+
+from bench.backends.base import (
+    _SNAPSHOT_POSTS,
+    _SNAPSHOT_USERS,
+    LEFT_BEHIND,
+    Backend,
+    BackendType,
+    StoredRow,
+)
+from bench.backends.mariadb_servers import LocalServerProvider, TestcontainersProvider
+from bench.backends.servers import Note, Provider, Server, ServerError, mask, provide_from
+from bench.counting import Observer, query_text
+from bench.messages import first_line
+from bench.workloads import DbState
+
+URL_ENV = "BENCH_MARIADB_URL"
+HOW_TO_ENABLE = (
+    f"pass --mariadb-url or set {URL_ENV}, start a Docker daemon, "
+    "or install the MariaDB server binaries (Debian: apt-get install mariadb-server)"
+)
+ROUND_TRIPS_FROM_WIRE = "PyMySQL's socket writes and reads"
+TIMING_SETTINGS = (
+    "innodb_flush_log_at_trx_commit",
+    "innodb_doublewrite",
+    "innodb_buffer_pool_size",
+)
+_TABLES = ("user_account", "user_blog_post")
+
+
+@compiles(DateTime, "mariadb")
+def _datetime_with_microseconds(type_: Any, compiler: Any, **kw: Any) -> str:
+    """MariaDB's DATETIME drops fractions of a second unless asked: the schema's timestamps
+    keep their microseconds, as on the other backends."""
+    return "DATETIME(6)"
+
+
+class MariadbType(BackendType):
+    name: ClassVar[str] = "mariadb"
+    title: ClassVar[str] = "MariaDB"
+    networked: ClassVar[bool] = True
+    provisioning: ClassVar[str] = (
+        "--mariadb-url / $BENCH_MARIADB_URL, else a testcontainers MySqlContainer with the "
+        "MariaDB image, else a throwaway server from local binaries (mariadb-install-db, mariadbd)"
+    )
+    url_env: ClassVar[str | None] = URL_ENV
+    driver_errors: ClassVar[tuple[type[Exception], ...]] = (pymysql.MySQLError,)
+
+    def __init__(self) -> None:
+        #: tried in order when no URL is given
+        self.providers: tuple[Provider, ...] = (TestcontainersProvider(), LocalServerProvider())
+
+    @contextmanager
+    def provide(self, url: str | None, note: Note) -> Iterator[Server]:
+        if url:
+            parsed = parse_mariadb_url(url)
+            yield Server(parsed, "the URL given", server_version(parsed))
+            return
+        with provide_from(self.title, self.providers, note, HOW_TO_ENABLE) as server:
+            if not server.version:
+                server = Server(server.url, server.provisioned_by, server_version(server.address))
+            yield server
+
+    @contextmanager
+    def open(self, server: Server) -> Iterator[MariadbBackend]:
+        backend = MariadbBackend(
+            server.address, f"bench_{secrets.token_hex(6)}", server.provisioned_by
+        )
+        try:
+            yield backend
+        finally:
+            backend.close()
+
+    def masked(self, raw_url: str) -> str:
+        return mask(parse_mariadb_url(raw_url))
+
+    def driver_versions(self) -> dict[str, str]:
+        return {"pymysql": pymysql.__version__}
+
+
+MARIADB = MariadbType()
+
+
+def parse_mariadb_url(raw: str) -> URL:
+    """A user's URL as a ``mariadb+pymysql`` SQLAlchemy URL."""
+    try:
+        url = make_url(raw)
+    except (ArgumentError, ValueError):
+        raise ServerError(
+            "not a database URL: expected mariadb://user:password@host:port/database"
+        ) from None
+    if url.get_backend_name() not in ("mariadb", "mysql"):
+        raise ServerError(f"not a MariaDB URL: {mask(url)}")
+    return url.set(drivername="mariadb+pymysql")
+
+
+def connect_arguments(url: URL) -> dict[str, Any]:
+    """PyMySQL's ``connect()`` arguments for a URL, exactly as SQLAlchemy's dialect makes
+    them (its client flags included), so raw connections and the engine's are alike."""
+    dialect_class: Any = url.get_dialect()  # a MySQL dialect takes the DB-API module
+    dialect = dialect_class(dbapi=dialect_class.import_dbapi())
+    _, arguments = dialect.create_connect_args(url)
+    return dict(arguments)
+
+
+def server_version(url: URL) -> str:
+    """Connect once and check that the harness can work there: the server's version, or a
+    one-line ServerError naming the masked URL."""
+    try:
+        connection = pymysql.connect(**{**connect_arguments(url), "connect_timeout": 10})
+    except pymysql.MySQLError as exc:
+        raise ServerError(f"cannot connect to MariaDB at {mask(url)}: {first_line(exc)}") from None
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT VERSION()")
+            version = str(cursor.fetchone()[0])
+            if "mariadb" not in version.lower():
+                raise ServerError(f"the server at {mask(url)} is not MariaDB (version {version})")
+            # the run works in a database of its own: it must be allowed to make one
+            cursor.execute("SHOW GRANTS")
+            grants = " ".join(str(row[0]).upper() for row in cursor.fetchall())
+            if "ALL PRIVILEGES ON *.*" not in grants and "CREATE" not in grants:
+                raise ServerError(
+                    f"cannot create the run's database at {mask(url)}: the user may not "
+                    "CREATE databases"
+                )
+            return version
+    except pymysql.MySQLError as exc:
+        raise ServerError(f"cannot use MariaDB at {mask(url)}: {first_line(exc)}") from None
+    finally:
+        connection.close()
+
+
+class MariadbBackend(Backend):
+    """A database of its own on a MariaDB server, created here and dropped by :meth:`close`."""
+
+    type: ClassVar[BackendType] = MARIADB
+
+    def __init__(self, server_url: URL, database: str, provisioned_by: str) -> None:
+        self.database = database
+        self.provisioned_by = provisioned_by
+        self._masked_url = mask(server_url)
+        self._url = server_url.set(drivername="mariadb+pymysql", database=database)
+        self._arguments = connect_arguments(self._url)
+        self._admin = pymysql.connect(**{**connect_arguments(server_url), "autocommit": True})
+        try:
+            self._execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
+            try:
+                self._admin.select_db(database)
+                self._create_tables()
+                for table in _TABLES:
+                    # statistics are taken when a seed is loaded, never recalculated by the
+                    # server in the background inside timed rounds
+                    self._execute(f"ALTER TABLE {table} STATS_AUTO_RECALC = 0")
+                self._purge_waits = True
+            except BaseException:
+                self._execute(f"DROP DATABASE IF EXISTS `{database}`")
+                raise
+        except BaseException:
+            self._admin.close()
+            raise
+
+    @property
+    def url(self) -> URL:
+        return self._url
+
+    def _execute(self, sql: str, parameters: Any = None) -> list[Any]:
+        with self._admin.cursor() as cursor:
+            cursor.execute(sql, parameters)
+            return list(cursor.fetchall())
+
+    def new_observer(self) -> MariadbObserver:
+        return MariadbObserver()
+
+    def in_transaction(self, driver_connection: Any) -> bool:
+        return bool(driver_connection.server_status & SERVER_STATUS.SERVER_STATUS_IN_TRANS)
+
+    def implicit_begin(self) -> bool:
+        return True  # PyMySQL (autocommit off) starts a transaction with the first statement
+
+    def _prepare_connection(self, driver_connection: Any) -> None:
+        """Nothing to run: the database is chosen when connecting."""
+
+    def _driver_connect(self, observer: Observer | None) -> pymysql.Connection[Any]:
+        if isinstance(observer, MariadbObserver):
+            return observer.connect(self._arguments)
+        return pymysql.connect(**self._arguments)
+
+    def stored_timestamp(self, value: datetime) -> Any:
+        return value
+
+    def reset(self, seed: DbState, restart_counters: bool = False) -> None:
+        # The ids must restart at the seed's end, and InnoDB restarts an AUTO_INCREMENT counter
+        # only by DDL. So the DDL runs only when a round inserted rows: then TRUNCATE, which
+        # costs the next statement less than ALTER TABLE ... AUTO_INCREMENT. Otherwise DELETE
+        # and the seed rows with their own ids leave the counters where they were.
+        if restart_counters or self._counters_moved(seed):
+            self._execute("SET FOREIGN_KEY_CHECKS = 0")
+            try:
+                for table in reversed(_TABLES):
+                    self._execute(f"TRUNCATE TABLE {table}")
+            finally:
+                self._execute("SET FOREIGN_KEY_CHECKS = 1")
+        self._admin.begin()
+        try:
+            self._execute("DELETE FROM user_blog_post")
+            self._execute("DELETE FROM user_account")
+            with self._admin.cursor() as cursor:
+                if seed.users:
+                    cursor.executemany(
+                        "INSERT INTO user_account (id, username, email, created_at) "
+                        "VALUES (%s, %s, %s, %s)",
+                        [(u.id, u.username, u.email, u.created_at) for u in seed.users],
+                    )
+                if seed.posts:
+                    cursor.executemany(
+                        "INSERT INTO user_blog_post (id, user_id, title, body, created_at) "
+                        "VALUES (%s, %s, %s, %s, %s)",
+                        [(p.id, p.user_id, p.title, p.body, p.created_at) for p in seed.posts],
+                    )
+            self._admin.commit()
+        except BaseException:
+            self._admin.rollback()
+            raise
+
+    def _counters_moved(self, seed: DbState) -> bool:
+        rows = self._execute(
+            "SELECT TABLE_NAME, AUTO_INCREMENT FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = DATABASE()"
+        )
+        counters = {str(name): int(value or 1) for name, value in rows}
+        return (
+            counters.get("user_account", 1) > max((u.id for u in seed.users), default=0) + 1
+            or counters.get("user_blog_post", 1) > max((p.id for p in seed.posts), default=0) + 1
+        )
+
+    def load_seed(self, seed: DbState) -> None:
+        self.reset(seed, restart_counters=True)
+        # statistics of this seed, as long-lived tables have them; then wait for the purge
+        # of earlier groups' deleted rows, so it does not run inside timed rounds
+        self._execute("ANALYZE TABLE user_account, user_blog_post")
+        if self._purge_waits:
+            try:
+                self._execute("SET GLOBAL innodb_max_purge_lag_wait = 0")
+            except pymysql.MySQLError:
+                self._purge_waits = False  # a user's server may not allow it
+
+    def snapshot(self) -> tuple[tuple[StoredRow, ...], tuple[StoredRow, ...]]:
+        users = tuple(tuple(row) for row in self._execute(_SNAPSHOT_USERS))
+        posts = tuple(tuple(row) for row in self._execute(_SNAPSHOT_POSTS))
+        return users, posts
+
+    def describe(self) -> dict[str, str]:
+        values = {"version": str(self._execute("SELECT VERSION()")[0][0])}
+        for setting in TIMING_SETTINGS:
+            values[setting] = str(self._execute(f"SELECT @@{setting}")[0][0])
+        return {**values, "provisioned_by": self.provisioned_by}
+
+    def close(self) -> None:
+        try:
+            self._execute(f"DROP DATABASE IF EXISTS `{self.database}`")
+        except pymysql.MySQLError as exc:
+            LEFT_BEHIND.append(
+                f"the run's database {self.database} is still on the server at "
+                f"{self._masked_url} ({first_line(exc)}); drop it with: "
+                f"DROP DATABASE `{self.database}`"
+            )
+        finally:
+            self._admin.close()
+
+
+# --- counting -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Session:
+    """One observed connection: its Questions counter when recording began, and which way its
+    bytes last went."""
+
+    connection: Any
+    questions_at_start: int = 0
+    last_direction: str = ""
+
+
+class MariadbObserver(Observer):
+    """The server's statement counter per session, and PyMySQL's socket traffic."""
+
+    round_trips_source = ROUND_TRIPS_FROM_WIRE
+    counts_bytes = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sessions: dict[int, _Session] = {}
+        #: statements the server counted, summed over the sessions
+        self._server_count = 0
+        #: set while the observer reads a counter itself, so that its own statement is not seen
+        self._reading = False
+        self._cursor_class = _observed_cursor(self)
+        self._connection_class = _observed_connection(self)
+
+    def driver_options(self) -> dict[str, Any]:
+        return {"cursorclass": self._cursor_class}
+
+    def connect(self, arguments: dict[str, Any]) -> pymysql.Connection[Any]:
+        return self._connection_class(**{**arguments, **self.driver_options()})
+
+    def instrument_engine(self, engine: Engine) -> None:
+        # the engine's connections are made of the observed class too: PyMySQL takes no
+        # connection class argument, so the connection is made here
+        @event.listens_for(engine, "do_connect")
+        def _connect(dialect: Any, record: Any, cargs: Any, cparams: Any) -> Any:
+            return self._connection_class(*cargs, **cparams)
+
+        super().instrument_engine(engine)
+
+    def attach(self, driver_connection: Any) -> None:
+        self.connection_opened()
+        session = _Session(driver_connection)
+        self._sessions[id(driver_connection)] = session
+        if self.active:
+            session.questions_at_start = self._questions(driver_connection)
+
+    def detach(self, driver_connection: Any) -> None:
+        session = self._sessions.pop(id(driver_connection), None)
+        if session is not None and self.active:
+            self._collect(session)
+
+    def _started(self) -> None:
+        self._server_count = 0
+        for session in self._sessions.values():
+            session.questions_at_start = self._questions(session.connection)
+            session.last_direction = ""
+
+    def _stopping(self) -> None:
+        for session in self._sessions.values():
+            self._collect(session)
+        seen = len(self.observation.server_statements)
+        if seen != self._server_count:
+            raise CountMismatch(
+                f"MariaDB counted {self._server_count} statements and the wire showed {seen}: "
+                "the statement count cannot be trusted"
+            )
+
+    def _collect(self, session: _Session) -> None:
+        # the reading statement counts itself
+        self._server_count += self._questions(session.connection) - session.questions_at_start - 1
+
+    def _questions(self, connection: Any) -> int:
+        self._reading = True
+        try:
+            with pymysql.cursors.Cursor(connection) as cursor:
+                cursor.execute("SHOW SESSION STATUS LIKE 'Questions'")
+                row = cursor.fetchone()
+                assert row is not None
+                return int(row[1])
+        finally:
+            self._reading = False
+
+    # --- the wire, reported by the observed connection class ------------------------------
+
+    def _session(self, connection: Any) -> _Session | None:
+        if not self.active or self._reading:
+            return None
+        return self._sessions.get(id(connection))
+
+    def wrote(self, connection: Any, data: bytes) -> None:
+        session = self._session(connection)
+        if session is not None:
+            self.observation.bytes_sent = (self.observation.bytes_sent or 0) + len(data)
+            session.last_direction = "sent"
+
+    def read(self, connection: Any, data: bytes) -> None:
+        session = self._session(connection)
+        if session is not None:
+            self.observation.bytes_received = (self.observation.bytes_received or 0) + len(data)
+            if session.last_direction == "sent":
+                self.observation.round_trips += 1
+            session.last_direction = "received"
+
+    def command(self, connection: Any, command: int, sql: Any) -> None:
+        if command == COMMAND.COM_QUERY and self._session(connection) is not None:
+            self.observation.server_statements.append(query_text(sql))
+
+
+class CountMismatch(AssertionError):
+    """The server's statement counter and the wire disagree."""
+
+
+def _observed_cursor(observer: Observer) -> type[pymysql.cursors.Cursor]:
+    """A PyMySQL cursor class that reports each call to ``observer``."""
+
+    class ObservedCursor(pymysql.cursors.Cursor):
+        _inside_executemany = False
+
+        def execute(self, query: Any, args: Any = None) -> int:
+            # PyMySQL runs an executemany it cannot batch as one execute per row: one call
+            if not self._inside_executemany:
+                observer.client_call(query_text(query), args, executemany=False)
+            return int(super().execute(query, args))
+
+        def executemany(self, query: Any, args: Any) -> int | None:
+            parameter_sets = list(args)
+            observer.client_call(query_text(query), parameter_sets, executemany=True)
+            self._inside_executemany = True
+            try:
+                return super().executemany(query, parameter_sets)
+            finally:
+                self._inside_executemany = False
+
+    return ObservedCursor
+
+
+def _observed_connection(observer: MariadbObserver) -> type[pymysql.Connection[Any]]:
+    """A PyMySQL connection class that reports its commands and socket traffic to
+    ``observer``, and is detached before it closes."""
+
+    # generic only in PyMySQL's published types, which leave out the methods overridden here
+    base: Any = pymysql.Connection
+
+    class ObservedConnection(base):  # type: ignore[misc]
+        def _write_bytes(self, data: bytes) -> None:
+            observer.wrote(self, data)
+            super()._write_bytes(data)
+
+        def _read_bytes(self, num_bytes: int) -> bytes:
+            data: bytes = super()._read_bytes(num_bytes)
+            observer.read(self, data)
+            return data
+
+        def _execute_command(self, command: int, sql: Any) -> None:
+            observer.command(self, command, sql)
+            super()._execute_command(command, sql)
+
+        def close(self) -> None:
+            observer.detach(self)
+            super().close()
+
+    return ObservedConnection

@@ -1,0 +1,37 @@
+"""PyMySQL on MariaDB: ``%s`` placeholders, ``IN (%s, ...)``, and new ids from one multi-row
+``INSERT ... RETURNING id`` (MariaDB 10.5+)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+from implementations.contract import DBAPICursor
+from implementations.drivers import DriverSql
+
+
+class Sql(DriverSql):
+    placeholder: ClassVar[str] = "%s"
+
+    def timestamp_param(self, value: datetime) -> datetime:
+        return value
+
+    def timestamp_value(self, raw: Any) -> datetime:
+        return raw  # type: ignore[no-any-return]
+
+    def id_list(self, column: str, ids: Sequence[int]) -> tuple[str, Sequence[Any]]:
+        return f"{column} IN ({', '.join(['%s'] * len(ids))})", ids
+
+    def insert_returning_ids(
+        self, cursor: DBAPICursor, sql: str, rows: Sequence[Sequence[Any]]
+    ) -> list[int]:
+        # PyMySQL's executemany would send one multi-row INSERT but drop the RETURNING rows, so
+        # the statement is written out here: one VALUES group per row, all in one statement.
+        # The ids are sorted, as SQLAlchemy does: auto-increment values rise in VALUES order.
+        head, _, group = sql.partition(" VALUES ")
+        cursor.execute(
+            f"{head} VALUES {', '.join([group] * len(rows))} RETURNING id",
+            [value for row in rows for value in row],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
