@@ -61,8 +61,9 @@ PROFILES: dict[str, Profile] = {
         "default",
         warmup_rounds=2,
         min_rounds=5,
-        max_rounds=200,
-        target_seconds=0.5,
+        # sized so that the three backends' default run stays under 8 minutes on 2 cores
+        max_rounds=150,
+        target_seconds=0.4,
         steady_blocks=(10, 20),
     ),
     "quick": Profile(

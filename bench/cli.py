@@ -24,8 +24,7 @@ from typing import NoReturn
 import pytest
 
 from bench.backends import BACKENDS, LEFT_BEHIND, BackendType, backend_type, backend_types
-from bench.backends.servers import Server, ServerError, ServerUnavailable
-from bench.fix_backends import ProvidedServers
+from bench.backends.servers import ProvidedServers, Server, ServerError, ServerUnavailable
 from bench.messages import first_line
 from bench.workloads import DEFAULT_SIZES, QUICK_SIZES, WORKLOADS, parse_sizes
 from implementations.registry import VARIANTS, load_variant

@@ -19,19 +19,12 @@ from typing import Any
 import pytest
 
 from bench.backends import BACKENDS, Backend, BackendType, backend_type, backend_types
-from bench.backends.servers import Server, ServerError, ServerUnavailable
+from bench.backends.servers import ProvidedServers, Server, ServerError, ServerUnavailable
 from bench.messages import first_line
 
 BACKEND_DESCRIPTIONS = pytest.StashKey[dict[str, dict[str, str]]]()
 #: whether each backend's timings include a network hop
 BACKEND_NETWORKED = pytest.StashKey[dict[str, bool]]()
-
-
-class ProvidedServers:
-    """pytest plugin handed in by ``python -m bench run``: the servers it has provisioned."""
-
-    def __init__(self, servers: dict[str, Server]) -> None:
-        self.servers = servers
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

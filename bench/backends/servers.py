@@ -65,6 +65,13 @@ class Server:
         return mask(self.url) if self.url is not None else ""
 
 
+class ProvidedServers:
+    """A pytest plugin handed in by ``python -m bench run``: the servers it has provisioned."""
+
+    def __init__(self, servers: dict[str, Server]) -> None:
+        self.servers = servers
+
+
 def mask(url: URL) -> str:
     """The URL as text with its password hidden, in the user part or the query."""
     if "password" in url.query:
