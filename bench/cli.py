@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     statements = commands.add_parser("statements", help="the SQL each variant emits")
     statements.add_argument("--workload", required=True, type=_names("workload", tuple(WORKLOADS)))
-    statements.add_argument("--backend", choices=tuple(BACKENDS), default="sqlite")
+    statements.add_argument("--backend", choices=tuple(BACKENDS), default=next(iter(BACKENDS)))
     statements.add_argument("--size", type=_size, default=3)
     statements.add_argument(
         "--variant", nargs="+", action="extend", type=_names("variant", tuple(VARIANTS))
@@ -569,6 +569,9 @@ def command_statements(args: argparse.Namespace) -> int:
             print_statements(args.workload, kind, args.size, variants, server)
         except AssertionError as exc:  # a variant that failed its verification
             _say(f"bench: error: {first_line(exc)}")
+            return EXIT_FAILED
+        except kind.driver_errors as exc:
+            _say(f"bench: error: {kind.title}: {first_line(exc)}")
             return EXIT_FAILED
     return 0
 

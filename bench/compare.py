@@ -107,7 +107,7 @@ def render_comparison(before: Results, after: Results, names: Sequence[str]) -> 
         versions = results.harness.get("versions", {})
         lines.append(
             f"{name}: run at {results.datetime}; "
-            + ", ".join(f"{k} {v}" for k, v in versions.items() if k in ("sqlalchemy", "psycopg"))
+            + ", ".join(f"{k} {v}" for k, v in versions.items() if k != "pytest-benchmark")
         )
         if noise:
             lines.append(noise[0])

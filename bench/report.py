@@ -26,6 +26,7 @@ from bench.results import (
     Heading,
     ReportError,
     Results,
+    at_size,
     compare_cells,
     format_comparison,
     format_seconds,
@@ -384,6 +385,7 @@ def render_report(results: Results, charts: Sequence[Path]) -> str:
         ),
         "",
     ]
+    lines += across_backends(results)
     for backend in results.backends:
         lines += [f"## {results.heading(backend).title}", ""]
         server = servers.get(backend, {})
@@ -404,6 +406,53 @@ def render_report(results: Results, charts: Sequence[Path]) -> str:
             lines += [f"![{c.stem}]({CHARTS_DIR}/{c.name})" for c in backend_charts]
             lines.append("")
     return "\n".join(lines)
+
+
+def across_backends(results: Results) -> list[str]:
+    """Where the networked backends' statement and round-trip counts differ for the same
+    cell, at the reference size, and what shapes each backend's counts."""
+    headings = [h for h in map(results.heading, results.backends) if h.networked]
+    if len(headings) < 2:
+        return []
+    size = reference_size(results.cells)
+    found = {
+        (c.workload, c.variant, c.backend): c
+        for c in at_size(results.cells, size)
+        if c.workload in PROJECTED_WORKLOADS
+    }
+    rows = []
+    for workload in workloads_of(results.cells):
+        for variant in variants_of(results.cells):
+            cells = [found.get((workload, variant, h.name)) for h in headings]
+            present = [c for c in cells if c is not None]
+            if len(present) < 2 or len({(c.db_statements, c.round_trips) for c in present}) < 2:
+                continue
+            rows.append(
+                [
+                    f"`{workload}`",
+                    f"`{variant}`",
+                    *(f"{c.db_statements} / {c.round_trips}" if c else "n/a" for c in cells),
+                ]
+            )
+    if not rows:
+        return []
+    titles = " and ".join(h.title for h in headings)
+    lines = [
+        "## Across backends",
+        "",
+        f"Where {titles} differ in the database statements / round trips one execution "
+        f"costs, at size {size}:",
+        "",
+        _markdown_table(
+            "| " + " | ".join(["workload", "variant", *(h.title for h in headings)]) + " |", rows
+        ),
+        "",
+        "Why they differ:",
+        "",
+    ]
+    for heading in headings:
+        lines += [f"- {heading.title}: {note}." for note in heading.count_notes]
+    return [*lines, ""]
 
 
 def _source(source: dict[str, object]) -> str:

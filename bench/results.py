@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.backends import BACKENDS, title_of
+from bench.backends import BACKENDS, count_notes_of, title_of
 from bench.messages import first_line
 from bench.timing import Sample, indistinguishable, ratio_interval
 from bench.workloads import WORKLOADS
@@ -48,6 +48,8 @@ class Heading:
     name: str
     title: str
     networked: bool
+    #: what shapes its statement and round-trip counts
+    count_notes: tuple[str, ...] = ()
 
 
 class ReportError(Exception):
@@ -117,6 +119,7 @@ class Results:
             backend,
             title_of(backend),
             bool(networked.get(backend, False)) if isinstance(networked, dict) else False,
+            count_notes_of(backend),
         )
 
     def for_backend(self, backend: str) -> list[CellResult]:

@@ -77,7 +77,7 @@ class UserWithPosts:
 
 
 class DBAPICursor(Protocol):
-    """The part of a PEP 249 cursor the raw variants use (sqlite3 and psycopg both fit)."""
+    """The part of a PEP 249 cursor the raw variants use (sqlite3, psycopg and PyMySQL all fit)."""
 
     @property
     def lastrowid(self) -> Any: ...

@@ -1,4 +1,4 @@
-"""Fixtures of the harness's own tests: both backends, and a harness per backend."""
+"""Fixtures of the harness's own tests: every registered backend, and a harness per backend."""
 
 from __future__ import annotations
 

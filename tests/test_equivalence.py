@@ -1,5 +1,5 @@
 """Every variant does the same work: from the same seed, each variant's result and the rows it
-leaves equal the workload's definition, and so every other variant's, on both backends."""
+leaves equal the workload's definition, and so every other variant's, on every backend."""
 
 from __future__ import annotations
 

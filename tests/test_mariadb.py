@@ -18,6 +18,7 @@ from typing import Any
 
 import pymysql
 import pytest
+from sqlalchemy import URL
 
 from bench.backends.mariadb import (
     MARIADB,
@@ -320,3 +321,28 @@ def test_the_reset_runs_ddl_only_after_a_round_that_inserted(
         # the new rows' ids restart where the workload expects them, round after round
         mariadb_harness.verify(Cell("crud_create", "dbapi", "mariadb", 5), create)
     assert _table_ids(mariadb_backend) != before  # the counters needed TRUNCATE
+
+
+@pytest.mark.mariadb
+def test_a_user_who_cannot_create_a_database_is_told_so(
+    mariadb_server: Server, mariadb_backend: MariadbBackend
+) -> None:
+    password = "reader-" + os.urandom(4).hex()
+    mariadb_backend._execute(f"CREATE USER 'bench_reader'@'%' IDENTIFIED BY '{password}'")
+    try:
+        # no privileges at all: it may connect (to no database) and do nothing
+        server = mariadb_server.address
+        reader = URL.create(server.drivername, "bench_reader", password, server.host, server.port)
+        result = bench(
+            "run",
+            "--backend",
+            "mariadb",
+            "--mariadb-url",
+            reader.render_as_string(hide_password=False),
+        )
+        assert result.returncode == 2
+        line = one_error_line(result)
+        assert line.startswith("bench: error: --mariadb-url: cannot create the run's database at")
+        assert "Access denied" in line and password not in line
+    finally:
+        mariadb_backend._execute("DROP USER 'bench_reader'@'%'")

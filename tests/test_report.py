@@ -260,3 +260,41 @@ def test_styles_the_data_cannot_order_are_called_indistinguishable(tmp_path: Pat
     assert not row[header.index("`orm`")].endswith(" ≈")
     assert "`crud_read` at size 100: no single fastest style on this machine" in report
     assert "are indistinguishable" in report
+
+
+def test_counts_that_differ_between_networked_backends_are_set_side_by_side(
+    tmp_path: Path,
+) -> None:
+    path = synthetic_run(
+        tmp_path, {("crud_create", 100): {"orm": 2e-3, "core": 1e-3, "dbapi": 5e-4}}, seed=3
+    )
+    document = json.loads(path.read_text())
+    counts = {  # (backend, variant) -> (statements, round trips)
+        ("postgres", "orm"): (3, 3),
+        ("postgres", "core"): (3, 3),
+        ("postgres", "dbapi"): (102, 4),
+        ("mariadb", "orm"): (3, 3),
+        ("mariadb", "core"): (3, 3),
+        ("mariadb", "dbapi"): (2, 2),
+    }
+    entries = []
+    for backend in ("postgres", "mariadb"):
+        for entry in document["benchmarks"]:
+            copy = json.loads(json.dumps(entry))
+            info = copy["extra_info"]
+            info["backend"] = backend
+            info["db_statements"], info["round_trips"] = counts[(backend, info["variant"])]
+            copy["name"] = copy["name"].replace("-sqlite-", f"-{backend}-")
+            entries.append(copy)
+    document["benchmarks"] += entries
+    document["harness"]["networked"] = {"sqlite": False, "postgres": True, "mariadb": True}
+    path.write_text(json.dumps(document))
+    result = bench("report", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    report = (tmp_path / "REPORT.md").read_text()
+    section = report.split("## Across backends", 1)[1].split("\n## ", 1)[0]
+    assert "| workload | variant | PostgreSQL | MariaDB |" in section
+    assert "| `crud_create` | `dbapi` | 102 / 4 | 2 / 2 |" in section
+    assert "`orm`" not in section.split("Why they differ")[0]  # the same on both
+    assert "- MariaDB: PyMySQL begins transactions without a BEGIN statement." in section
+    assert report.index("## Across backends") < report.index("## SQLite")

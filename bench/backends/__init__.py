@@ -43,6 +43,11 @@ def backend_types(names: tuple[str, ...] | None = None) -> list[BackendType]:
     return [backend_type(name) for name in BACKENDS if names is None or name in names]
 
 
+def count_notes_of(name: str) -> tuple[str, ...]:
+    """What shapes a backend's counts; nothing for one this version does not know."""
+    return backend_type(name).count_notes if name in BACKENDS else ()
+
+
 def title_of(name: str) -> str:
     """A backend's display title; the name itself for one this version does not know (results
     written by another version of the harness)."""

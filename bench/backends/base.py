@@ -48,6 +48,8 @@ class BackendType(ABC):
     needs_server: ClassVar[bool] = True
     #: what its driver raises when the database cannot be set up
     driver_errors: ClassVar[tuple[type[Exception], ...]] = ()
+    #: what shapes its statement and round-trip counts, for the report's comparison of backends
+    count_notes: ClassVar[tuple[str, ...]] = ()
 
     @property
     def url_option(self) -> str | None:

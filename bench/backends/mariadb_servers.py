@@ -73,9 +73,11 @@ class TestcontainersProvider:
                 self.image, dialect="pymysql", username="root", password=password, dbname="bench"
             )
             container.start()
-        except Exception as exc:
+        except BaseException as exc:
             if container is not None:
                 stop_quietly(container)
+            if not isinstance(exc, Exception):
+                raise  # Ctrl-C: the container is stopped, the run ends
             raise ProviderUnavailable(f"could not start {self.image}: {first_line(exc)}") from None
         try:
             url = make_url(container.get_connection_url()).set(drivername="mariadb+pymysql")
@@ -152,25 +154,27 @@ class LocalServer:
                 str(self.tools["mariadb-install-db"]),
                 "--no-defaults",
                 f"--datadir={self.data}",
-                "--auth-root-authentication-method=normal",
                 "--skip-test-db",
                 "--skip-name-resolve",
             ]
         )
 
     def start(self, attempts: int = 3) -> URL:
-        # the run's user and database come from an init file the server runs at start-up:
-        # no anonymous socket connection as root is needed to make them
+        # the run's user and database come from an init file the server runs at start-up (no
+        # socket connection as root is needed to make them), which also leaves root reachable
+        # only through the socket in the server's own folder
         init_file = self.folder.path / "init.sql"
-        init_file.write_text(
-            f"CREATE USER 'bench'@'127.0.0.1' IDENTIFIED BY '{self.password}';\n"
-            "GRANT ALL PRIVILEGES ON *.* TO 'bench'@'127.0.0.1';\n"
-            "CREATE DATABASE IF NOT EXISTS bench;\n"
-        )
-        init_file.chmod(0o600)
-        self.folder.own(init_file)
         reason = ""
         for _ in range(attempts):
+            init_file.write_text(
+                "DELETE FROM mysql.global_priv WHERE User = 'root' AND Host <> 'localhost';\n"
+                "FLUSH PRIVILEGES;\n"
+                f"CREATE OR REPLACE USER 'bench'@'127.0.0.1' IDENTIFIED BY '{self.password}';\n"
+                "GRANT ALL PRIVILEGES ON *.* TO 'bench'@'127.0.0.1';\n"
+                "CREATE DATABASE IF NOT EXISTS bench;\n"
+            )
+            init_file.chmod(0o600)
+            self.folder.own(init_file)
             port = free_port()
             url = URL.create(
                 "mariadb+pymysql",
@@ -208,10 +212,13 @@ class LocalServer:
                         database="bench",
                         connect_timeout=2,
                     ).close()
+                    init_file.unlink()  # it holds the password
                     return url
                 except pymysql.MySQLError:
                     time.sleep(0.1)
             # it exited (a port taken in the meantime, a bad setting) or never answered
             self.folder.end_processes()
-            reason = last_log_lines(self.log) or f"exit status {process.poll()}"
+            init_file.unlink(missing_ok=True)
+            reason = last_log_lines(self.log).replace(self.password, "***")
+            reason = reason or f"exit status {process.poll()}"
         raise ProviderUnavailable(f"mariadbd failed: {reason}")

@@ -62,6 +62,13 @@ class PostgresType(BackendType):
     )
     url_env: ClassVar[str | None] = URL_ENV
     driver_errors: ClassVar[tuple[type[Exception], ...]] = (psycopg.Error,)
+    count_notes: ClassVar[tuple[str, ...]] = (
+        "psycopg sends BEGIN before a transaction's first statement (one round trip of its own)",
+        "psycopg runs an executemany as one Execute per row in a pipeline: many statements in "
+        "few round trips",
+        "SQLAlchemy sends inserts that must return ids as multi-row INSERT ... RETURNING "
+        "(insertmanyvalues)",
+    )
 
     def __init__(self) -> None:
         #: tried in order when no URL is given

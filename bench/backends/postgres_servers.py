@@ -69,9 +69,11 @@ class TestcontainersProvider:
                 self.image, username="bench", password=password, dbname="bench", driver=None
             )
             container.start()
-        except Exception as exc:
+        except BaseException as exc:
             if container is not None:
                 stop_quietly(container)
+            if not isinstance(exc, Exception):
+                raise  # Ctrl-C: the container is stopped, the run ends
             raise ProviderUnavailable(f"could not start {self.image}: {first_line(exc)}") from None
         try:
             url = make_url(container.get_connection_url()).set(drivername="postgresql+psycopg")

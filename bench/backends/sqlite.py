@@ -54,6 +54,11 @@ class SqliteType(BackendType):
     provisioning: ClassVar[str] = "a database file in a temporary folder; always available"
     needs_server: ClassVar[bool] = False
     driver_errors: ClassVar[tuple[type[Exception], ...]] = (sqlite3.Error, OSError)
+    count_notes: ClassVar[tuple[str, ...]] = (
+        "each row of an executemany is one statement; the driver begins a transaction only "
+        "before a write, so reads run no BEGIN or COMMIT; no network, so every statement is "
+        "counted as a round trip",
+    )
 
     @contextmanager
     def provide(self, url: str | None, note: Note) -> Iterator[Server]:

@@ -1,7 +1,8 @@
 """crud_create: Insert N users in one transaction and commit; every variant returns the new ids.
 
-ORM and Core use an ordered RETURNING; the raw driver reads each id back (lastrowid on
-SQLite, executemany with returning=True on PostgreSQL).
+ORM and Core use an ordered RETURNING; the raw driver reads the ids back its own way
+(lastrowid on SQLite, executemany with returning=True on PostgreSQL, one multi-row
+INSERT ... RETURNING on MariaDB).
 """
 
 from bench.fix_cells import benchmark_for

@@ -10,6 +10,9 @@ from typing import Any, ClassVar
 from implementations.contract import DBAPICursor
 from implementations.drivers import DriverSql
 
+#: SQLAlchemy's default insertmanyvalues page size
+ROWS_PER_STATEMENT = 1000
+
 
 class Sql(DriverSql):
     placeholder: ClassVar[str] = "%s"
@@ -27,11 +30,16 @@ class Sql(DriverSql):
         self, cursor: DBAPICursor, sql: str, rows: Sequence[Sequence[Any]]
     ) -> list[int]:
         # PyMySQL's executemany would send one multi-row INSERT but drop the RETURNING rows, so
-        # the statement is written out here: one VALUES group per row, all in one statement.
-        # The ids are sorted, as SQLAlchemy does: auto-increment values rise in VALUES order.
+        # the statement is written out here: one VALUES group per row, up to 1000 rows a
+        # statement, as SQLAlchemy pages its insertmanyvalues batches. The ids are sorted, as
+        # SQLAlchemy does: auto-increment values rise in VALUES order.
         head, _, group = sql.partition(" VALUES ")
-        cursor.execute(
-            f"{head} VALUES {', '.join([group] * len(rows))} RETURNING id",
-            [value for row in rows for value in row],
-        )
-        return sorted(row[0] for row in cursor.fetchall())
+        ids: list[int] = []
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            page = rows[start : start + ROWS_PER_STATEMENT]
+            cursor.execute(
+                f"{head} VALUES {', '.join([group] * len(page))} RETURNING id",
+                [value for row in page for value in row],
+            )
+            ids.extend(sorted(row[0] for row in cursor.fetchall()))
+        return ids
