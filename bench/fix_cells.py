@@ -34,6 +34,8 @@ class Selection:
     sizes: tuple[int, ...] = DEFAULT_SIZES
     profile: Profile = PROFILES["default"]
     notes: tuple[str, ...] = field(default=())
+    #: whether the sizes were asked for (then every variant runs at every one of them)
+    sizes_given: bool = False
 
     def cells(self, workload: str) -> list[Cell]:
         if workload not in self.workloads:
@@ -44,8 +46,21 @@ class Selection:
             for backend in self.backends
             for size in sizes_for(WORKLOADS[workload], self.sizes)
             for variant in self.variants
-            if load_variant(variant).implements(workload)
+            if load_variant(variant).implements(workload) and self._runs_at(variant, size)
         ]
+
+    def _runs_at(self, variant: str, size: int) -> bool:
+        largest = load_variant(variant).largest_default_size
+        return self.sizes_given or largest is None or size <= largest
+
+    def size_limits(self) -> dict[str, int]:
+        """The variants the default sizes were cut for, and their largest size."""
+        limits = {}
+        for variant in self.variants:
+            largest = load_variant(variant).largest_default_size
+            if not self.sizes_given and largest is not None and max(self.sizes) > largest:
+                limits[variant] = largest
+        return limits
 
     def not_applicable(self) -> list[dict[str, str]]:
         return [
@@ -100,6 +115,7 @@ def pytest_configure(config: pytest.Config) -> None:
         sizes=sizes,
         profile=PROFILES["quick" if quick else "default"],
         notes=tuple(config.getoption("--bench-note")),
+        sizes_given=bool(sizes_text),
     )
     config.stash[PROGRESS] = [0, 0]
     config.stash[GROUPS] = GroupRunner(config.stash[SELECTION].profile, [])
@@ -332,6 +348,7 @@ def pytest_benchmark_update_json(
         "backends": list(selection.backends),
         "sizes": list(selection.sizes),
         "not_applicable": selection.not_applicable(),
+        "size_limits": selection.size_limits(),
         "notes": list(selection.notes),
         "command": config.getoption("--bench-command"),
         "source": harness_source(),

@@ -98,6 +98,10 @@ def measure_group(harness: Harness, cells: Sequence[Cell], profile: Profile) -> 
     return outcomes
 
 
+#: a warm-up round this long needs no second one
+LONG_ROUND_SECONDS = 0.1
+
+
 @contextmanager
 def _frozen_heap() -> Iterator[None]:
     """Keep the harness's own objects (pytest's, the cases', the results') out of Python's
@@ -124,10 +128,13 @@ def _time_rounds(
     workload = WORKLOADS[first.workload]
     seed = runners[first].case.seed
     backend = harness.backend
-    round_seconds: dict[Cell, float] = {}
-    # at least one warm round: it sizes the timed ones
-    for _ in range(max(1, profile.warmup_rounds)):
-        round_seconds = _untimed_pass(runners, outcomes, timed)
+    # at least one warm round: it sizes the timed ones. A round that takes long is warm after
+    # one (its verified and counted executions came before it), so only short ones get more
+    round_seconds = _untimed_pass(runners, outcomes, timed)
+    for _ in range(profile.warmup_rounds - 1):
+        short = [cell for cell in timed if round_seconds.get(cell, 0.0) < LONG_ROUND_SECONDS]
+        if short:
+            round_seconds.update(_untimed_pass(runners, outcomes, timed, short))
     plan = interleave(
         {cell: profile.rounds_for(seconds) for cell, seconds in round_seconds.items()}
     )
@@ -191,12 +198,15 @@ class _Runner:
 
 
 def _untimed_pass(
-    runners: dict[Cell, _Runner], outcomes: dict[Cell, Outcome], timed: dict[Cell, Timed]
+    runners: dict[Cell, _Runner],
+    outcomes: dict[Cell, Outcome],
+    timed: dict[Cell, Timed],
+    only: list[Cell] | None = None,
 ) -> dict[Cell, float]:
-    """One round of every variant still in the group; the seconds each round took, reset
-    included (what sizes the rounds)."""
+    """One round of every variant still in the group (or of those in ``only``); the seconds
+    each round took, reset included (what sizes the rounds)."""
     seconds = {}
-    for cell in list(timed):
+    for cell in list(timed) if only is None else [c for c in only if c in timed]:
         try:
             reset_seconds, run_seconds = runners[cell].round()
         except Exception as exc:

@@ -110,6 +110,15 @@ def workload_tables(results: Results, backend: str, workload: str) -> list[str]:
     missing = not_applicable(results).get(workload, [])
     if missing:
         lines += ["Not applicable: " + ", ".join(f"`{v}`" for v in missing) + ".", ""]
+    limits = results.harness.get("size_limits", {})
+    cut = [
+        f"`{v}` above size {limits[v]}" for v in variants if max(sizes) > limits.get(v, max(sizes))
+    ]
+    if cut:
+        lines += [
+            "Left out of the default sizes: " + ", ".join(cut) + " (ask with `--sizes`).",
+            "",
+        ]
     return lines
 
 

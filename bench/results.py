@@ -205,6 +205,7 @@ _HARNESS_FIELDS: dict[str, Callable[[Any], bool]] = {
     "source": lambda v: isinstance(v, dict),
     "networked": lambda v: isinstance(v, dict) and all(isinstance(x, bool) for x in v.values()),
     "noise": lambda v: isinstance(v, dict),
+    "size_limits": lambda v: isinstance(v, dict) and all(isinstance(x, int) for x in v.values()),
 }
 
 

@@ -141,6 +141,9 @@ class Variant:
 
     #: the variant's name in the registry, filled in when it is loaded
     name: ClassVar[str] = ""
+    #: the largest size the default run gives this variant (None: every size); a size asked
+    #: for with ``--sizes`` always runs
+    largest_default_size: ClassVar[int | None] = None
 
     def __init__(self, connections: Connections) -> None:
         self.connections = connections

@@ -71,3 +71,14 @@ class SlowFirstRead(DbapiVariant):
             self.first_done = True
             time.sleep(0.3)
         return super().crud_read(user_ids)
+
+
+class CountedRead(DbapiVariant):
+    """dbapi that counts its reads"""
+
+    executions = 0
+
+    def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
+        """SELECT, counted"""
+        self.executions += 1
+        return super().crud_read(user_ids)

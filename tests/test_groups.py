@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 import bench.backends.sqlite
+import bench.groups
 from bench.backends import Backend
-from bench.cells import PROFILES, Cell, Harness, VerificationError
+from bench.cells import PROFILES, Cell, Harness, Profile, VerificationError
 from bench.groups import Failed, Timed, measure_group
 from implementations.registry import VARIANTS
 
@@ -101,3 +102,38 @@ def test_maintenance_between_passes_keeps_every_round_verified(
     assert all(size > 0 for size in checkpoints[1:])
     for cell in cells:
         assert len(_timed(outcomes[cell]).durations) >= QUICK.min_rounds
+
+
+@pytest.mark.parametrize(("long_round_seconds", "warm_rounds"), [(10.0, 2), (0.0, 1)])
+def test_a_long_round_gets_one_warm_up_round_only(
+    sqlite_harness: Harness,
+    monkeypatch: pytest.MonkeyPatch,
+    long_round_seconds: float,
+    warm_rounds: int,
+) -> None:
+    # a round taking at least LONG_ROUND_SECONDS is warm after one: its verified and counted
+    # executions came before it
+    monkeypatch.setattr(bench.groups, "LONG_ROUND_SECONDS", long_round_seconds)
+    name = f"counted_read_{warm_rounds}"
+    monkeypatch.setitem(VARIANTS, name, "broken_variants:CountedRead")
+    profile = Profile(
+        "test", 2, min_rounds=5, max_rounds=5, target_seconds=0.01, steady_blocks=(2, 2)
+    )
+    cells = _cells("crud_read", [name, "dbapi"], "sqlite", 2)
+    outcome = _timed(measure_group(sqlite_harness, cells, profile)[cells[0]])
+    timed_instance = sqlite_harness.variant(name)
+    # verified once, then the warm-up rounds, then the timed ones
+    assert timed_instance.executions == 1 + warm_rounds + len(outcome.durations)  # type: ignore[attr-defined]
+
+
+def test_a_variant_runs_up_to_its_largest_default_size_unless_sizes_are_asked_for() -> None:
+    from bench.fix_cells import Selection
+
+    default = Selection(variants=("orm", "orm_lazy"), backends=("sqlite",), sizes=(1, 100, 1000))
+    lazy_sizes = [c.size for c in default.cells("parent_child_read") if c.variant == "orm_lazy"]
+    assert lazy_sizes == [1, 100]
+    assert 1000 in [c.size for c in default.cells("parent_child_read") if c.variant == "orm"]
+    assert default.size_limits() == {"orm_lazy": 100}
+    asked = Selection(variants=("orm_lazy",), backends=("sqlite",), sizes=(1000,), sizes_given=True)
+    assert [c.size for c in asked.cells("parent_child_read")] == [1000]
+    assert asked.size_limits() == {}

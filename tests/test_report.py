@@ -298,3 +298,25 @@ def test_counts_that_differ_between_networked_backends_are_set_side_by_side(
     assert "`orm`" not in section.split("Why they differ")[0]  # the same on both
     assert "- MariaDB: PyMySQL begins transactions without a BEGIN statement." in section
     assert report.index("## Across backends") < report.index("## SQLite")
+
+
+def test_sizes_left_out_of_the_default_run_are_said(tmp_path: Path) -> None:
+    path = synthetic_run(
+        tmp_path,
+        {
+            ("parent_child_read", 100): {"orm_lazy": 9e-3, "orm": 2e-3, "dbapi": 1e-3},
+            ("parent_child_read", 1000): {"orm": 2e-2, "dbapi": 1e-2},
+        },
+        seed=5,
+    )
+    document = json.loads(path.read_text())
+    document["harness"]["size_limits"] = {"orm_lazy": 100}
+    path.write_text(json.dumps(document))
+    result = bench("report", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    report = (tmp_path / "REPORT.md").read_text()
+    assert (
+        "Left out of the default sizes: `orm_lazy` above size 100 (ask with `--sizes`)." in report
+    )
+    timing = workload_tables(report, "SQLite")["parent_child_read"][0]
+    assert timing[2][timing[0].index("`orm_lazy`")] == "—"
