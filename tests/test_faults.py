@@ -23,7 +23,7 @@ from bench.backends.postgres import conninfo_for
 from bench.backends.postgres_servers import LocalClusterProvider
 from bench.backends.servers import Server, mask
 
-from helpers import bench, bench_patched, one_error_line
+from helpers import bench, bench_patched, one_error_line, processes_under
 
 QUICK_SQLITE = ("run", "--backend", "sqlite", "--quick", "--workload", "crud_read")
 #: one small PostgreSQL run, into the folder "o"
@@ -200,20 +200,6 @@ def test_a_failed_replacement_restores_the_previous_run(
 # --- 2. interruptions ---------------------------------------------------------------------------
 
 
-def _processes_under(folder: Path, name: bytes = b"") -> list[int]:
-    """The living processes whose command line names ``folder`` (and ``name``)."""
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            command = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if str(folder).encode() in command and name in command and state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
 @pytest.fixture
 def own_tmpdir() -> Iterator[Path]:
     """A temporary folder for the runs a test starts, so that the servers they start (and
@@ -227,7 +213,7 @@ def own_tmpdir() -> Iterator[Path]:
     folder = Path(tempfile.mkdtemp(prefix="bench-faults-", dir="/tmp"))
     folder.chmod(0o755)
     yield folder
-    for pid in _processes_under(folder):  # should be none; never leave them
+    for pid in processes_under(folder):  # should be none; never leave them
         os.kill(pid, signal.SIGKILL)
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -244,7 +230,7 @@ def _start_postgres_run(tmp_path: Path, own_tmpdir: Path) -> subprocess.Popen[st
         text=True,
     )
     deadline = time.monotonic() + 60
-    while not _processes_under(own_tmpdir, b"initdb"):
+    while not processes_under(own_tmpdir, b"initdb"):
         assert time.monotonic() < deadline, "initdb never started"
         assert process.poll() is None, process.communicate()
         time.sleep(0.01)
@@ -265,7 +251,7 @@ def test_a_signal_while_initdb_runs_ends_the_run_within_two_seconds(
     assert process.returncode == status
     assert "Traceback" not in stderr
     assert _last_line(stderr) == "bench: interrupted; no results were written"
-    assert _processes_under(own_tmpdir) == []
+    assert processes_under(own_tmpdir) == []
     assert list(own_tmpdir.iterdir()) == []  # the cluster's folder was removed
     assert not (tmp_path / "o").exists()
 
@@ -284,9 +270,9 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path: Path, own_tmpdir: Path) -> None
     assert "Traceback" not in stderr
     # what it had started is killed on the way out, without waiting for it
     deadline = time.monotonic() + 5
-    while _processes_under(own_tmpdir) and time.monotonic() < deadline:
+    while processes_under(own_tmpdir) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _processes_under(own_tmpdir) == []
+    assert processes_under(own_tmpdir) == []
 
 
 @pytest.mark.parametrize("delay", [0.1, 0.25, 0.5])
@@ -424,4 +410,4 @@ def test_a_server_that_will_not_start_says_why_from_its_log(
     line = one_error_line(result)
     assert "pg_ctl failed" in line
     assert 'invalid value for parameter "shared_buffers": "plenty"' in line
-    assert _processes_under(own_tmpdir) == []
+    assert processes_under(own_tmpdir) == []

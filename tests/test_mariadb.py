@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,13 +34,7 @@ from bench.cells import Cell, Harness
 from bench.counting import Observation
 from bench.workloads import WORKLOADS
 
-from helpers import bench, one_error_line
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from helpers import bench, free_port, one_error_line, processes_under
 
 
 def count(harness: Harness, workload: str, variant: str, size: int) -> Observation:
@@ -169,22 +162,9 @@ def own_tmpdir() -> Iterator[Path]:
     folder = Path(tempfile.mkdtemp(prefix="bench-mariadb-test-", dir="/tmp"))
     folder.chmod(0o755)
     yield folder
-    for pid in _processes_under(folder):  # should be none; never leave them
+    for pid in processes_under(folder):  # should be none; never leave them
         os.kill(pid, signal.SIGKILL)
     shutil.rmtree(folder, ignore_errors=True)
-
-
-def _processes_under(folder: Path) -> list[int]:
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            command = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if str(folder).encode() in command and state != "Z":
-            found.append(int(entry.name))
-    return found
 
 
 @pytest.mark.mariadb
@@ -211,7 +191,7 @@ def test_a_quick_run_on_a_throwaway_server_leaves_nothing_running(
     assert "throwaway server from local binaries" in result.stderr
     report = (tmp_path / "out" / "REPORT.md").read_text()
     assert "## MariaDB" in report
-    assert _processes_under(own_tmpdir) == []
+    assert processes_under(own_tmpdir) == []
     assert list(own_tmpdir.iterdir()) == []  # the server's folder went with it
 
 

@@ -9,7 +9,6 @@ is not.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -34,14 +33,7 @@ from bench.backends.servers import (
 from bench.cells import Cell, Harness
 from bench.workloads import WORKLOADS
 
-from helpers import bench
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
+from helpers import bench, free_port
 
 # --- URLs ---------------------------------------------------------------------------------------
 

@@ -13,14 +13,15 @@ Engines and driver connections are made here, the same way for every variant, so
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any, ClassVar
 
 import sqlalchemy
 from sqlalchemy import URL, Engine, event
 
-from bench.backends.servers import Note, Server
+from bench.backends.servers import Note, Provider, Server, mask, provide_from
 from bench.counting import Observer
 from bench.workloads import DbState
 from implementations.contract import DBAPIConnection
@@ -78,6 +79,42 @@ class BackendType(ABC):
     def driver_versions(self) -> dict[str, str]:
         """The versions of the driver and client libraries that shape the numbers."""
         return {}
+
+
+class ServerBackendType(BackendType):
+    """A backend whose database lives on a server: the URL given, else the first of its
+    providers that can start one."""
+
+    #: what to do when no server can be had, for the one line that says so
+    how_to_enable: ClassVar[str]
+
+    def __init__(self, providers: tuple[Provider, ...]) -> None:
+        #: tried in order when no URL is given
+        self.providers = providers
+
+    @abstractmethod
+    def parse_url(self, raw: str) -> URL:
+        """A user's URL as this backend's SQLAlchemy URL; ServerError when it is not one."""
+
+    @abstractmethod
+    def server_version(self, url: URL) -> str:
+        """Connect once and check that the harness can work there: the server's version, or
+        a one-line ServerError naming the masked URL."""
+
+    @contextmanager
+    def provide(self, url: str | None, note: Note) -> Iterator[Server]:
+        if url:
+            parsed = self.parse_url(url)
+            yield Server(parsed, "the URL given", self.server_version(parsed))
+            return
+        with provide_from(self.title, self.providers, note, self.how_to_enable) as server:
+            if not server.version:
+                version = self.server_version(server.address)
+                server = Server(server.url, server.provisioned_by, version)
+            yield server
+
+    def masked(self, raw_url: str) -> str:
+        return mask(self.parse_url(raw_url))
 
 
 class Backend(ABC):

@@ -42,10 +42,11 @@ from bench.backends.base import (
     LEFT_BEHIND,
     Backend,
     BackendType,
+    ServerBackendType,
     StoredRow,
 )
 from bench.backends.mariadb_servers import LocalServerProvider, TestcontainersProvider
-from bench.backends.servers import Note, Provider, Server, ServerError, mask, provide_from
+from bench.backends.servers import Server, ServerError, mask
 from bench.counting import Observer, query_text
 from bench.messages import first_line
 from bench.workloads import DbState
@@ -73,7 +74,7 @@ def _datetime_with_microseconds(type_: Any, compiler: Any, **kw: Any) -> str:
     return "DATETIME(6)"
 
 
-class MariadbType(BackendType):
+class MariadbType(ServerBackendType):
     name: ClassVar[str] = "mariadb"
     title: ClassVar[str] = "MariaDB"
     networked: ClassVar[bool] = True
@@ -89,24 +90,22 @@ class MariadbType(BackendType):
         "sends even after the COMMIT: one more statement and round trip per unit of work for "
         "orm, orm_bulk and core (psycopg knows the transaction is over and sends nothing)",
         "PyMySQL writes an executemany of an INSERT as one multi-row statement (split past 1 MB)",
+        "PyMySQL runs any other executemany (UPDATE, DELETE) as one statement and one round "
+        "trip per row: it has no pipeline",
         "RETURNING (MariaDB 10.5+) lets SQLAlchemy and the raw variant insert users and read "
         "their ids in one multi-row INSERT ... RETURNING",
     )
 
-    def __init__(self) -> None:
-        #: tried in order when no URL is given
-        self.providers: tuple[Provider, ...] = (TestcontainersProvider(), LocalServerProvider())
+    how_to_enable: ClassVar[str] = HOW_TO_ENABLE
 
-    @contextmanager
-    def provide(self, url: str | None, note: Note) -> Iterator[Server]:
-        if url:
-            parsed = parse_mariadb_url(url)
-            yield Server(parsed, "the URL given", server_version(parsed))
-            return
-        with provide_from(self.title, self.providers, note, HOW_TO_ENABLE) as server:
-            if not server.version:
-                server = Server(server.url, server.provisioned_by, server_version(server.address))
-            yield server
+    def __init__(self) -> None:
+        super().__init__((TestcontainersProvider(), LocalServerProvider()))
+
+    def parse_url(self, raw: str) -> URL:
+        return parse_mariadb_url(raw)
+
+    def server_version(self, url: URL) -> str:
+        return server_version(url)
 
     @contextmanager
     def open(self, server: Server) -> Iterator[MariadbBackend]:
@@ -117,9 +116,6 @@ class MariadbType(BackendType):
             yield backend
         finally:
             backend.close()
-
-    def masked(self, raw_url: str) -> str:
-        return mask(parse_mariadb_url(raw_url))
 
     def driver_versions(self) -> dict[str, str]:
         return {"pymysql": pymysql.__version__}

@@ -19,21 +19,20 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pymysql
-from sqlalchemy import URL, make_url
+from sqlalchemy import URL
 
 from bench.backends.servers import (
+    ContainerProvider,
     ProviderUnavailable,
     Server,
     ServerFolder,
-    docker_unavailable_reason,
     free_port,
     last_log_lines,
     server_user,
-    stop_quietly,
 )
-from bench.messages import first_line
 
 IMAGE_ENV = "BENCH_MARIADB_IMAGE"
 DEFAULT_IMAGE = "mariadb:11.4"
@@ -49,41 +48,22 @@ _BINARY_FOLDERS = ("/usr/sbin", "/usr/bin", "/usr/local/mysql/bin", "/usr/local/
 _STARTUP_SECONDS = 60
 
 
-class TestcontainersProvider:
+class TestcontainersProvider(ContainerProvider):
     """A MariaDB container from testcontainers, when a Docker daemon answers."""
 
-    name = "testcontainers"
+    module = "testcontainers.community.mysql"
+    image_env = IMAGE_ENV
+    default_image = DEFAULT_IMAGE
+    drivername = "mariadb+pymysql"
+    label = "MySqlContainer"
 
-    def __init__(self, image: str | None = None, docker_timeout: float = 3.0) -> None:
-        self.image = image or os.environ.get(IMAGE_ENV, DEFAULT_IMAGE)
-        self.docker_timeout = docker_timeout
-
-    def unavailable_reason(self) -> str | None:
-        return docker_unavailable_reason("testcontainers.community.mysql", self.docker_timeout)
-
-    @contextmanager
-    def start(self) -> Iterator[Server]:
+    def container(self, password: str) -> Any:
         from testcontainers.community.mysql import MySqlContainer
 
-        password = secrets.token_urlsafe(18)
-        container = None
-        try:
-            # root: the run makes a database of its own
-            container = MySqlContainer(
-                self.image, dialect="pymysql", username="root", password=password, dbname="bench"
-            )
-            container.start()
-        except BaseException as exc:
-            if container is not None:
-                stop_quietly(container)
-            if not isinstance(exc, Exception):
-                raise  # Ctrl-C: the container is stopped, the run ends
-            raise ProviderUnavailable(f"could not start {self.image}: {first_line(exc)}") from None
-        try:
-            url = make_url(container.get_connection_url()).set(drivername="mariadb+pymysql")
-            yield Server(url, f"testcontainers MySqlContainer ({self.image})")
-        finally:
-            stop_quietly(container)
+        # root: the run makes a database of its own
+        return MySqlContainer(
+            self.image, dialect="pymysql", username="root", password=password, dbname="bench"
+        )
 
 
 class LocalServerProvider:

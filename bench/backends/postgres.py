@@ -29,16 +29,14 @@ from bench.backends.base import (
     LEFT_BEHIND,
     Backend,
     BackendType,
+    ServerBackendType,
     StoredRow,
 )
 from bench.backends.postgres_servers import LocalClusterProvider, TestcontainersProvider
 from bench.backends.servers import (
-    Note,
-    Provider,
     Server,
     ServerError,
     mask,
-    provide_from,
 )
 from bench.counting import Observer, query_text
 from bench.messages import first_line
@@ -52,7 +50,7 @@ HOW_TO_ENABLE = (
 ROUND_TRIPS_FROM_TRACE = "libpq protocol trace"
 
 
-class PostgresType(BackendType):
+class PostgresType(ServerBackendType):
     name: ClassVar[str] = "postgres"
     title: ClassVar[str] = "PostgreSQL"
     networked: ClassVar[bool] = True
@@ -70,20 +68,16 @@ class PostgresType(BackendType):
         "(insertmanyvalues)",
     )
 
-    def __init__(self) -> None:
-        #: tried in order when no URL is given
-        self.providers: tuple[Provider, ...] = (TestcontainersProvider(), LocalClusterProvider())
+    how_to_enable: ClassVar[str] = HOW_TO_ENABLE
 
-    @contextmanager
-    def provide(self, url: str | None, note: Note) -> Iterator[Server]:
-        if url:
-            parsed = parse_postgres_url(url)
-            yield Server(parsed, "the URL given", server_version(parsed))
-            return
-        with provide_from(self.title, self.providers, note, HOW_TO_ENABLE) as server:
-            if not server.version:
-                server = Server(server.url, server.provisioned_by, server_version(server.address))
-            yield server
+    def __init__(self) -> None:
+        super().__init__((TestcontainersProvider(), LocalClusterProvider()))
+
+    def parse_url(self, raw: str) -> URL:
+        return parse_postgres_url(raw)
+
+    def server_version(self, url: URL) -> str:
+        return server_version(url)
 
     @contextmanager
     def open(self, server: Server) -> Iterator[PostgresBackend]:
@@ -95,9 +89,6 @@ class PostgresType(BackendType):
             yield backend
         finally:
             backend.close()
-
-    def masked(self, raw_url: str) -> str:
-        return mask(parse_postgres_url(raw_url))
 
     def driver_versions(self) -> dict[str, str]:
         libpq = psycopg.pq.version()

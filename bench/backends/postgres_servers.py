@@ -18,21 +18,20 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import psycopg
-from sqlalchemy import URL, make_url
+from sqlalchemy import URL
 
 from bench.backends.servers import (
+    ContainerProvider,
     ProviderUnavailable,
     Server,
     ServerFolder,
-    docker_unavailable_reason,
     free_port,
     last_log_lines,
     server_user,
-    stop_quietly,
 )
-from bench.messages import first_line
 
 IMAGE_ENV = "BENCH_POSTGRES_IMAGE"
 DEFAULT_IMAGE = "postgres:16-alpine"
@@ -46,40 +45,21 @@ THROWAWAY_SETTINGS = {
 }
 
 
-class TestcontainersProvider:
+class TestcontainersProvider(ContainerProvider):
     """A PostgresContainer from testcontainers, when a Docker daemon answers."""
 
-    name = "testcontainers"
+    module = "testcontainers.community.postgres"
+    image_env = IMAGE_ENV
+    default_image = DEFAULT_IMAGE
+    drivername = "postgresql+psycopg"
+    label = "PostgresContainer"
 
-    def __init__(self, image: str | None = None, docker_timeout: float = 3.0) -> None:
-        self.image = image or os.environ.get(IMAGE_ENV, DEFAULT_IMAGE)
-        self.docker_timeout = docker_timeout
-
-    def unavailable_reason(self) -> str | None:
-        return docker_unavailable_reason("testcontainers.community.postgres", self.docker_timeout)
-
-    @contextmanager
-    def start(self) -> Iterator[Server]:
+    def container(self, password: str) -> Any:
         from testcontainers.community.postgres import PostgresContainer
 
-        password = secrets.token_urlsafe(18)
-        container = None
-        try:
-            container = PostgresContainer(
-                self.image, username="bench", password=password, dbname="bench", driver=None
-            )
-            container.start()
-        except BaseException as exc:
-            if container is not None:
-                stop_quietly(container)
-            if not isinstance(exc, Exception):
-                raise  # Ctrl-C: the container is stopped, the run ends
-            raise ProviderUnavailable(f"could not start {self.image}: {first_line(exc)}") from None
-        try:
-            url = make_url(container.get_connection_url()).set(drivername="postgresql+psycopg")
-            yield Server(url, f"testcontainers PostgresContainer ({self.image})")
-        finally:
-            stop_quietly(container)
+        return PostgresContainer(
+            self.image, username="bench", password=password, dbname="bench", driver=None
+        )
 
 
 class LocalClusterProvider:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -25,9 +26,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import URL
+from sqlalchemy import URL, make_url
+
+from bench.messages import first_line
 
 Note = Callable[[str], None]
 
@@ -118,6 +121,50 @@ def provide_from(
         + "; ".join(f"{name}: {reason}" for name, reason in reasons)
         + f"); to enable it, {how_to_enable}"
     )
+
+
+class ContainerProvider:
+    """A server in a testcontainers container, when a Docker daemon answers; each backend's
+    subclass says which container, image and driver."""
+
+    name = "testcontainers"
+    #: the testcontainers module of the container class
+    module: ClassVar[str]
+    #: the environment variable naming another image, and the default one
+    image_env: ClassVar[str]
+    default_image: ClassVar[str]
+    #: the SQLAlchemy driver name for the container's URL, and how the report names it
+    drivername: ClassVar[str]
+    label: ClassVar[str]
+
+    def __init__(self, image: str | None = None, docker_timeout: float = 3.0) -> None:
+        self.image = image or os.environ.get(self.image_env, self.default_image)
+        self.docker_timeout = docker_timeout
+
+    def unavailable_reason(self) -> str | None:
+        return docker_unavailable_reason(self.module, self.docker_timeout)
+
+    def container(self, password: str) -> Any:
+        """The container, not started yet."""
+        raise NotImplementedError
+
+    @contextmanager
+    def start(self) -> Iterator[Server]:
+        container = None
+        try:
+            container = self.container(secrets.token_urlsafe(18))
+            container.start()
+        except BaseException as exc:
+            if container is not None:
+                stop_quietly(container)
+            if not isinstance(exc, Exception):
+                raise  # Ctrl-C: the container is stopped, the run ends
+            raise ProviderUnavailable(f"could not start {self.image}: {first_line(exc)}") from None
+        try:
+            url = make_url(container.get_connection_url()).set(drivername=self.drivername)
+            yield Server(url, f"testcontainers {self.label} ({self.image})")
+        finally:
+            stop_quietly(container)
 
 
 def docker_unavailable_reason(module: str, timeout: float) -> str | None:
