@@ -2,10 +2,16 @@
 
 - ``median-time``: median time per workload and variant, one panel per size, log scale,
   error bars spanning the interquartile range;
-- ``statements``: cursor calls, database statements and round trips per workload and variant;
+- ``statements``: cursor calls, database statements and (where there is a network) round
+  trips per workload and variant;
 - ``scaling``: median time against size, log-log, one line per variant;
-- ``projected-rtt``: median + round trips x network RTT, from 0 to 10 ms, per variant: where
-  the ranking of styles changes once the database is across a network.
+- ``projected-rtt``: median + round trips x network RTT, from 0 to 10 ms, per variant, for a
+  backend with a network: where the ranking of styles changes once the database is across one.
+  A style whose round trips grow with the size (the N+1 pattern) would flatten the others into
+  a bundle near zero: it gets a panel of its own beside the workload's main one.
+
+Each variant keeps one colour (the Okabe-Ito palette, told apart by colour-blind readers), one
+line style and one marker in every chart, so a second cue remains where colours are close.
 """
 
 from __future__ import annotations
@@ -34,7 +40,26 @@ if TYPE_CHECKING:
 RTT_RANGE_MS = (0.0, 10.0)
 DPI = 100
 
-Colors = dict[str, Any]
+#: Okabe & Ito's colour-blind-safe palette
+PALETTE = (
+    "#000000",
+    "#E69F00",
+    "#56B4E9",
+    "#009E73",
+    "#D55E00",
+    "#0072B2",
+    "#CC79A7",
+    "#F0E442",
+)
+LINE_STYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D", "v")
+#: a variant with this many times the fewest round trips of its workload, and at least
+#: MANY_ROUND_TRIPS, is drawn in a panel of its own in the projection
+ROUND_TRIP_FACTOR = 10
+MANY_ROUND_TRIPS = 10
+
+#: each variant's colour, line style and marker
+Colors = dict[str, dict[str, Any]]
 
 
 def draw_charts(results: Results, folder: Path) -> list[Path]:
@@ -58,12 +83,21 @@ def draw_charts(results: Results, folder: Path) -> list[Path]:
 
 
 def _variant_colors(variants: Sequence[str]) -> Colors:
-    from matplotlib import colormaps
-
-    palette = colormaps["tab10"]
+    """The same look for a variant in every chart: by its place in the registry."""
     known = [name for name in VARIANTS if name in variants]
     others = [name for name in variants if name not in VARIANTS]
-    return {name: palette(index % 10) for index, name in enumerate([*known, *others])}
+    return {
+        name: {
+            "color": PALETTE[index % len(PALETTE)],
+            "linestyle": LINE_STYLES[index % len(LINE_STYLES)],
+            "marker": MARKERS[index % len(MARKERS)],
+        }
+        for index, name in enumerate([*known, *others])
+    }
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _figure(panels: int, columns: int, panel_size: tuple[float, float]) -> tuple[Figure, int, int]:
@@ -77,11 +111,17 @@ def _figure(panels: int, columns: int, panel_size: tuple[float, float]) -> tuple
     return figure, rows, columns
 
 
-def _legend(figure: Figure, variants: Sequence[str], colors: Colors) -> None:
+def _legend(figure: Figure, variants: Sequence[str], colors: Colors, lines: bool = False) -> None:
+    """A legend of the variants drawn, and only those."""
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
+    handles: list[Any] = [
+        Line2D([], [], label=v, **colors[v]) if lines else Patch(color=colors[v]["color"], label=v)
+        for v in variants
+    ]
     figure.legend(
-        handles=[Patch(color=colors[v], label=v) for v in variants],
+        handles=handles,
         loc="outside lower center",
         ncols=min(len(variants), 6),
         title="variant",
@@ -125,7 +165,7 @@ def _bars(
             [x for x, _, _ in bars],
             [value(cell) for _, _, cell in bars],
             [width for _, width, _ in bars],
-            color=colors[variant],
+            color=colors[variant]["color"],
             yerr=(
                 [[spread(c)[0] for _, _, c in bars], [spread(c)[1] for _, _, c in bars]]
                 if spread
@@ -160,15 +200,12 @@ def median_time(cells: list[CellResult], colors: Colors, heading: Heading) -> Fi
 def statements(cells: list[CellResult], colors: Colors, heading: Heading) -> Figure | None:
     size = reference_size(cells)
     shown = at_size(cells, size)
-    measures: tuple[tuple[str, Callable[[CellResult], float]], ...] = (
+    measures: list[tuple[str, Callable[[CellResult], float]]] = [
         ("cursor calls (client side)", lambda c: c.cursor_calls),
         ("statements the database ran", lambda c: c.db_statements),
-        (
-            "round trips"
-            + ("" if heading.networked else f" (= statements: {heading.title} has no network)"),
-            lambda c: c.round_trips,
-        ),
-    )
+    ]
+    if heading.networked:  # without a network, round trips are the statements again
+        measures.append(("round trips", lambda c: c.round_trips))
     figure, rows, columns = _figure(len(measures), 1, (9.0, 3.4))
     figure.suptitle(
         f"{heading.title}: what one execution sends, size {size} "
@@ -191,6 +228,7 @@ def scaling(cells: list[CellResult], colors: Colors, heading: Heading) -> Figure
         return None
     figure, rows, columns = _figure(len(workloads), 4, (4.2, 3.4))
     figure.suptitle(f"{heading.title}: median time against size (log-log)")
+    drawn: set[str] = set()
     for index, workload in enumerate(workloads):
         axes = figure.add_subplot(rows, columns, index + 1)
         workload_cells = [c for c in cells if c.workload == workload]
@@ -199,51 +237,66 @@ def scaling(cells: list[CellResult], colors: Colors, heading: Heading) -> Figure
             axes.plot(
                 [c.size for c in line],
                 [c.median * 1000 for c in line],
-                marker="o",
                 markersize=3,
-                color=colors[variant],
+                **colors[variant],
             )
+            drawn.add(variant)
         _log_scale(axes, "x", "y")
         axes.set_title(workload, fontsize=10)
         axes.set_xlabel("size (rows or parents)")
         axes.set_ylabel("median time (ms)")
-    _legend(figure, variants_of(cells), colors)
+    _legend(figure, [v for v in variants_of(cells) if v in drawn], colors, lines=True)
     return figure
 
 
+def many_round_trips(cells: Sequence[CellResult]) -> set[str]:
+    """The variants of one workload whose round trips dwarf the others' (the N+1 pattern)."""
+    fewest = min((c.round_trips for c in cells), default=0)
+    return {
+        c.variant
+        for c in cells
+        if c.round_trips >= MANY_ROUND_TRIPS and c.round_trips >= ROUND_TRIP_FACTOR * max(fewest, 1)
+    }
+
+
 def projection(cells: list[CellResult], colors: Colors, heading: Heading) -> Figure | None:
+    if not heading.networked:
+        return None  # no network: the projection would only repeat the median times
     size = reference_size(cells)
     shown = [c for c in cells if c.size == size and c.workload in PROJECTED_WORKLOADS]
-    workloads = workloads_of(shown)
-    if not workloads:
+    panels: list[tuple[str, list[CellResult]]] = []
+    for workload in workloads_of(shown):
+        workload_cells = [c for c in shown if c.workload == workload]
+        many = many_round_trips(workload_cells)
+        panels.append((workload, [c for c in workload_cells if c.variant not in many]))
+        if many:
+            panels.append((f"{workload}: many round trips", workload_cells))
+    if not panels:
         return None
-    figure, rows, columns = _figure(len(workloads), 4, (4.2, 3.4))
-    caveat = (
-        ""
-        if heading.networked
-        else f" ({heading.title} has no network: each statement counted as a round trip)"
-    )
-    figure.suptitle(
-        f"{heading.title}: projected time = median + round trips × RTT, size {size}{caveat}"
-    )
+    figure, rows, columns = _figure(len(panels), 4, (4.2, 3.4))
+    figure.suptitle(f"{heading.title}: projected time = median + round trips × RTT, size {size}")
     low, high = RTT_RANGE_MS
     rtts = [low + (high - low) * step / 20 for step in range(21)]
-    for index, workload in enumerate(workloads):
+    drawn: set[str] = set()
+    for index, (title, panel_cells) in enumerate(panels):
         axes = figure.add_subplot(rows, columns, index + 1)
-        workload_cells = [c for c in shown if c.workload == workload]
-        for variant in variants_of(workload_cells):
-            cell = next(c for c in workload_cells if c.variant == variant)
+        for variant in variants_of(panel_cells):
+            cell = next(c for c in panel_cells if c.variant == variant)
             axes.plot(
                 rtts,
                 [cell.projected(rtt / 1000) * 1000 for rtt in rtts],
-                color=colors[variant],
-                label=f"{variant}: {cell.round_trips} round trips",
+                markevery=5,
+                markersize=4,
+                label=f"{variant}: {plural(cell.round_trips, 'round trip')}",
+                **colors[variant],
             )
+            drawn.add(variant)
         axes.set_ylim(bottom=0)
-        axes.set_title(workload, fontsize=10)
+        axes.set_title(title, fontsize=10)
         axes.set_xlabel("network round-trip time (ms)")
         axes.set_ylabel("projected time (ms)")
         axes.legend(fontsize=7)
+    _legend(figure, [v for v in variants_of(shown) if v in drawn], colors, lines=True)
     return figure
 
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from bench.results import format_seconds
+from bench import charts
+from bench.results import CellResult, Heading, format_seconds, load_results, variants_of
 
 from helpers import bench, one_error_line
 from synthetic import synthetic_run
@@ -109,12 +110,8 @@ def test_every_chart_is_written_non_empty_and_embedded(
     out, _ = quick_run
     report = (out / "REPORT.md").read_text()
     names = sorted(path.name for path in (out / "charts").iterdir())
-    assert names == [
-        "sqlite-median-time.png",
-        "sqlite-projected-rtt.png",
-        "sqlite-scaling.png",
-        "sqlite-statements.png",
-    ]
+    # no projection for SQLite: without a network it would repeat the median times
+    assert names == ["sqlite-median-time.png", "sqlite-scaling.png", "sqlite-statements.png"]
     for name in names:
         content = (out / "charts" / name).read_bytes()
         assert content.startswith(PNG_SIGNATURE) and len(content) > 10_000
@@ -131,7 +128,7 @@ def test_the_report_can_be_made_again_from_the_json(
     result = bench("report", str(copy))
     assert result.returncode == 0, result.stderr
     assert (copy / "REPORT.md").read_text() == (out / "REPORT.md").read_text()
-    assert len(list((copy / "charts").iterdir())) == 4
+    assert len(list((copy / "charts").iterdir())) == 3
     assert sorted(p.name for p in copy.iterdir()) == ["REPORT.md", "benchmarks.json", "charts"]
 
 
@@ -320,3 +317,85 @@ def test_sizes_left_out_of_the_default_run_are_said(tmp_path: Path) -> None:
     )
     timing = workload_tables(report, "SQLite")["parent_child_read"][0]
     assert timing[2][timing[0].index("`orm_lazy`")] == "—"
+
+
+def _cells_for_charts(tmp_path: Path) -> list[CellResult]:
+    """Cells of two workloads over two sizes, and of connect_read_one (one size only)."""
+    path = synthetic_run(
+        tmp_path,
+        {
+            ("crud_read", 1): {"orm": 1e-3, "core": 6e-4, "dbapi": 3e-4},
+            ("crud_read", 100): {"orm": 5e-3, "core": 3e-3, "dbapi": 1e-3},
+            ("parent_child_read", 100): {"orm_lazy": 9e-2, "orm": 2e-2, "dbapi": 1e-2},
+            ("connect_read_one", 1): {"engine_per_use": 9e-3, "nullpool": 2e-3, "dbapi": 1e-4},
+        },
+        seed=11,
+    )
+    document = json.loads(path.read_text())
+    for entry in document["benchmarks"]:
+        info = entry["extra_info"]
+        info["round_trips"] = {"orm_lazy": 103, "orm": 1}.get(info["variant"], 2)
+    path.write_text(json.dumps(document))
+    return load_results(tmp_path).cells
+
+
+def _legend_labels(figure: Any) -> list[str]:
+    return [text.get_text() for text in figure.legends[0].get_texts()]
+
+
+def _panel_labels(axes: Any) -> list[str]:
+    return [text.get_text() for text in axes.get_legend().get_texts()]
+
+
+def test_a_legend_lists_only_the_variants_drawn(tmp_path: Path) -> None:
+    cells = _cells_for_charts(tmp_path)
+    colors = charts._variant_colors(variants_of(cells))
+    heading = Heading("postgres", "PostgreSQL", networked=True)
+    # connect_read_one runs at one size: no line in the scaling chart, so not in its legend
+    figure = charts.scaling(cells, colors, heading)
+    assert figure is not None
+    assert _legend_labels(figure) == ["orm", "core", "dbapi"]
+    projected = charts.projection(cells, colors, heading)
+    assert projected is not None
+    # connect_read_one is not projected: its variants stay out of that legend too
+    assert _legend_labels(projected) == ["orm", "orm_lazy", "core", "dbapi"]
+
+
+def test_labels_count_one_round_trip_in_the_singular(tmp_path: Path) -> None:
+    assert charts.plural(1, "round trip") == "1 round trip"
+    assert charts.plural(2, "round trip") == "2 round trips"
+    cells = _cells_for_charts(tmp_path)
+    figure = charts.projection(
+        cells, charts._variant_colors(variants_of(cells)), Heading("p", "P", networked=True)
+    )
+    assert figure is not None
+    labels = [label for axes in figure.axes for label in _panel_labels(axes)]
+    assert "orm: 1 round trip" in labels and "dbapi: 2 round trips" in labels
+    assert not any(label.endswith(" 1 round trips") for label in labels)
+
+
+def test_many_round_trips_get_a_panel_of_their_own(tmp_path: Path) -> None:
+    cells = _cells_for_charts(tmp_path)
+    figure = charts.projection(
+        cells, charts._variant_colors(variants_of(cells)), Heading("p", "P", networked=True)
+    )
+    assert figure is not None
+    panels = {axes.get_title(): axes for axes in figure.axes}
+    main = _panel_labels(panels["parent_child_read"])
+    assert main == ["orm: 1 round trip", "dbapi: 2 round trips"]  # orm_lazy left out
+    own = _panel_labels(panels["parent_child_read: many round trips"])
+    assert "orm_lazy: 103 round trips" in own
+    assert "crud_read: many round trips" not in panels
+
+
+def test_without_a_network_there_is_no_projection_and_no_round_trip_panel(tmp_path: Path) -> None:
+    cells = _cells_for_charts(tmp_path)
+    colors = charts._variant_colors(variants_of(cells))
+    heading = Heading("sqlite", "SQLite", networked=False)
+    assert charts.projection(cells, colors, heading) is None
+    figure = charts.statements(cells, colors, heading)
+    assert figure is not None
+    assert [axes.get_ylabel().split("\n")[0] for axes in figure.axes] == [
+        "cursor calls (client side)",
+        "statements the database ran",
+    ]
