@@ -303,3 +303,42 @@ def test_postgres_asked_for_but_unavailable_is_an_error(tmp_path: Path) -> None:
     line = one_error_line(result)
     assert line.startswith("bench: error: no PostgreSQL server (testcontainers: no Docker daemon")
     assert "local server binaries: no PostgreSQL server binaries" in line
+
+
+def test_a_users_run_leaves_the_reference_untouched(tmp_path: Path) -> None:
+    reference = tmp_path / "results" / "reference"
+    reference.mkdir(parents=True)
+    (reference / "REPORT.md").write_text("the published run\n")
+    result = bench(
+        "run",
+        "--backend",
+        "sqlite",
+        "--quick",
+        "--workload",
+        "crud_read",
+        "--variant",
+        "dbapi",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "results" / "latest" / "benchmarks.json").is_file()
+    assert [p.name for p in reference.iterdir()] == ["REPORT.md"]
+    assert (reference / "REPORT.md").read_text() == "the published run\n"
+
+
+def test_git_ignores_a_users_run_and_keeps_the_reference() -> None:
+    checkout = Path(__file__).resolve().parents[1]
+    if not (checkout / ".git").exists():
+        pytest.skip("not a git checkout of the harness: nothing to ignore")
+    ignored = subprocess.run(
+        ["git", "-C", str(checkout), "check-ignore", "-q", "results/latest/benchmarks.json"],
+        check=False,
+    )
+    assert ignored.returncode == 0
+    tracked = subprocess.run(
+        ["git", "-C", str(checkout), "ls-files", "results/reference/REPORT.md"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert tracked.stdout.strip() == "results/reference/REPORT.md"
