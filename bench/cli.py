@@ -80,7 +80,13 @@ def _size(text: str) -> int:
     return sizes[0]
 
 
-def _add_url_options(parser: argparse.ArgumentParser) -> None:
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also say which ways of getting a server were passed over, and why",
+    )
     for kind in backend_types():
         if kind.url_option:
             parser.add_argument(
@@ -113,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"--quick: {','.join(map(str, QUICK_SIZES))})",
     )
     run.add_argument("--quick", action="store_true", help="fewer sizes and rounds")
-    _add_url_options(run)
+    _add_server_options(run)
     run.add_argument("--out", type=_folder, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT}")
 
     report = commands.add_parser("report", help="charts and REPORT.md from benchmarks.json")
@@ -132,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     statements.add_argument(
         "--variant", nargs="+", action="extend", type=_names("variant", tuple(VARIANTS))
     )
-    _add_url_options(statements)
+    _add_server_options(statements)
 
     commands.add_parser("list", help="workloads, variants and backends")
     return parser
@@ -247,7 +253,7 @@ def _server(
     with ExitStack() as stack:
         try:
             server = stack.enter_context(
-                kind.provide(url, note=lambda line: _say(f"{kind.name}: {line}"))
+                kind.provide(url, note=lambda line: _note(args, f"{kind.name}: {line}"))
             )
         except ServerUnavailable as exc:
             if required:
@@ -261,6 +267,12 @@ def _server(
         where = f", at {server.masked_url}" if server.masked_url else ""
         _say(f"{kind.name}: {kind.title} {server.version}, {server.provisioned_by}{where}")
         yield server
+
+
+def _note(args: argparse.Namespace, line: str) -> None:
+    """A line worth saying only when asked to be verbose."""
+    if getattr(args, "verbose", False):
+        _say(line)
 
 
 def _say(line: str) -> None:

@@ -66,16 +66,23 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return lines
 
 
-def _announce(config: pytest.Config, line: str) -> None:
-    capture = config.pluginmanager.get_plugin("capturemanager")
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None:
+#: where each backend's database came from, said once the tests are done, so that it does not
+#: break pytest's progress lines; providers passed over on the way are said only with -v
+PROVISIONED = pytest.StashKey[list[str]]()
+
+
+def _announce(config: pytest.Config, line: str, verbose_only: bool = False) -> None:
+    if verbose_only and config.get_verbosity() < 1:
         return
-    if capture is None:
-        reporter.write_line(line)
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line(line)
+    config.stash.setdefault(PROVISIONED, []).append(line)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    lines = config.stash.get(PROVISIONED, [])
+    if lines:
+        terminalreporter.section("backends", sep="-")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 def _record(config: pytest.Config, backend: Backend) -> None:
@@ -109,7 +116,10 @@ def _server_fixture(kind: BackendType) -> Callable[..., Iterator[Server]]:
         stack = ExitStack()
         try:
             found = stack.enter_context(
-                kind.provide(url, note=lambda line: _announce(config, f"{kind.name}: {line}"))
+                kind.provide(
+                    url,
+                    note=lambda line: _announce(config, f"{kind.name}: {line}", verbose_only=True),
+                )
             )
         except ServerUnavailable as exc:
             if os.environ.get(kind.require_env):

@@ -238,8 +238,8 @@ def _statement_extremes(cells: list[CellResult], size: int) -> list[str]:
 def _no_network(heading: Heading) -> str:
     return (
         f"{heading.title} runs inside the application's process: "
-        "there is no network round trip to add (the projection chart shows what its "
-        "statement counts would cost if each were one)."
+        "there is no network round trip to add, and no projection chart: its statements "
+        "cost what the median times show."
     )
 
 

@@ -342,3 +342,24 @@ def test_git_ignores_a_users_run_and_keeps_the_reference() -> None:
         check=True,
     )
     assert tracked.stdout.strip() == "results/reference/REPORT.md"
+
+
+def test_where_the_backends_came_from_is_said_after_the_tests(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_uses_sqlite="""
+        def test_one(sqlite_backend):
+            assert sqlite_backend.name == "sqlite"
+
+        def test_two():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "bench.fix_backends")
+    result.assert_outcomes(passed=2)
+    lines = result.stdout.lines
+    progress = next(line for line in lines if line.startswith("test_uses_sqlite.py"))
+    assert progress.startswith("test_uses_sqlite.py ..")  # one line, not broken up
+    section = next(i for i, line in enumerate(lines) if "backends" in line and "---" in line)
+    said = [line for line in lines[section + 1 :] if line.strip()]
+    assert said[0].startswith("sqlite: version ")
+    assert section > lines.index(progress)

@@ -375,3 +375,18 @@ def running(pid: int) -> bool:
             return False  # exited; only waiting for its parent to collect the exit status
         time.sleep(0.1)
     return True
+
+
+@pytest.mark.postgres
+def test_providers_passed_over_are_said_only_when_asked(tmp_path: Path) -> None:
+    env = {"DOCKER_HOST": "unix:///nonexistent/docker.sock", "BENCH_POSTGRES_URL": ""}
+    arguments = ["statements", "--workload", "crud_read", "--backend", "postgres", "--size", "1"]
+    quiet = bench(*arguments, cwd=tmp_path, env=env)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "not possible here" not in quiet.stderr
+    assert "throwaway cluster from local binaries" in quiet.stderr  # the provider used
+    verbose = bench(*arguments, "-v", cwd=tmp_path, env=env)
+    assert verbose.returncode == 0, verbose.stderr
+    assert "postgres: PostgreSQL via testcontainers is not possible here: no Docker" in (
+        verbose.stderr
+    )
