@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 RTT_RANGE_MS = (0.0, 10.0)
 DPI = 100
 
-#: Okabe & Ito's colour-blind-safe palette
+#: Okabe & Ito's colour-blind-safe palette, and a grey: nine variants, nine colours (past
+#: them, bars are hatched as well)
 PALETTE = (
     "#000000",
     "#E69F00",
@@ -50,6 +51,7 @@ PALETTE = (
     "#0072B2",
     "#CC79A7",
     "#F0E442",
+    "#999999",
 )
 LINE_STYLES = ("-", "--", "-.", ":")
 MARKERS = ("o", "s", "^", "D", "v")
@@ -91,9 +93,15 @@ def _variant_colors(variants: Sequence[str]) -> Colors:
             "color": PALETTE[index % len(PALETTE)],
             "linestyle": LINE_STYLES[index % len(LINE_STYLES)],
             "marker": MARKERS[index % len(MARKERS)],
+            "hatch": "" if index < len(PALETTE) else "//",
         }
         for index, name in enumerate([*known, *others])
     }
+
+
+def _line(style: dict[str, Any]) -> dict[str, Any]:
+    """A variant's look as line properties."""
+    return {key: style[key] for key in ("color", "linestyle", "marker")}
 
 
 def plural(count: int, noun: str) -> str:
@@ -117,7 +125,9 @@ def _legend(figure: Figure, variants: Sequence[str], colors: Colors, lines: bool
     from matplotlib.patches import Patch
 
     handles: list[Any] = [
-        Line2D([], [], label=v, **colors[v]) if lines else Patch(color=colors[v]["color"], label=v)
+        Line2D([], [], label=v, **_line(colors[v]))
+        if lines
+        else Patch(facecolor=colors[v]["color"], hatch=colors[v]["hatch"], label=v)
         for v in variants
     ]
     figure.legend(
@@ -166,6 +176,7 @@ def _bars(
             [value(cell) for _, _, cell in bars],
             [width for _, width, _ in bars],
             color=colors[variant]["color"],
+            hatch=colors[variant]["hatch"],
             yerr=(
                 [[spread(c)[0] for _, _, c in bars], [spread(c)[1] for _, _, c in bars]]
                 if spread
@@ -238,7 +249,7 @@ def scaling(cells: list[CellResult], colors: Colors, heading: Heading) -> Figure
                 [c.size for c in line],
                 [c.median * 1000 for c in line],
                 markersize=3,
-                **colors[variant],
+                **_line(colors[variant]),
             )
             drawn.add(variant)
         _log_scale(axes, "x", "y")
@@ -288,7 +299,7 @@ def projection(cells: list[CellResult], colors: Colors, heading: Heading) -> Fig
                 markevery=5,
                 markersize=4,
                 label=f"{variant}: {plural(cell.round_trips, 'round trip')}",
-                **colors[variant],
+                **_line(colors[variant]),
             )
             drawn.add(variant)
         axes.set_ylim(bottom=0)

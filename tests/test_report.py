@@ -399,3 +399,12 @@ def test_without_a_network_there_is_no_projection_and_no_round_trip_panel(tmp_pa
         "cursor calls (client side)",
         "statements the database ran",
     ]
+
+
+def test_every_registered_variant_has_a_colour_of_its_own() -> None:
+    from implementations.registry import VARIANTS
+
+    looks = charts._variant_colors(list(VARIANTS))
+    assert len({look["color"] for look in looks.values()}) == len(VARIANTS)
+    lines = {(look["color"], look["linestyle"], look["marker"]) for look in looks.values()}
+    assert len(lines) == len(VARIANTS)
