@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 TESTS_DIR = Path(__file__).parent
 
@@ -67,3 +74,23 @@ def processes_under(folder: Path, name: bytes = b"") -> list[int]:
         if str(folder).encode() in command and name in command and state != "Z":
             found.append(int(entry.name))
     return found
+
+
+@contextmanager
+def server_tmpdir(unavailable_reason: str | None, require_env: str, prefix: str) -> Iterator[Path]:
+    """A temporary folder for the runs a test starts, so that the servers they start (and only
+    those) can be found by it; under /tmp, where the server's unprivileged user can reach it
+    (pytest's own folders are private to root). Skips, or fails when ``require_env`` is set,
+    where the server's binaries are missing."""
+    if unavailable_reason is not None:
+        if os.environ.get(require_env):
+            pytest.fail(unavailable_reason)
+        pytest.skip(unavailable_reason)
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        for pid in processes_under(folder):  # should be none; never leave them
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from bench.backends.postgres import conninfo_for
 from bench.backends.postgres_servers import LocalClusterProvider
 from bench.backends.servers import Server, mask
 
-from helpers import bench, bench_patched, one_error_line, processes_under
+from helpers import bench, bench_patched, one_error_line, processes_under, server_tmpdir
 
 QUICK_SQLITE = ("run", "--backend", "sqlite", "--quick", "--workload", "crud_read")
 #: one small PostgreSQL run, into the folder "o"
@@ -205,17 +204,10 @@ def own_tmpdir() -> Iterator[Path]:
     """A temporary folder for the runs a test starts, so that the servers they start (and
     only those) can be found by it; under /tmp, where the server's unprivileged user can
     reach it (pytest's own folders are private to root)."""
-    reason = LocalClusterProvider().unavailable_reason()
-    if reason is not None:
-        if os.environ.get("BENCH_REQUIRE_POSTGRES"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    folder = Path(tempfile.mkdtemp(prefix="bench-faults-", dir="/tmp"))
-    folder.chmod(0o755)
-    yield folder
-    for pid in processes_under(folder):  # should be none; never leave them
-        os.kill(pid, signal.SIGKILL)
-    shutil.rmtree(folder, ignore_errors=True)
+    with server_tmpdir(
+        LocalClusterProvider().unavailable_reason(), "BENCH_REQUIRE_POSTGRES", "bench-faults-"
+    ) as folder:
+        yield folder
 
 
 def _start_postgres_run(tmp_path: Path, own_tmpdir: Path) -> subprocess.Popen[str]:

@@ -8,9 +8,6 @@ CI has: its fall-through is tested, starting a real container is not.
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +31,7 @@ from bench.cells import Cell, Harness
 from bench.counting import Observation
 from bench.workloads import WORKLOADS
 
-from helpers import bench, free_port, one_error_line, processes_under
+from helpers import bench, free_port, one_error_line, processes_under, server_tmpdir
 
 
 def count(harness: Harness, workload: str, variant: str, size: int) -> Observation:
@@ -154,17 +151,10 @@ def test_without_any_server_mariadb_is_skipped_with_the_reason(tmp_path: Path) -
 def own_tmpdir() -> Iterator[Path]:
     """A temporary folder under /tmp (which the server's user can reach) for the servers one
     test starts, so that they, and only they, can be found by it."""
-    reason = LocalServerProvider().unavailable_reason()
-    if reason is not None:
-        if os.environ.get(MARIADB.require_env):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    folder = Path(tempfile.mkdtemp(prefix="bench-mariadb-test-", dir="/tmp"))
-    folder.chmod(0o755)
-    yield folder
-    for pid in processes_under(folder):  # should be none; never leave them
-        os.kill(pid, signal.SIGKILL)
-    shutil.rmtree(folder, ignore_errors=True)
+    with server_tmpdir(
+        LocalServerProvider().unavailable_reason(), MARIADB.require_env, "bench-mariadb-test-"
+    ) as folder:
+        yield folder
 
 
 @pytest.mark.mariadb

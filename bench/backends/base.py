@@ -12,16 +12,18 @@ Engines and driver connections are made here, the same way for every variant, so
 
 from __future__ import annotations
 
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import sqlalchemy
-from sqlalchemy import URL, Engine, event
+from sqlalchemy import URL, Engine, event, make_url
+from sqlalchemy.exc import ArgumentError
 
-from bench.backends.servers import Note, Provider, Server, mask, provide_from
+from bench.backends.servers import Note, Provider, Server, ServerError, mask, provide_from
 from bench.counting import Observer
 from bench.workloads import DbState
 from implementations.contract import DBAPIConnection
@@ -81,20 +83,50 @@ class BackendType(ABC):
         return {}
 
 
-class ServerBackendType(BackendType):
+DatabaseT = TypeVar("DatabaseT", bound="Backend")
+
+
+class ServerBackendType(BackendType, Generic[DatabaseT]):
     """A backend whose database lives on a server: the URL given, else the first of its
     providers that can start one."""
 
     #: what to do when no server can be had, for the one line that says so
     how_to_enable: ClassVar[str]
+    #: the URL schemes a user's URL may have (the first is the one quoted), and the SQLAlchemy
+    #: driver the harness connects with
+    url_schemes: ClassVar[tuple[str, ...]]
+    drivername: ClassVar[str]
 
     def __init__(self, providers: tuple[Provider, ...]) -> None:
         #: tried in order when no URL is given
         self.providers = providers
 
-    @abstractmethod
     def parse_url(self, raw: str) -> URL:
         """A user's URL as this backend's SQLAlchemy URL; ServerError when it is not one."""
+        try:
+            url = make_url(raw)
+        except (ArgumentError, ValueError):
+            raise ServerError(
+                f"not a database URL: expected {self.url_schemes[0]}://user:password@host:port/"
+                "database"
+            ) from None
+        if url.get_backend_name() not in self.url_schemes:
+            raise ServerError(f"not a {self.title} URL: {mask(url)}")
+        return url.set(drivername=self.drivername)
+
+    @abstractmethod
+    def _database(self, server_url: URL, name: str, provisioned_by: str) -> DatabaseT:
+        """A database (or schema) of the given name on the server, with the schema created."""
+
+    @contextmanager
+    def open(self, server: Server) -> Iterator[DatabaseT]:
+        backend = self._database(
+            server.address, f"bench_{secrets.token_hex(6)}", server.provisioned_by
+        )
+        try:
+            yield backend
+        finally:
+            backend.close()
 
     @abstractmethod
     def server_version(self, url: URL) -> str:

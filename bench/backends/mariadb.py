@@ -23,8 +23,6 @@ Counting starts once the driver has connected, as on PostgreSQL: the handshake a
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -32,8 +30,7 @@ from typing import Any, ClassVar
 import pymysql
 import pymysql.cursors
 from pymysql.constants import COMMAND, SERVER_STATUS
-from sqlalchemy import URL, DateTime, Engine, event, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy import URL, DateTime, Engine, event
 from sqlalchemy.ext.compiler import compiles
 
 from bench.backends.base import (
@@ -46,7 +43,7 @@ from bench.backends.base import (
     StoredRow,
 )
 from bench.backends.mariadb_servers import LocalServerProvider, TestcontainersProvider
-from bench.backends.servers import Server, ServerError, mask
+from bench.backends.servers import ServerError, mask
 from bench.counting import Observer, query_text
 from bench.messages import first_line
 from bench.workloads import DbState
@@ -74,7 +71,7 @@ def _datetime_with_microseconds(type_: Any, compiler: Any, **kw: Any) -> str:
     return "DATETIME(6)"
 
 
-class MariadbType(ServerBackendType):
+class MariadbType(ServerBackendType["MariadbBackend"]):
     name: ClassVar[str] = "mariadb"
     title: ClassVar[str] = "MariaDB"
     networked: ClassVar[bool] = True
@@ -97,25 +94,17 @@ class MariadbType(ServerBackendType):
     )
 
     how_to_enable: ClassVar[str] = HOW_TO_ENABLE
+    url_schemes: ClassVar[tuple[str, ...]] = ("mariadb", "mysql")
+    drivername: ClassVar[str] = "mariadb+pymysql"
 
     def __init__(self) -> None:
         super().__init__((TestcontainersProvider(), LocalServerProvider()))
 
-    def parse_url(self, raw: str) -> URL:
-        return parse_mariadb_url(raw)
-
     def server_version(self, url: URL) -> str:
         return server_version(url)
 
-    @contextmanager
-    def open(self, server: Server) -> Iterator[MariadbBackend]:
-        backend = MariadbBackend(
-            server.address, f"bench_{secrets.token_hex(6)}", server.provisioned_by
-        )
-        try:
-            yield backend
-        finally:
-            backend.close()
+    def _database(self, server_url: URL, name: str, provisioned_by: str) -> MariadbBackend:
+        return MariadbBackend(server_url, name, provisioned_by)
 
     def driver_versions(self) -> dict[str, str]:
         return {"pymysql": pymysql.__version__}
@@ -126,15 +115,7 @@ MARIADB = MariadbType()
 
 def parse_mariadb_url(raw: str) -> URL:
     """A user's URL as a ``mariadb+pymysql`` SQLAlchemy URL."""
-    try:
-        url = make_url(raw)
-    except (ArgumentError, ValueError):
-        raise ServerError(
-            "not a database URL: expected mariadb://user:password@host:port/database"
-        ) from None
-    if url.get_backend_name() not in ("mariadb", "mysql"):
-        raise ServerError(f"not a MariaDB URL: {mask(url)}")
-    return url.set(drivername="mariadb+pymysql")
+    return MARIADB.parse_url(raw)
 
 
 def connect_arguments(url: URL) -> dict[str, Any]:

@@ -13,15 +13,13 @@ from __future__ import annotations
 import re
 import secrets
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any, ClassVar
 
 import psycopg
-from sqlalchemy import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy import URL
 
 from bench.backends.base import (
     _SNAPSHOT_POSTS,
@@ -34,7 +32,6 @@ from bench.backends.base import (
 )
 from bench.backends.postgres_servers import LocalClusterProvider, TestcontainersProvider
 from bench.backends.servers import (
-    Server,
     ServerError,
     mask,
 )
@@ -50,7 +47,7 @@ HOW_TO_ENABLE = (
 ROUND_TRIPS_FROM_TRACE = "libpq protocol trace"
 
 
-class PostgresType(ServerBackendType):
+class PostgresType(ServerBackendType["PostgresBackend"]):
     name: ClassVar[str] = "postgres"
     title: ClassVar[str] = "PostgreSQL"
     networked: ClassVar[bool] = True
@@ -69,26 +66,17 @@ class PostgresType(ServerBackendType):
     )
 
     how_to_enable: ClassVar[str] = HOW_TO_ENABLE
+    url_schemes: ClassVar[tuple[str, ...]] = ("postgresql", "postgres")
+    drivername: ClassVar[str] = "postgresql+psycopg"
 
     def __init__(self) -> None:
         super().__init__((TestcontainersProvider(), LocalClusterProvider()))
 
-    def parse_url(self, raw: str) -> URL:
-        return parse_postgres_url(raw)
-
     def server_version(self, url: URL) -> str:
         return server_version(url)
 
-    @contextmanager
-    def open(self, server: Server) -> Iterator[PostgresBackend]:
-        assert server.url is not None
-        backend = PostgresBackend(
-            server.url, f"bench_{secrets.token_hex(6)}", server.provisioned_by
-        )
-        try:
-            yield backend
-        finally:
-            backend.close()
+    def _database(self, server_url: URL, name: str, provisioned_by: str) -> PostgresBackend:
+        return PostgresBackend(server_url, name, provisioned_by)
 
     def driver_versions(self) -> dict[str, str]:
         libpq = psycopg.pq.version()
@@ -104,15 +92,7 @@ POSTGRES = PostgresType()
 
 def parse_postgres_url(raw: str) -> URL:
     """A user's URL as a ``postgresql+psycopg`` SQLAlchemy URL."""
-    try:
-        url = make_url(raw)
-    except (ArgumentError, ValueError):
-        raise ServerError(
-            "not a database URL: expected postgresql://user:password@host:port/database"
-        ) from None
-    if url.get_backend_name() not in ("postgresql", "postgres"):
-        raise ServerError(f"not a PostgreSQL URL: {mask(url)}")
-    return url.set(drivername="postgresql+psycopg")
+    return POSTGRES.parse_url(raw)
 
 
 def server_version(url: URL) -> str:

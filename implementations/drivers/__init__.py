@@ -40,10 +40,12 @@ class DriverSql:
         self.select_user = f"SELECT {USER_COLUMNS} FROM user_account WHERE id = {p}"
 
     def timestamp_param(self, value: datetime) -> Any:
-        raise NotImplementedError
+        """A timestamp as the driver binds it (the driver's own datetime support)."""
+        return value
 
     def timestamp_value(self, raw: Any) -> datetime:
-        raise NotImplementedError
+        """A timestamp as read back from the driver."""
+        return raw  # type: ignore[no-any-return]
 
     def id_list(self, column: str, ids: Sequence[int]) -> tuple[str, Sequence[Any]]:
         """A WHERE condition matching ``column`` against the ids, and its parameters."""

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, ClassVar
 
 from implementations.contract import DBAPICursor
@@ -16,12 +15,6 @@ ROWS_PER_STATEMENT = 1000
 
 class Sql(DriverSql):
     placeholder: ClassVar[str] = "%s"
-
-    def timestamp_param(self, value: datetime) -> datetime:
-        return value
-
-    def timestamp_value(self, raw: Any) -> datetime:
-        return raw  # type: ignore[no-any-return]
 
     def id_list(self, column: str, ids: Sequence[int]) -> tuple[str, Sequence[Any]]:
         return f"{column} IN ({', '.join(['%s'] * len(ids))})", ids

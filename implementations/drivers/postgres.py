@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, ClassVar
 
 from implementations.contract import DBAPICursor
@@ -13,12 +12,6 @@ from implementations.drivers import DriverSql
 
 class Sql(DriverSql):
     placeholder: ClassVar[str] = "%s"
-
-    def timestamp_param(self, value: datetime) -> datetime:
-        return value
-
-    def timestamp_value(self, raw: Any) -> datetime:
-        return raw  # type: ignore[no-any-return]
 
     def id_list(self, column: str, ids: Sequence[int]) -> tuple[str, Sequence[Any]]:
         return f"{column} = ANY(%s)", [list(ids)]
