@@ -30,10 +30,18 @@ class Cell:
     variant: str
     backend: str
     size: int
+    #: the round-trip time a delay proxy adds between the variant and the server, in ms;
+    #: None for the usual, direct cells
+    rtt_ms: float | None = None
 
     @property
     def id(self) -> str:
-        return f"{self.variant}-{self.backend}-{self.size}"
+        return f"{self.variant}-{self.where}-{self.size}"
+
+    @property
+    def where(self) -> str:
+        """The backend, and the delay the proxy adds when it runs through one."""
+        return self.backend if self.rtt_ms is None else f"{self.backend}+{self.rtt_ms:g}ms"
 
     def __str__(self) -> str:
         return f"{self.workload}[{self.id}]"

@@ -8,7 +8,9 @@
 - ``projected-rtt``: median + round trips x network RTT, from 0 to 10 ms, per variant, for a
   backend with a network: where the ranking of styles changes once the database is across one.
   A style whose round trips grow with the size (the N+1 pattern) would flatten the others into
-  a bundle near zero: it gets a panel of its own beside the workload's main one.
+  a bundle near zero: it gets a panel of its own beside the workload's main one;
+- ``measured-rtt``, for a run with ``--rtt``: the projection's lines with the medians measured
+  through the delay proxy as points, at size 1 and the reference size.
 
 Each variant keeps one colour (the Okabe-Ito palette, told apart by colour-blind readers), one
 line style and one marker in every chart, so a second cue remains where colours are close.
@@ -79,6 +81,12 @@ def draw_charts(results: Results, folder: Path) -> list[Path]:
             if figure is None:
                 continue
             path = folder / f"{backend}-{name}.png"
+            figure.savefig(path, dpi=DPI)
+            written.append(path)
+        delayed = [c for c in results.delayed if c.backend == backend]
+        figure = measured_projection(cells, delayed, colors, heading)
+        if figure is not None:
+            path = folder / f"{backend}-measured-rtt.png"
             figure.savefig(path, dpi=DPI)
             written.append(path)
     return written
@@ -308,6 +316,74 @@ def projection(cells: list[CellResult], colors: Colors, heading: Heading) -> Fig
         axes.set_ylabel("projected time (ms)")
         axes.legend(fontsize=7)
     _legend(figure, [v for v in variants_of(shown) if v in drawn], colors, lines=True)
+    return figure
+
+
+def measured_projection(
+    cells: list[CellResult], delayed: list[CellResult], colors: Colors, heading: Heading
+) -> Figure | None:
+    """The projection's lines, and the medians measured through the delay proxy as points
+    (filled at the RTTs it added, hollow through it at 0 ms), at size 1 and the reference
+    size, on the projection chart's axes."""
+    if not delayed:
+        return None
+    size = reference_size(cells)
+    panels: list[tuple[str, list[CellResult]]] = []
+    for shown in sorted({1, size}):
+        at = [
+            c
+            for c in cells
+            if c.size == shown
+            and c.workload in PROJECTED_WORKLOADS
+            and any(d.key == c.key for d in delayed)
+        ]
+        for workload in workloads_of(at):
+            workload_cells = [c for c in at if c.workload == workload]
+            many = many_round_trips(workload_cells)
+            panels.append(
+                (f"{workload}, size {shown}", [c for c in workload_cells if c.variant not in many])
+            )
+            if many:
+                panels.append((f"{workload}, size {shown}: many round trips", workload_cells))
+    if not panels:
+        return None
+    figure, rows, columns = _figure(len(panels), 4, (4.2, 3.4))
+    figure.suptitle(
+        f"{heading.title}: measured through the delay proxy (points; hollow: at 0 ms) "
+        "against projected (lines)"
+    )
+    low = RTT_RANGE_MS[0]
+    high = max(RTT_RANGE_MS[1], *(c.rtt_ms for c in delayed))
+    rtts = [low + (high - low) * step / 20 for step in range(21)]
+    drawn: set[str] = set()
+    for index, (title, panel_cells) in enumerate(panels):
+        axes = figure.add_subplot(rows, columns, index + 1)
+        for cell in panel_cells:
+            look = colors[cell.variant]
+            axes.plot(
+                rtts,
+                [cell.projected(rtt / 1000) * 1000 for rtt in rtts],
+                color=look["color"],
+                linestyle=look["linestyle"],
+                linewidth=1,
+            )
+            measured = sorted((d for d in delayed if d.key == cell.key), key=lambda d: d.rtt_ms)
+            for point in measured:
+                axes.plot(
+                    [point.rtt_ms],
+                    [point.median * 1000],
+                    linestyle="none",
+                    marker=look["marker"],
+                    markersize=5,
+                    color=look["color"],
+                    markerfacecolor=look["color"] if point.rtt_ms else "none",
+                )
+            drawn.add(cell.variant)
+        axes.set_ylim(bottom=0)
+        axes.set_title(title, fontsize=10)
+        axes.set_xlabel("network round-trip time (ms)")
+        axes.set_ylabel("time (ms)")
+    _legend(figure, [v for v in variants_of(cells) if v in drawn], colors, lines=True)
     return figure
 
 

@@ -26,6 +26,7 @@ import pytest
 from bench.backends import BACKENDS, LEFT_BEHIND, BackendType, backend_type, backend_types
 from bench.backends.servers import ProvidedServers, Server, ServerError, ServerUnavailable
 from bench.messages import first_line
+from bench.network import parse_rtts
 from bench.workloads import DEFAULT_SIZES, QUICK_SIZES, WORKLOADS, parse_sizes
 from implementations.registry import VARIANTS, load_variant
 
@@ -63,6 +64,13 @@ def _names(kind: str, known: Sequence[str]) -> Callable[[str], str]:
 def _sizes(text: str) -> tuple[int, ...]:
     try:
         return parse_sizes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _rtts(text: str) -> tuple[float, ...]:
+    try:
+        return parse_rtts(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -119,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
         f"--quick: {','.join(map(str, QUICK_SIZES))})",
     )
     run.add_argument("--quick", action="store_true", help="fewer sizes and rounds")
+    run.add_argument(
+        "--rtt",
+        type=_rtts,
+        metavar="MS,...",
+        help="also run the networked backends' cells through a proxy that adds these "
+        "round-trip times in ms (and 0, its own cost), e.g. 1,10",
+    )
     _add_server_options(run)
     run.add_argument("--out", type=_folder, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT}")
 
@@ -413,6 +428,14 @@ def command_run(args: argparse.Namespace) -> int:
         pytest_args.append(f"--bench-sizes={','.join(map(str, args.sizes))}")
     if args.quick:
         pytest_args.append("--bench-quick")
+    if args.rtt:
+        requested = backend_types(None if args.backend == "all" else (args.backend,))
+        if not any(kind.networked for kind in requested):
+            raise UsageError(
+                "--rtt: no selected backend has a network to delay; choose from "
+                + ", ".join(kind.name for kind in backend_types() if kind.networked)
+            )
+        pytest_args.append(f"--bench-rtt={','.join(f'{rtt:g}' for rtt in args.rtt)}")
 
     published: list[bool] = []
     with _locked_output_folder(out), _staging_folder(out) as staging:
@@ -530,6 +553,8 @@ def _reproduce_command(args: argparse.Namespace) -> str:
         parts += ["--sizes", ",".join(map(str, args.sizes))]
     if args.quick:
         parts.append("--quick")
+    if args.rtt:
+        parts += ["--rtt", ",".join(f"{rtt:g}" for rtt in args.rtt)]
     return shlex.join(parts)
 
 

@@ -87,6 +87,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 def _record(config: pytest.Config, backend: Backend) -> None:
     description = backend.describe()
+    if backend.networked:
+        # how far the server is, measured before any cell: what a projection is read against
+        description["round_trip_ms"] = f"{backend.round_trip_seconds() * 1000:.3f}"
     config.stash[BACKEND_DESCRIPTIONS][backend.name] = description
     config.stash[BACKEND_NETWORKED][backend.name] = backend.networked
     if config.getoption("--bench-command", default=None):

@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
-from bench.backends import BACKENDS, backend_types
+from bench.backends import BACKENDS, backend_type, backend_types
 from bench.cells import PROFILES, Cell, Harness, Profile
 from bench.fix_backends import BACKEND_DESCRIPTIONS, BACKEND_NETWORKED
 from bench.groups import GroupRunner, publish
+from bench.network import DelayedHarnesses, parse_rtts
 from bench.timing import calibrate
 from bench.workloads import DEFAULT_SIZES, QUICK_SIZES, WORKLOADS, parse_sizes, sizes_for
 from implementations.registry import VARIANTS, load_variant
@@ -36,18 +37,28 @@ class Selection:
     notes: tuple[str, ...] = field(default=())
     #: whether the sizes were asked for (then every variant runs at every one of them)
     sizes_given: bool = False
+    #: the round-trip times (ms) the networked backends' cells also run at, through a delay
+    #: proxy; with any, also at 0 ms through it (the proxy's own cost)
+    rtts: tuple[float, ...] = ()
 
     def cells(self, workload: str) -> list[Cell]:
         if workload not in self.workloads:
             return []
         # the variants of one size form a group, timed together in alternation
         return [
-            Cell(workload, variant, backend, size)
+            Cell(workload, variant, backend, size, rtt)
             for backend in self.backends
+            for rtt in self.delays(backend)
             for size in sizes_for(WORKLOADS[workload], self.sizes)
             for variant in self.variants
             if load_variant(variant).implements(workload) and self._runs_at(variant, size)
         ]
+
+    def delays(self, backend: str) -> tuple[float | None, ...]:
+        """None (direct), then the proxy's round-trip times, where the backend has a network."""
+        if not self.rtts or not backend_type(backend).networked:
+            return (None,)
+        return (None, *sorted({0.0, *self.rtts}))
 
     def _runs_at(self, variant: str, size: int) -> bool:
         largest = load_variant(variant).largest_default_size
@@ -91,6 +102,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--bench-sizes", default=None, help="sizes, e.g. 1,100,1000")
     group.addoption("--bench-quick", action="store_true", help="fewer sizes and rounds")
+    group.addoption(
+        "--bench-rtt",
+        default=None,
+        help="round-trip times in ms to also run networked backends' cells at, e.g. 1,10",
+    )
     group.addoption("--bench-note", action="append", default=[], help=argparse.SUPPRESS)
     group.addoption("--bench-command", default=None, help=argparse.SUPPRESS)
 
@@ -102,6 +118,11 @@ def pytest_configure(config: pytest.Config) -> None:
         sizes = parse_sizes(sizes_text) if sizes_text else (QUICK_SIZES if quick else DEFAULT_SIZES)
     except ValueError as exc:
         raise pytest.UsageError(f"--bench-sizes: {exc}") from None
+    rtt_text = config.getoption("--bench-rtt")
+    try:
+        rtts = parse_rtts(rtt_text) if rtt_text else ()
+    except ValueError as exc:
+        raise pytest.UsageError(f"--bench-rtt: {exc}") from None
     for option, known in (("--bench-workload", WORKLOADS), ("--bench-variant", VARIANTS)):
         unknown = [name for name in config.getoption(option) if name not in known]
         if unknown:
@@ -116,6 +137,7 @@ def pytest_configure(config: pytest.Config) -> None:
         profile=PROFILES["quick" if quick else "default"],
         notes=tuple(config.getoption("--bench-note")),
         sizes_given=bool(sizes_text),
+        rtts=rtts,
     )
     config.stash[PROGRESS] = [0, 0]
     config.stash[GROUPS] = GroupRunner(config.stash[SELECTION].profile, [])
@@ -154,7 +176,7 @@ def _workload_of(node: pytest.Item) -> str | None:
     return group if group in WORKLOADS else None
 
 
-CELL_PARAMETERS = ("variant", "backend", "size")
+CELL_PARAMETERS = ("variant", "backend", "size", "rtt_ms")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -166,16 +188,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     cells = metafunc.config.stash[SELECTION].cells(workload)
     metafunc.parametrize(
         CELL_PARAMETERS,
-        [(cell.variant, cell.backend, cell.size) for cell in cells],
+        [(cell.variant, cell.backend, cell.size, cell.rtt_ms) for cell in cells],
         ids=[cell.id for cell in cells],
     )
 
 
 @pytest.fixture
-def cell(request: pytest.FixtureRequest, variant: str, backend: str, size: int) -> Cell:
+def cell(
+    request: pytest.FixtureRequest, variant: str, backend: str, size: int, rtt_ms: float | None
+) -> Cell:
     workload = _workload_of(request.node)
     assert workload is not None
-    return Cell(workload, variant, backend, size)
+    return Cell(workload, variant, backend, size, rtt_ms)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -199,10 +223,13 @@ def _cell_of(item: pytest.Item) -> Cell | None:
         return None
     values = [callspec.params.get(name) for name in CELL_PARAMETERS]
     if not (
-        isinstance(values[0], str) and isinstance(values[1], str) and isinstance(values[2], int)
+        isinstance(values[0], str)
+        and isinstance(values[1], str)
+        and isinstance(values[2], int)
+        and (values[3] is None or isinstance(values[3], float))
     ):
         return None  # the placeholder of an empty parameter set
-    return Cell(workload, values[0], values[1], values[2])
+    return Cell(workload, values[0], values[1], values[2], values[3])
 
 
 @pytest.fixture
@@ -217,6 +244,9 @@ def groups(request: pytest.FixtureRequest) -> GroupRunner:
 
 @pytest.fixture
 def harness(request: pytest.FixtureRequest, cell: Cell) -> Harness:
+    if cell.rtt_ms is not None:
+        delayed: DelayedHarnesses = request.getfixturevalue(f"{cell.backend}_delayed_harnesses")
+        return delayed.get(cell.rtt_ms)
     harness: Harness = request.getfixturevalue(f"{cell.backend}_harness")
     return harness
 
@@ -241,7 +271,7 @@ def _progress(item: pytest.Item, cell: Cell, report: pytest.TestReport) -> None:
     progress = item.config.stash[PROGRESS]
     progress[0] += 1
     prefix = f"[{progress[0]:>{len(str(progress[1]))}}/{progress[1]}] {cell.workload:<20} " + (
-        f"{cell.variant:<15}{cell.backend:<9}{cell.size:>6}  "
+        f"{cell.variant:<15}{cell.where:<9}{cell.size:>6}  "
     )
     if report.passed:
         benchmark = item.funcargs["benchmark"]  # type: ignore[attr-defined]
@@ -347,6 +377,7 @@ def pytest_benchmark_update_json(
         "variants": list(selection.variants),
         "backends": list(selection.backends),
         "sizes": list(selection.sizes),
+        "rtts_ms": list(selection.rtts),
         "not_applicable": selection.not_applicable(),
         "size_limits": selection.size_limits(),
         "notes": list(selection.notes),

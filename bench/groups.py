@@ -39,10 +39,11 @@ class Group:
     backend: str
     workload: str
     size: int
+    rtt_ms: float | None = None
 
     @classmethod
     def of(cls, cell: Cell) -> Group:
-        return cls(cell.backend, cell.workload, cell.size)
+        return cls(cell.backend, cell.workload, cell.size, cell.rtt_ms)
 
 
 @dataclass
@@ -156,7 +157,7 @@ def _time_rounds(
             timed[cell].passes.append(index)
 
     _compare_with_baseline(timed, len(plan))
-    if (first.workload, BASELINE_VARIANT, first.size) == FLOOR_CELL:
+    if (first.workload, BASELINE_VARIANT, first.size) == FLOOR_CELL and first.rtt_ms is None:
         baseline = timed.get(Cell(first.workload, BASELINE_VARIANT, first.backend, first.size))
         if baseline is not None:
             baseline.extra["steady_loop"] = steady_loop_check(
@@ -315,6 +316,10 @@ def publish(benchmark: Any, outcome: Outcome) -> None:
             "variant": cell.variant,
             "backend": cell.backend,
             "size": cell.size,
+            # the delay the proxy added (0 also for cells without the proxy, which "proxied"
+            # tells apart from those through it at 0 ms)
+            "rtt_ms": cell.rtt_ms or 0,
+            "proxied": cell.rtt_ms is not None,
             "rows": outcome.rows,
             **outcome.observation.measures(),
             "label": variant_class.label(),

@@ -18,7 +18,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.charts import draw_charts
+from bench.charts import draw_charts, plural
+from bench.delays import (
+    DISAGREEMENT,
+    Delayed,
+    crossing_sentence,
+    delayed_cells,
+    measured_crossing,
+    measured_rtts,
+    reasons,
+)
 from bench.results import (
     PROJECTED_WORKLOADS,
     CellResult,
@@ -154,7 +163,9 @@ def findings(results: Results, backend: str) -> list[str]:
     lines.extend(_statement_extremes(cells, size))
     heading = results.heading(backend)
     networked = bool(cells) and heading.networked
-    lines.extend(_network_effect(cells, size, backend) if networked else [_no_network(heading)])
+    lines.extend(
+        _network_effect(results, cells, size, backend) if networked else [_no_network(heading)]
+    )
     lines.extend(_steady_loop(cells))
     return lines
 
@@ -243,9 +254,12 @@ def _no_network(heading: Heading) -> str:
     )
 
 
-def _network_effect(cells: list[CellResult], size: int, backend: str) -> list[str]:
+def _network_effect(
+    results: Results, cells: list[CellResult], size: int, backend: str
+) -> list[str]:
     rtt = QUOTED_RTT_MS / 1000
-    lines = []
+    lines = _server_distance(results, cells, size, backend)
+    rtts = measured_rtts(results, backend)
     for workload in PROJECTED_WORKLOADS:
         at_size = [c for c in cells if c.workload == workload and c.size == size]
         if len(at_size) < 2:
@@ -254,11 +268,51 @@ def _network_effect(cells: list[CellResult], size: int, backend: str) -> list[st
             f"`{c.variant}` {format_seconds(c.projected(rtt))} ({c.round_trips})"
             for c in sorted(at_size, key=lambda c: c.projected(rtt))
         )
+        delayed = [c for c in results.delayed if c.backend == backend and c.key[:1] == (workload,)]
+        delayed = [c for c in delayed if c.size == size]
+        # where the cells were measured through the delay proxy, the measurements speak
+        crossover = (
+            crossing_sentence(measured_crossing(at_size, delayed), rtts)
+            if delayed
+            else _crossover(at_size)
+        )
         lines.append(
             f"`{workload}` at size {size} with {QUOTED_RTT_MS:g} ms per round trip "
-            f"(round trips in brackets): {projected}.{_crossover(at_size)}"
+            f"(round trips in brackets), projected: {projected}.{crossover}"
         )
     return lines
+
+
+def _server_distance(
+    results: Results, cells: list[CellResult], size: int, backend: str
+) -> list[str]:
+    """The round trip to the server as measured before the cells, and what the projection
+    says that distance already costs each style."""
+    server = results.harness.get("servers", {}).get(backend, {})
+    try:
+        rtt = float(server["round_trip_ms"]) / 1000
+    except (KeyError, TypeError, ValueError):
+        return []
+    shares = sorted(
+        (
+            (c.round_trips * rtt / c.median, c)
+            for c in at_size(cells, size)
+            if c.workload in PROJECTED_WORKLOADS and c.median > 0
+        ),
+        key=lambda entry: entry[0],
+    )
+    if not shares:
+        return []
+    share, most = shares[-1]
+    return [
+        f"The round trip to this server, measured before the cells (the least of a few hundred "
+        f"`SELECT 1` exchanges, the server's own time for them included), is "
+        f"{format_seconds(rtt)}. The medians above already include it: the projection puts "
+        f"the network at {share:.0%} of a median at size {size} at most (`{most.variant}` on "
+        f"`{most.workload}`, {plural(most.round_trips, 'round trip')} × "
+        f"{format_seconds(rtt)} = {format_seconds(most.round_trips * rtt)} of "
+        f"{format_seconds(most.median)}), and at {shares[0][0]:.0%} at least."
+    ]
 
 
 def _crossover(cells: list[CellResult]) -> str:
@@ -409,12 +463,105 @@ def render_report(results: Results, charts: Sequence[Path]) -> str:
         lines += ["### Results", ""]
         for workload in workloads_of(results.for_backend(backend)):
             lines += workload_tables(results, backend, workload)
+        lines += measured_against_projected(results, backend)
         backend_charts = [c for c in charts if c.name.startswith(f"{backend}-")]
         if backend_charts:
             lines += ["### Charts", ""]
             lines += [f"![{c.stem}]({CHARTS_DIR}/{c.name})" for c in backend_charts]
             lines.append("")
     return "\n".join(lines)
+
+
+def measured_against_projected(results: Results, backend: str) -> list[str]:
+    """The cells run through the delay proxy beside their projection, at size 1 and the
+    reference size; then every cell, of any size, where the two disagree, and why."""
+    checks = delayed_cells(results, backend)
+    if not checks:
+        return []
+    rtts = measured_rtts(results, backend)
+    direct = results.for_backend(backend)
+    size = reference_size(direct)
+    shown_sizes = sorted({1, size} & {c.direct.size for c in checks})
+    through_proxy = [c.through_proxy for c in checks if c.through_proxy is not None]
+    costs = sorted(
+        (c.through_proxy.median - c.direct.median) / max(c.direct.round_trips, 1)
+        for c in checks
+        if c.through_proxy is not None and c.measured.rtt_ms == rtts[0]
+    )
+    lines = [
+        "### Measured through a delay proxy",
+        "",
+        "These cells ran again with their connections through a proxy in the harness that "
+        "delays each direction by half the round-trip time (RTT), "
+        + " and ".join(f"{rtt:g}" for rtt in rtts)
+        + " ms, and through it at 0 ms, which shows what the proxy itself costs. Each "
+        "entry: the measured median, the projection from the direct cell (median + round "
+        f"trips × RTT), and the error, measured over projected; beyond ±{DISAGREEMENT:.0%} it "
+        "is marked ⚠ and explained below.",
+        "",
+    ]
+    if costs:
+        lines += [
+            f"The proxy's own cost per round trip (through it at 0 ms, over direct): median "
+            f"{format_seconds(costs[len(costs) // 2])}, from {format_seconds(costs[0])} to "
+            f"{format_seconds(costs[-1])} across {len(costs)} cells.",
+            "",
+        ]
+    by_key = {(c.direct.key, c.measured.rtt_ms): c for c in checks}
+    zero = {c.key: c for c in through_proxy}
+    for workload in workloads_of(c.direct for c in checks):
+        rows = []
+        for shown in shown_sizes:
+            for variant in variants_of(direct):
+                cell = results.lookup(workload, variant, backend, shown)
+                if cell is None or not any((cell.key, r) in by_key for r in rtts):
+                    continue
+                proxied = zero.get(cell.key)
+                rows.append(
+                    [
+                        str(shown),
+                        f"`{variant}`",
+                        str(cell.round_trips),
+                        format_seconds(cell.median),
+                        format_seconds(proxied.median) if proxied else "—",
+                        *(_measured_entry(by_key.get((cell.key, r))) for r in rtts),
+                    ]
+                )
+        if rows:
+            lines += [
+                f"#### `{workload}` through the proxy",
+                "",
+                _markdown_table(
+                    "| size | variant | round trips | direct | at 0 ms | "
+                    + " | ".join(f"at {rtt:g} ms: measured, projected, error" for rtt in rtts)
+                    + " |",
+                    rows,
+                ),
+                "",
+            ]
+    disagreeing = [c for c in checks if c.disagrees]
+    lines += [
+        f"Measurement and projection disagree by more than {DISAGREEMENT:.0%} in "
+        f"{len(disagreeing)} of {len(checks)} cells" + (":" if disagreeing else "."),
+        "",
+    ]
+    lines += [
+        f"- `{c.direct.workload}` `{c.direct.variant}` at size {c.direct.size}, "
+        f"{c.measured.rtt_ms:g} ms: measured {format_seconds(c.measured.median)}, projected "
+        f"{format_seconds(c.projected)} ({c.error:+.0%}). Why: {reasons(c)}."
+        for c in disagreeing
+    ]
+    return [*lines, ""] if disagreeing else lines
+
+
+def _measured_entry(check: Delayed | None) -> str:
+    if check is None:
+        return "—"
+    mark = " ⚠" if check.disagrees else ""
+    return (
+        f"{format_seconds(check.measured.median)}<br>{format_seconds(check.projected)}, "
+        f"{check.error:+.0%}{mark}"
+    )
 
 
 def across_backends(results: Results) -> list[str]:

@@ -85,6 +85,9 @@ class CellResult:
     noisy: bool = False
     #: the reset check, on the cell that carries it
     steady_loop: dict[str, Any] | None = None
+    #: whether the cell ran through the delay proxy, and the round-trip time it added (ms)
+    proxied: bool = False
+    rtt_ms: float = 0.0
 
     def projected(self, rtt_seconds: float) -> float:
         """What the cell would take with a network round trip of ``rtt_seconds``."""
@@ -100,13 +103,26 @@ class CellResult:
     def group(self) -> tuple[str, str, int]:
         return (self.backend, self.workload, self.size)
 
+    @property
+    def delay(self) -> float | None:
+        """The round-trip time the proxy added; None for a direct cell."""
+        return self.rtt_ms if self.proxied else None
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.workload, self.variant, self.backend, self.size)
+
 
 @dataclass
 class Results:
+    #: the cells run straight against their database: what the tables, charts and findings
+    #: are made of
     cells: list[CellResult]
     datetime: str
     machine: dict[str, Any]
     harness: dict[str, Any] = field(default_factory=dict)
+    #: the cells run through the delay proxy (``run --rtt``)
+    delayed: list[CellResult] = field(default_factory=list)
 
     @property
     def backends(self) -> list[str]:
@@ -172,17 +188,21 @@ def load_results(folder: Path) -> Results:
     if not document["benchmarks"]:
         raise ReportError(f"{path} holds no benchmarks")
     cells = [_cell(entry, path) for entry in document["benchmarks"]]
-    seen: set[tuple[str, str, str, int]] = set()
+    seen: set[tuple[str, str, str, int, float | None]] = set()
     for cell in cells:
-        key = (cell.workload, cell.variant, cell.backend, cell.size)
+        key = (*cell.key, cell.delay)
         if key in seen:
-            raise ReportError(f"{path}: the cell {'/'.join(map(str, key))} appears twice")
+            where = "/".join(map(str, cell.key)) + (
+                f" at {cell.rtt_ms:g} ms through the proxy" if cell.proxied else ""
+            )
+            raise ReportError(f"{path}: the cell {where} appears twice")
         seen.add(key)
     return Results(
-        cells=cells,
+        cells=[cell for cell in cells if not cell.proxied],
         datetime=str(document.get("datetime", "unknown")),
         machine=document["machine_info"],
         harness=_harness_section(document.get("harness"), path),
+        delayed=[cell for cell in cells if cell.proxied],
     )
 
 
@@ -206,6 +226,7 @@ _HARNESS_FIELDS: dict[str, Callable[[Any], bool]] = {
     "networked": lambda v: isinstance(v, dict) and all(isinstance(x, bool) for x in v.values()),
     "noise": lambda v: isinstance(v, dict),
     "size_limits": lambda v: isinstance(v, dict) and all(isinstance(x, int) for x in v.values()),
+    "rtts_ms": lambda v: isinstance(v, list) and all(_is_number(x) for x in v),
 }
 
 
@@ -288,6 +309,7 @@ def _cell(entry: Any, path: Path) -> CellResult:
             dispersion=float(info.get("dispersion", 0.0)),
             noisy=bool(info.get("noisy", False)),
             steady_loop=_steady_loop(info.get("steady_loop"), malformed),
+            **_delay(info, malformed),
         )
     except (TypeError, ValueError, OverflowError):
         raise malformed("count") from None
@@ -349,6 +371,15 @@ def _steady_loop(value: Any, malformed: Callable[[str], ReportError]) -> dict[st
     return value
 
 
+def _delay(info: dict[str, Any], malformed: Callable[[str], ReportError]) -> dict[str, Any]:
+    """Whether the cell ran through the delay proxy and at what round-trip time (older runs
+    have neither field: they ran direct)."""
+    proxied, rtt = info.get("proxied", False), info.get("rtt_ms", 0)
+    if not isinstance(proxied, bool) or not _is_number(rtt) or (rtt and not proxied):
+        raise malformed("rtt_ms")
+    return {"proxied": proxied, "rtt_ms": float(rtt)}
+
+
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
@@ -408,6 +439,7 @@ def compare_cells(cell: CellResult, other: CellResult) -> Comparison:
         cell.ratio_ci95 is not None
         and other.variant == BASELINE_VARIANT
         and cell.group == other.group
+        and cell.delay == other.delay
     ):
         return Comparison(cell.ratio_to_dbapi or ratio, *cell.ratio_ci95)
     samples = cell.sample, other.sample

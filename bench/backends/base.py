@@ -13,6 +13,7 @@ Engines and driver connections are made here, the same way for every variant, so
 from __future__ import annotations
 
 import secrets
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -220,6 +221,17 @@ class Backend(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def tcp_address(self) -> tuple[str, int] | None:
+        """Where the variants' connections go over TCP, host and port; None when they go
+        nowhere over TCP (an embedded database, a Unix socket), so no proxy can sit between."""
+        return None
+
+    def routed_to(self, host: str, port: int) -> Backend:
+        """The same database, with the variants' engines and driver connections made to
+        ``host:port`` (a proxy in front of the server) instead; the harness's own work (reset,
+        snapshots) keeps its direct connection. The original alone is closed."""
+        raise NotImplementedError(f"{self.type.title} connections cannot be routed")
+
     # --- shared -------------------------------------------------------------------------------
 
     def create_engine(self, observer: Observer | None = None, **options: Any) -> Engine:
@@ -246,6 +258,31 @@ class Backend(ABC):
             observer.attach(connection)
         self._prepare_connection(connection)
         return connection  # type: ignore[no-any-return]
+
+    def round_trip_seconds(self, exchanges: int = 300, within_seconds: float = 5.0) -> float:
+        """The least time one ``SELECT 1`` exchange took of ``exchanges`` (fewer, but at least
+        10, when they take longer than ``within_seconds`` together), on a connection of the
+        variants' kind: the distance to the server, the server's own time for the statement
+        included."""
+        connection: Any = self.connect_dbapi()
+        try:
+            cursor = connection.cursor()
+            cursor.execute("SELECT 1")  # the first may begin a transaction: not timed
+            cursor.fetchall()
+            fastest = float("inf")
+            deadline = time.perf_counter() + within_seconds
+            for exchange in range(exchanges):
+                if exchange >= 10 and time.perf_counter() > deadline:
+                    break
+                started = time.perf_counter()
+                cursor.execute("SELECT 1")
+                cursor.fetchall()
+                fastest = min(fastest, time.perf_counter() - started)
+            cursor.close()
+            connection.rollback()
+        finally:
+            connection.close()
+        return fastest
 
     def _create_tables(self) -> None:
         engine = self.create_engine()

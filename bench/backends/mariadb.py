@@ -22,6 +22,7 @@ Counting starts once the driver has connected, as on PostgreSQL: the handshake a
 
 from __future__ import annotations
 
+import copy
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -292,6 +293,18 @@ class MariadbBackend(Backend):
         users = tuple(tuple(row) for row in self._execute(_SNAPSHOT_USERS))
         posts = tuple(tuple(row) for row in self._execute(_SNAPSHOT_POSTS))
         return users, posts
+
+    def tcp_address(self) -> tuple[str, int] | None:
+        host = self._url.host
+        if not host or "unix_socket" in self._url.query:
+            return None
+        return host, self._url.port or 3306
+
+    def routed_to(self, host: str, port: int) -> MariadbBackend:
+        routed = copy.copy(self)
+        routed._url = self._url.set(host=host, port=port)
+        routed._arguments = connect_arguments(routed._url)
+        return routed
 
     def describe(self) -> dict[str, str]:
         values = {"version": str(self._execute("SELECT VERSION()")[0][0])}

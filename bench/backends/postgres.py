@@ -10,6 +10,7 @@ one round trip; message sizes give the bytes.
 
 from __future__ import annotations
 
+import copy
 import re
 import secrets
 import tempfile
@@ -247,6 +248,18 @@ class PostgresBackend(Backend):
 
     def describe(self) -> dict[str, str]:
         return {**server_settings(self._admin), "provisioned_by": self.provisioned_by}
+
+    def tcp_address(self) -> tuple[str, int] | None:
+        host = self._url.host
+        if not host or host.startswith("/") or "host" in self._url.query:
+            return None  # a Unix socket (libpq reads a host path as one)
+        return host, self._url.port or 5432
+
+    def routed_to(self, host: str, port: int) -> PostgresBackend:
+        routed = copy.copy(self)
+        routed._url = self._url.set(host=host, port=port)
+        routed._conninfo = conninfo_for(routed._url)
+        return routed
 
     def close(self) -> None:
         try:

@@ -1,0 +1,220 @@
+"""Measured against projected: the cells run through the delay proxy (``run --rtt``) set beside
+what the projection, ``median + round trips × RTT``, says from the direct cells.
+
+Where the two disagree by more than :data:`DISAGREEMENT`, :func:`reasons` says why, from the
+numbers: the proxy's own cost (the cells through it at 0 ms), TCP's handshake for each
+connection opened (a round trip no protocol trace sees), pipelined statements whose round
+trips do not each cost one wait, waits of about 40 ms (Nagle's algorithm meeting a delayed
+ACK), or what is left per round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bench.results import (
+    CellResult,
+    Comparison,
+    Results,
+    compare_cells,
+    format_comparison,
+    format_seconds,
+)
+
+#: a measurement this far from its projection (either way) is called out, with a reason
+DISAGREEMENT = 0.20
+#: the least wait that Nagle's algorithm meeting a delayed ACK adds (Linux: 40 ms)
+DELAYED_ACK_SECONDS = 0.035
+
+
+@dataclass(frozen=True)
+class Delayed:
+    """One cell measured through the proxy at ``rtt_ms``, with its direct cell and the same
+    cell through the proxy at 0 ms (when it ran)."""
+
+    direct: CellResult
+    measured: CellResult
+    through_proxy: CellResult | None
+
+    @property
+    def rtt_seconds(self) -> float:
+        return self.measured.rtt_ms / 1000
+
+    @property
+    def projected(self) -> float:
+        return self.direct.projected(self.rtt_seconds)
+
+    @property
+    def error(self) -> float:
+        """measured / projected - 1."""
+        return self.measured.median / self.projected - 1
+
+    @property
+    def disagrees(self) -> bool:
+        return abs(self.error) > DISAGREEMENT
+
+    @property
+    def proxy_cost(self) -> float | None:
+        """What passing through the proxy at 0 ms added to the direct median."""
+        if self.through_proxy is None:
+            return None
+        return self.through_proxy.median - self.direct.median
+
+    @property
+    def waits(self) -> float | None:
+        """How many round-trip times the delay added to the median, against the cell through
+        the proxy at 0 ms: the round trips the network actually cost."""
+        if self.through_proxy is None or not self.rtt_seconds:
+            return None
+        return (self.measured.median - self.through_proxy.median) / self.rtt_seconds
+
+
+def delayed_cells(results: Results, backend: str) -> list[Delayed]:
+    """Every cell of the backend measured through the proxy at a round-trip time above 0,
+    with its direct cell; in the order they ran."""
+    direct = {cell.key: cell for cell in results.for_backend(backend)}
+    at_zero = {c.key: c for c in results.delayed if c.backend == backend and c.rtt_ms == 0}
+    found = []
+    for cell in results.delayed:
+        if cell.backend != backend or cell.rtt_ms == 0 or cell.key not in direct:
+            continue
+        found.append(Delayed(direct[cell.key], cell, at_zero.get(cell.key)))
+    return found
+
+
+def measured_rtts(results: Results, backend: str) -> list[float]:
+    return sorted({c.rtt_ms for c in results.delayed if c.backend == backend and c.rtt_ms})
+
+
+def reasons(check: Delayed) -> str:
+    """Why the measurement and the projection disagree, from the numbers."""
+    measured = check.measured
+    rtt = check.rtt_seconds
+    explained = []
+    accounted = check.projected
+    cost = check.proxy_cost
+    if cost is not None and cost > 0.05 * check.projected:
+        explained.append(
+            f"the proxy's own cost ({format_seconds(cost)} at 0 ms, "
+            f"{format_seconds(cost / max(measured.round_trips, 1))} per round trip)"
+        )
+        accounted += cost
+    if measured.connections_opened:
+        explained.append(
+            f"TCP's handshake: {measured.connections_opened} connection(s) opened, one round "
+            "trip each that the protocol trace does not see"
+        )
+        accounted += measured.connections_opened * rtt
+    left = measured.median - accounted
+    if explained and abs(measured.median / accounted - 1) <= DISAGREEMENT:
+        return "; ".join(explained)
+    waits = check.waits
+    if measured.db_statements > measured.round_trips and waits is not None:
+        explained.append(
+            f"pipelined: {measured.db_statements} statements in {measured.round_trips} round "
+            f"trips by the trace, and the delay cost {waits:.1f} round-trip times: the trace's "
+            "turns are not each one wait"
+        )
+    elif left >= DELAYED_ACK_SECONDS:
+        explained.append(
+            f"{format_seconds(left)} more than the delays account for: waits of about 40 ms, "
+            "Nagle's algorithm meeting a delayed ACK"
+        )
+    else:
+        per_trip = left / max(measured.round_trips, 1)
+        explained.append(
+            f"{format_seconds(abs(per_trip))} per round trip {'more' if left > 0 else 'less'} "
+            "than the delays account for: with a delay, every round trip wakes three sleeping "
+            "processes (client, proxy, server), and on this machine each wake-up costs time "
+            "that a loopback exchange without a delay does not show"
+        )
+    return "; ".join(explained)
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """Where, along the measured round-trip times, another variant overtakes the locally
+    fastest one."""
+
+    fastest: CellResult
+    overtaker: CellResult
+    #: the last measured RTT (s) at which the fastest still led, and the first it did not
+    before: float
+    after: float
+    #: the overtaker over the fastest at ``after``, with its interval
+    comparison: Comparison
+    #: how far between ``before`` and ``after`` the straight lines through the two
+    #: measurements cross
+    share: float = 0.5
+
+    @property
+    def estimate(self) -> float:
+        """Where the two measured lines cross, between ``before`` and ``after``."""
+        return self.before + (self.after - self.before) * self.share
+
+
+def measured_crossing(
+    direct: Sequence[CellResult], delayed: Sequence[CellResult]
+) -> Crossing | None:
+    """The first variant whose measured median drops below that of the locally fastest one,
+    along the measured round-trip times (the direct cells at 0); None when none does."""
+    if not direct:
+        return None
+    fastest = min(direct, key=lambda c: c.median)
+    by_variant: dict[str, dict[float, CellResult]] = {}
+    for cell in delayed:
+        if cell.rtt_ms:
+            by_variant.setdefault(cell.variant, {})[cell.rtt_ms / 1000] = cell
+    lead = by_variant.get(fastest.variant, {})
+    rtts = sorted(lead)
+    best: Crossing | None = None
+    for other in direct:
+        if other is fastest or other.variant not in by_variant:
+            continue
+        previous_rtt, previous_gap = 0.0, other.median - fastest.median
+        for rtt in rtts:
+            theirs = by_variant[other.variant].get(rtt)
+            if theirs is None:
+                continue
+            gap = theirs.median - lead[rtt].median
+            if gap < 0:
+                share = previous_gap / (previous_gap - gap) if previous_gap > 0 else 0.0
+                crossing = Crossing(
+                    fastest,
+                    other,
+                    previous_rtt,
+                    rtt,
+                    compare_cells(theirs, lead[rtt]),
+                    share,
+                )
+                if best is None or crossing.estimate < best.estimate:
+                    best = crossing
+                break
+            previous_rtt, previous_gap = rtt, gap
+    return best
+
+
+def crossing_sentence(crossing: Crossing | None, rtts: Sequence[float]) -> str:
+    """The crossover sentence from measurements through the proxy."""
+    measured_at = " and ".join(f"{rtt:g}" for rtt in rtts)
+    if crossing is None:
+        return (
+            f" Measured through the delay proxy at {measured_at} ms per round trip, no style "
+            "overtakes the fastest."
+        )
+    comparison = crossing.comparison
+    at = crossing.after * 1000
+    if comparison.indistinguishable:
+        return (
+            f" Measured through the delay proxy: at {at:g} ms per round trip "
+            f"`{crossing.overtaker.variant}` takes {format_comparison(comparison)} of "
+            f"`{crossing.fastest.variant}`'s time, which the data cannot tell from 1."
+        )
+    return (
+        f" Measured through the delay proxy: `{crossing.fastest.variant}` is fastest direct, "
+        f"but from about {crossing.estimate * 1000:.2g} ms per round trip (between the "
+        f"measurements at {crossing.before * 1000:g} and {at:g} ms) "
+        f"`{crossing.overtaker.variant}` is faster: at {at:g} ms it takes "
+        f"{format_comparison(comparison)} of the time."
+    )
