@@ -100,6 +100,18 @@ class MariadbType(ServerBackendType["MariadbBackend"]):
         "RETURNING (MariaDB 10.5+) lets SQLAlchemy and the raw variant insert users and read "
         "their ids in one multi-row INSERT ... RETURNING",
     )
+    counts_server_work: ClassVar[bool] = True
+    server_work_notes: ClassVar[tuple[str, ...]] = (
+        "rows read: the session counter `Rows_read` of each connection the style used: rows "
+        "its statements read from tables (temporary tables not included); InnoDB's foreign "
+        "key checks are made inside the storage engine and are not in it",
+        "rows written: the session counters `Handler_write + Handler_update + Handler_delete`; "
+        "rows InnoDB deletes for an `ON DELETE CASCADE` are not in them",
+        "blocks: `Innodb_buffer_pool_read_requests`, pages asked of the buffer pool, "
+        "server-wide only (the harness is the server's only client while it counts)",
+        "WAL bytes: the advance of `Innodb_lsn_current`, the redo log, server-wide only, "
+        "InnoDB's purge of what the execution deleted or updated included",
+    )
 
     how_to_enable: ClassVar[str] = HOW_TO_ENABLE
     url_schemes: ClassVar[tuple[str, ...]] = ("mariadb", "mysql")

@@ -71,6 +71,17 @@ class PostgresType(ServerBackendType["PostgresBackend"]):
         "SQLAlchemy sends inserts that must return ids as multi-row INSERT ... RETURNING "
         "(insertmanyvalues)",
     )
+    counts_server_work: ClassVar[bool] = True
+    server_work_notes: ClassVar[tuple[str, ...]] = (
+        "rows read: `seq_tup_read + idx_tup_fetch` of the run's tables (`pg_stat_all_tables`): "
+        "live rows returned by sequential scans and fetched from the table by index scans, the "
+        "foreign key's checks and the cascade's lookups included",
+        "rows written: `n_tup_ins + n_tup_upd + n_tup_del` of the run's tables, cascaded "
+        "deletes included",
+        "blocks: shared buffer blocks hit plus read of the run's tables, their indexes and "
+        "TOAST (`pg_statio_all_tables`) and sequences (`pg_statio_all_sequences`)",
+        "WAL bytes: the advance of `pg_current_wal_insert_lsn()`, server-wide",
+    )
 
     how_to_enable: ClassVar[str] = HOW_TO_ENABLE
     url_schemes: ClassVar[tuple[str, ...]] = ("postgresql", "postgres")
