@@ -112,6 +112,7 @@ def test_a_style_reading_a_table_it_does_not_need_reads_more_rows(
     # the workload and its result are the same, and so are the rows written; the server also
     # read the title of each of the seed's posts
     assert planted.rows_written == plain.rows_written == size * 2
+    assert plain.rows_read is not None
     assert planted.rows_read == plain.rows_read + size * POSTS_PER_USER
 
 

@@ -184,7 +184,6 @@ class PostgresBackend(Backend):
             self._admin.close()
             raise
 
-
     @property
     def url(self) -> URL:
         return self._url
