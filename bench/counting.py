@@ -10,7 +10,8 @@ every DB-API ``execute`` or ``executemany`` reports itself, whoever calls it (th
 raw driver, SQLAlchemy, each insertmanyvalues batch being one call, or its dialect when it
 first connects). This is what ``echo=True`` lists. What the database executed, and how many
 times the client waited for it, each backend observes its own way: its module subclasses
-:class:`Observer` (see ``bench/backends/``).
+:class:`Observer` (see ``bench/backends/``). So does the server's own account of the work
+(:class:`ServerWork`: rows read and written, buffer pages, log bytes), where it keeps one.
 """
 
 from __future__ import annotations
@@ -36,6 +37,39 @@ class ClientCall:
     executemany: bool
 
 
+@dataclass(frozen=True)
+class ServerWork:
+    """The server's own account of one execution: before-and-after differences of its
+    statistics counters. Which counters make up each figure is the backend's to say (its
+    ``server_work_notes``); a figure the server cannot give is None."""
+
+    rows_read: int | None
+    rows_written: int | None
+    blocks: int | None
+    wal_bytes: int | None
+
+    def measures(self) -> dict[str, int | None]:
+        return {
+            "server_rows_read": self.rows_read,
+            "server_rows_written": self.rows_written,
+            "server_blocks": self.blocks,
+            "wal_bytes": self.wal_bytes,
+        }
+
+    def since(self, before: ServerWork) -> ServerWork:
+        """The work between two readings of the same counters (this one the later)."""
+
+        def difference(first: int | None, second: int | None) -> int | None:
+            return None if first is None or second is None else second - first
+
+        return ServerWork(
+            difference(before.rows_read, self.rows_read),
+            difference(before.rows_written, self.rows_written),
+            difference(before.blocks, self.blocks),
+            difference(before.wal_bytes, self.wal_bytes),
+        )
+
+
 @dataclass
 class Observation:
     """What one observed execution cost."""
@@ -47,6 +81,8 @@ class Observation:
     bytes_received: int | None = None
     connections_opened: int = 0
     round_trips_source: str = ROUND_TRIPS_FROM_STATEMENTS
+    #: None where the backend keeps no such account (SQLite)
+    server_work: ServerWork | None = None
 
     @property
     def cursor_calls(self) -> int:
@@ -67,6 +103,8 @@ class Observation:
         if self.bytes_sent is not None:
             values["bytes_sent"] = self.bytes_sent
             values["bytes_received"] = self.bytes_received
+        if self.server_work is not None:
+            values.update(self.server_work.measures())
         return values
 
 

@@ -44,6 +44,7 @@ from bench.results import (
     variants_of,
     workloads_of,
 )
+from bench.server_cost import server_section
 from implementations.registry import BASELINE_VARIANT
 
 REPORT_FILE = "REPORT.md"
@@ -460,6 +461,7 @@ def render_report(results: Results, charts: Sequence[Path]) -> str:
         found = findings(results, backend)
         if found:
             lines += ["### What the numbers say", "", *(f"- {line}" for line in found), ""]
+        lines += server_section(results, backend)
         lines += ["### Results", ""]
         for workload in workloads_of(results.for_backend(backend)):
             lines += workload_tables(results, backend, workload)

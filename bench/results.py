@@ -88,6 +88,13 @@ class CellResult:
     #: whether the cell ran through the delay proxy, and the round-trip time it added (ms)
     proxied: bool = False
     rtt_ms: float = 0.0
+    #: the server's own account of the counted execution (None where it keeps none)
+    server_rows_read: int | None = None
+    server_rows_written: int | None = None
+    server_blocks: int | None = None
+    wal_bytes: int | None = None
+    #: how the variant does the workload, in its own words
+    how: str = ""
 
     def projected(self, rtt_seconds: float) -> float:
         """What the cell would take with a network round trip of ``rtt_seconds``."""
@@ -310,6 +317,11 @@ def _cell(entry: Any, path: Path) -> CellResult:
             noisy=bool(info.get("noisy", False)),
             steady_loop=_steady_loop(info.get("steady_loop"), malformed),
             **_delay(info, malformed),
+            server_rows_read=_optional_int(info.get("server_rows_read")),
+            server_rows_written=_optional_int(info.get("server_rows_written")),
+            server_blocks=_optional_int(info.get("server_blocks")),
+            wal_bytes=_optional_int(info.get("wal_bytes")),
+            how=str(info.get("how") or ""),
         )
     except (TypeError, ValueError, OverflowError):
         raise malformed("count") from None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from implementations.contract import EmailChange, NewUser, UserRecord
+from implementations.contract import EmailChange, NewPostForUser, NewUser, UserRecord
 from implementations.core import CoreVariant
 from implementations.dbapi import DbapiVariant, unit_of_work
 
@@ -82,3 +82,16 @@ class CountedRead(DbapiVariant):
         """SELECT, counted"""
         self.executions += 1
         return super().crud_read(user_ids)
+
+
+class ReadsEveryPost(DbapiVariant):
+    """dbapi that also reads every post's title, which it does not need"""
+
+    def parent_child_append(self, posts: Sequence[NewPostForUser]) -> None:
+        """SELECT title FROM user_blog_post (unused), then the same executemany, one commit"""
+        with unit_of_work(self.connection) as cursor:
+            cursor.execute("SELECT title FROM user_blog_post")
+            cursor.fetchall()
+            cursor.executemany(
+                self.sql.insert_post, [self.sql.post_row(p.user_id, p.post) for p in posts]
+            )

@@ -4,6 +4,7 @@ say how), and cross-checks of the client-side count against the database's own."
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 
 import psycopg
 import pymysql
@@ -175,7 +176,12 @@ def test_connecting_per_use_is_counted(harness: Harness, backend: Backend) -> No
 def test_counting_is_repeatable(harness: Harness) -> None:
     first = count(harness, "parent_child_append", "orm_lazy", 6)
     second = count(harness, "parent_child_append", "orm_lazy", 6)
-    assert first == second
+    # the server's blocks and log bytes depend on what earlier resets left in the tables (dead
+    # rows, where free space is): only its rows must repeat
+    assert replace(first, server_work=None) == replace(second, server_work=None)
+    if first.server_work is not None and second.server_work is not None:
+        rows = (first.server_work.rows_read, first.server_work.rows_written)
+        assert rows == (second.server_work.rows_read, second.server_work.rows_written)
 
 
 def _driver_classes(harness: Harness, counting: bool) -> set[type]:

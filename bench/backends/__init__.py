@@ -48,6 +48,11 @@ def count_notes_of(name: str) -> tuple[str, ...]:
     return backend_type(name).count_notes if name in BACKENDS else ()
 
 
+def server_work_notes_of(name: str) -> tuple[str, ...]:
+    """Which counters make up a backend's server figures, or why it has none."""
+    return backend_type(name).server_work_notes if name in BACKENDS else ()
+
+
 def title_of(name: str) -> str:
     """A backend's display title; the name itself for one this version does not know (results
     written by another version of the harness)."""

@@ -54,6 +54,10 @@ class BackendType(ABC):
     driver_errors: ClassVar[tuple[type[Exception], ...]] = ()
     #: what shapes its statement and round-trip counts, for the report's comparison of backends
     count_notes: ClassVar[tuple[str, ...]] = ()
+    #: whether its observer reports the server's own account of the work (ServerWork)
+    counts_server_work: ClassVar[bool] = False
+    #: which counters make up each server figure, or why there are none, for the report
+    server_work_notes: ClassVar[tuple[str, ...]] = ()
 
     @property
     def url_option(self) -> str | None:

@@ -18,13 +18,21 @@ Counting:
 
 Counting starts once the driver has connected, as on PostgreSQL: the handshake and PyMySQL's
 ``SET AUTOCOMMIT = 0`` on connect are part of connecting.
+
+The server's own account of the work (:class:`~bench.counting.ServerWork`): rows read and
+written from each observed session's status counters (``Rows_read``; ``Handler_write``,
+``Handler_update``, ``Handler_delete``), read in the same statement as ``Questions``; buffer
+pool pages and redo log bytes from InnoDB's counters, which exist only server-wide
+(``Innodb_buffer_pool_read_requests``, ``Innodb_lsn_current``), read on the harness's own
+connection once InnoDB's background purge has caught up.
 """
 
 from __future__ import annotations
 
 import copy
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -45,7 +53,7 @@ from bench.backends.base import (
 )
 from bench.backends.mariadb_servers import LocalServerProvider, TestcontainersProvider
 from bench.backends.servers import ServerError, mask
-from bench.counting import Observer, query_text
+from bench.counting import Observer, ServerWork, query_text
 from bench.messages import first_line
 from bench.workloads import DbState
 
@@ -92,6 +100,18 @@ class MariadbType(ServerBackendType["MariadbBackend"]):
         "trip per row: it has no pipeline",
         "RETURNING (MariaDB 10.5+) lets SQLAlchemy and the raw variant insert users and read "
         "their ids in one multi-row INSERT ... RETURNING",
+    )
+    counts_server_work: ClassVar[bool] = True
+    server_work_notes: ClassVar[tuple[str, ...]] = (
+        "rows read: the session counter `Rows_read` of each connection the style used: rows "
+        "its statements read from tables (temporary tables not included); InnoDB's foreign "
+        "key checks are made inside the storage engine and are not in it",
+        "rows written: the session counters `Handler_write + Handler_update + Handler_delete`; "
+        "rows InnoDB deletes for an `ON DELETE CASCADE` are not in them",
+        "blocks: `Innodb_buffer_pool_read_requests`, pages asked of the buffer pool, "
+        "server-wide only (the harness is the server's only client while it counts)",
+        "WAL bytes: the advance of `Innodb_lsn_current`, the redo log, server-wide only, "
+        "InnoDB's purge of what the execution deleted or updated included",
     )
 
     how_to_enable: ClassVar[str] = HOW_TO_ENABLE
@@ -200,7 +220,30 @@ class MariadbBackend(Backend):
             return list(cursor.fetchall())
 
     def new_observer(self) -> MariadbObserver:
-        return MariadbObserver()
+        return MariadbObserver(self._server_wide_work)
+
+    def _server_wide_work(self) -> ServerWork:
+        """InnoDB's server-wide counters now, as totals: buffer pool pages asked for and the
+        redo log's position. First InnoDB's purge of deleted rows and old row versions, which
+        runs in the background, is waited for: the purge of the rows an execution deleted
+        or updated is then in its own figures, always, never in the next one's."""
+        if self._purge_waits:
+            try:
+                self._execute("SET GLOBAL innodb_max_purge_lag_wait = 0")
+            except pymysql.MySQLError:
+                self._purge_waits = False  # a user's server may not allow it
+        values = dict(
+            self._execute(
+                "SHOW GLOBAL STATUS WHERE Variable_name IN "
+                "('Innodb_buffer_pool_read_requests', 'Innodb_lsn_current')"
+            )
+        )
+        return ServerWork(
+            rows_read=None,
+            rows_written=None,
+            blocks=_int_or_none(values.get("Innodb_buffer_pool_read_requests")),
+            wal_bytes=_int_or_none(values.get("Innodb_lsn_current")),
+        )
 
     def in_transaction(self, driver_connection: Any) -> bool:
         return bool(driver_connection.server_status & SERVER_STATUS.SERVER_STATUS_IN_TRANS)
@@ -325,30 +368,52 @@ class MariadbBackend(Backend):
             self._admin.close()
 
 
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 # --- counting -------------------------------------------------------------------------------
+
+#: each observed session's own counters, read in one statement (which counts itself in
+#: Questions, and in none of the others: SHOW STATUS reads a temporary table, whose rows count
+#: in Rows_tmp_read and Handler_tmp_write)
+_SESSION_COUNTERS = (
+    "Questions",
+    "Rows_read",
+    "Handler_write",
+    "Handler_update",
+    "Handler_delete",
+)
+_SHOW_SESSION_COUNTERS = "SHOW SESSION STATUS WHERE Variable_name IN ({})".format(
+    ", ".join(f"'{name}'" for name in _SESSION_COUNTERS)
+)
 
 
 @dataclass
 class _Session:
-    """One observed connection: its Questions counter when recording began, and which way its
-    bytes last went."""
+    """One observed connection: its counters when recording began, and which way its bytes
+    last went."""
 
     connection: Any
-    questions_at_start: int = 0
+    counters_at_start: dict[str, int] = field(default_factory=dict)
     last_direction: str = ""
 
 
 class MariadbObserver(Observer):
-    """The server's statement counter per session, and PyMySQL's socket traffic."""
+    """The server's statement and row counters per session, InnoDB's server-wide counters,
+    and PyMySQL's socket traffic."""
 
     round_trips_source = ROUND_TRIPS_FROM_WIRE
     counts_bytes = True
 
-    def __init__(self) -> None:
+    def __init__(self, read_server_wide: Callable[[], ServerWork] | None = None) -> None:
         super().__init__()
         self._sessions: dict[int, _Session] = {}
-        #: statements the server counted, summed over the sessions
+        #: what the server counted, summed over the sessions (Questions less the readings)
         self._server_count = 0
+        self._session_totals: dict[str, int] = {}
+        self._read_server_wide = read_server_wide
+        self._server_wide_at_start: ServerWork | None = None
         #: set while the observer reads a counter itself, so that its own statement is not seen
         self._reading = False
         self._cursor_class = _observed_cursor(self)
@@ -374,7 +439,7 @@ class MariadbObserver(Observer):
         session = _Session(driver_connection)
         self._sessions[id(driver_connection)] = session
         if self.active:
-            session.questions_at_start = self._questions(driver_connection)
+            session.counters_at_start = self._counters(driver_connection)
 
     def detach(self, driver_connection: Any) -> None:
         session = self._sessions.pop(id(driver_connection), None)
@@ -383,13 +448,28 @@ class MariadbObserver(Observer):
 
     def _started(self) -> None:
         self._server_count = 0
+        self._session_totals = dict.fromkeys(_SESSION_COUNTERS, 0)
+        if self._read_server_wide is not None:
+            self._server_wide_at_start = self._read_server_wide()
         for session in self._sessions.values():
-            session.questions_at_start = self._questions(session.connection)
+            session.counters_at_start = self._counters(session.connection)
             session.last_direction = ""
 
     def _stopping(self) -> None:
         for session in self._sessions.values():
             self._collect(session)
+        totals = self._session_totals
+        server_wide = ServerWork(None, None, None, None)
+        if self._read_server_wide is not None and self._server_wide_at_start is not None:
+            server_wide = self._read_server_wide().since(self._server_wide_at_start)
+        self.observation.server_work = ServerWork(
+            rows_read=totals["Rows_read"],
+            rows_written=totals["Handler_write"]
+            + totals["Handler_update"]
+            + totals["Handler_delete"],
+            blocks=server_wide.blocks,
+            wal_bytes=server_wide.wal_bytes,
+        )
         seen = len(self.observation.server_statements)
         if seen != self._server_count:
             raise CountMismatch(
@@ -398,19 +478,23 @@ class MariadbObserver(Observer):
             )
 
     def _collect(self, session: _Session) -> None:
+        now = self._counters(session.connection)
+        for name in _SESSION_COUNTERS:
+            self._session_totals[name] += now[name] - session.counters_at_start.get(name, 0)
         # the reading statement counts itself
-        self._server_count += self._questions(session.connection) - session.questions_at_start - 1
+        self._server_count += now["Questions"] - session.counters_at_start["Questions"] - 1
 
-    def _questions(self, connection: Any) -> int:
+    def _counters(self, connection: Any) -> dict[str, int]:
         self._reading = True
         try:
             with pymysql.cursors.Cursor(connection) as cursor:
-                cursor.execute("SHOW SESSION STATUS LIKE 'Questions'")
-                row = cursor.fetchone()
-                assert row is not None
-                return int(row[1])
+                cursor.execute(_SHOW_SESSION_COUNTERS)
+                values = {str(name): int(value) for name, value in cursor.fetchall()}
         finally:
             self._reading = False
+        missing = set(_SESSION_COUNTERS) - set(values)
+        assert not missing, f"the server has no session counters {sorted(missing)}"
+        return values
 
     # --- the wire, reported by the observed connection class ------------------------------
 

@@ -6,6 +6,11 @@ The server comes from the URL given (``--postgres-url`` or ``BENCH_POSTGRES_URL`
 Counting: libpq's protocol trace of each psycopg connection (``pgconn.trace``). ``Query`` and
 ``Execute`` messages are statements; a run of client messages followed by server messages is
 one round trip; message sizes give the bytes.
+
+The server's own account of the work (:class:`ServerStatistics`): the cumulative statistics of
+the run's own tables (``pg_stat_all_tables``, ``pg_statio_all_tables``,
+``pg_statio_all_sequences``) and the WAL insert position, read before and after the counted
+execution, once every backend the harness ever connected has published its pending statistics.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import copy
 import re
 import secrets
 import tempfile
-from collections.abc import Sequence
+import time
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any, ClassVar
@@ -36,7 +43,7 @@ from bench.backends.servers import (
     ServerError,
     mask,
 )
-from bench.counting import Observer, query_text
+from bench.counting import Observer, ServerWork, query_text
 from bench.messages import first_line
 from bench.workloads import DbState
 
@@ -64,6 +71,17 @@ class PostgresType(ServerBackendType["PostgresBackend"]):
         "few round trips",
         "SQLAlchemy sends inserts that must return ids as multi-row INSERT ... RETURNING "
         "(insertmanyvalues)",
+    )
+    counts_server_work: ClassVar[bool] = True
+    server_work_notes: ClassVar[tuple[str, ...]] = (
+        "rows read: `seq_tup_read + idx_tup_fetch` of the run's tables (`pg_stat_all_tables`): "
+        "live rows returned by sequential scans and fetched from the table by index scans, the "
+        "foreign key's checks and the cascade's lookups included",
+        "rows written: `n_tup_ins + n_tup_upd + n_tup_del` of the run's tables, cascaded "
+        "deletes included",
+        "blocks: shared buffer blocks hit plus read of the run's tables, their indexes and "
+        "TOAST (`pg_statio_all_tables`) and sequences (`pg_statio_all_sequences`)",
+        "WAL bytes: the advance of `pg_current_wal_insert_lsn()`, server-wide",
     )
 
     how_to_enable: ClassVar[str] = HOW_TO_ENABLE
@@ -139,6 +157,7 @@ class PostgresBackend(Backend):
         )
         self._conninfo = conninfo_for(server_url, options=options)
         self._admin = psycopg.connect(conninfo_for(server_url), autocommit=True)
+        self.statistics = ServerStatistics(self._admin, schema)
         try:
             self._admin.execute(f'CREATE SCHEMA "{schema}"')
             try:
@@ -171,10 +190,12 @@ class PostgresBackend(Backend):
         return self._url
 
     def _prepare_connection(self, driver_connection: Any) -> None:
-        """Nothing to run: the search path travels in the connection's startup options."""
+        """Nothing to run (the search path travels in the connection's startup options); the
+        connection is known to the statistics reader, which makes it publish its statistics."""
+        self.statistics.register(driver_connection)
 
     def new_observer(self) -> PostgresObserver:
-        return PostgresObserver()
+        return PostgresObserver(self.statistics.read)
 
     def in_transaction(self, driver_connection: Any) -> bool:
         status = driver_connection.info.transaction_status
@@ -314,14 +335,127 @@ def join_options(given: Any, ours: str) -> str:
     return f"{given_text} {ours}" if given_text else ours
 
 
+# --- the server's cumulative statistics ---------------------------------------------------------
+
+#: the run's own tables, their indexes, TOAST and sequences, summed: (rows read, rows written,
+#: blocks); the figures each is made of are listed in the README
+_STATISTICS = """
+SELECT
+  (SELECT coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0)), 0)
+     FROM pg_stat_all_tables WHERE schemaname = %(schema)s)::bigint,
+  (SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)
+     FROM pg_stat_all_tables WHERE schemaname = %(schema)s)::bigint,
+  (SELECT coalesce(sum(heap_blks_hit + heap_blks_read
+                       + coalesce(idx_blks_hit, 0) + coalesce(idx_blks_read, 0)
+                       + coalesce(toast_blks_hit, 0) + coalesce(toast_blks_read, 0)
+                       + coalesce(tidx_blks_hit, 0) + coalesce(tidx_blks_read, 0)), 0)
+     FROM pg_statio_all_tables WHERE schemaname = %(schema)s)::bigint
+  + (SELECT coalesce(sum(blks_hit + blks_read), 0)
+     FROM pg_statio_all_sequences WHERE schemaname = %(schema)s)::bigint,
+  pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint
+"""
+#: pg_stat_force_next_flush() came with the shared-memory statistics of PostgreSQL 15
+STATISTICS_SINCE = 150000
+#: how long a closed connection's server process may take to exit (and publish its statistics)
+EXIT_WAIT_SECONDS = 10.0
+
+
+class ServerStatistics:
+    """The server's cumulative statistics of the run's schema, read on the harness's own
+    connection, exact at the moment of reading.
+
+    A server process publishes the statistics of its work at the end of a transaction, but at
+    most once a second: the rest stays pending in its memory until later. So before each read,
+    every server process the harness has connected publishes what it holds:
+
+    - each open connection the backend ever made, timed instances' included, runs
+      ``SELECT pg_stat_force_next_flush()`` in autocommit: its process publishes everything
+      pending before it answers (outside any protocol trace, so no count sees it);
+    - each closed one: its process publishes at exit, before it leaves ``pg_stat_activity``,
+      so the reader waits until it has left;
+    - the reading connection itself, the same way (the reset ran on it).
+
+    The statistics snapshot is cleared before the figures are read (``pg_stat_clear_snapshot()``),
+    so they are not a cached earlier view.
+    """
+
+    def __init__(self, connection: psycopg.Connection[Any], schema: str) -> None:
+        self._connection = connection
+        self._schema = schema
+        self.available = connection.info.server_version >= STATISTICS_SINCE
+        #: server process id -> the connection it serves
+        self._connections: dict[int, weakref.ref[psycopg.Connection[Any]]] = {}
+
+    def register(self, connection: psycopg.Connection[Any]) -> None:
+        self._connections[connection.info.backend_pid] = weakref.ref(connection)
+
+    def read(self) -> ServerWork | None:
+        """The counters now, as totals (rows read, rows written, blocks, WAL position); None
+        where the server keeps no statistics that can be made exact (before PostgreSQL 15)."""
+        if not self.available:
+            return None
+        self._publish_pending()
+        cursor = self._connection.cursor()
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        row = cursor.execute(_STATISTICS, {"schema": self._schema}).fetchone()
+        assert row is not None
+        rows_read, rows_written, blocks, wal = (int(value) for value in row)
+        return ServerWork(rows_read, rows_written, blocks, wal)
+
+    def _publish_pending(self) -> None:
+        exited: list[int] = []
+        for pid, reference in list(self._connections.items()):
+            connection = reference()
+            if connection is None or connection.closed:
+                exited.append(pid)
+            elif connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                _publish_statistics(connection)
+            # a connection inside a transaction publishes at its end; the harness fails a
+            # variant that leaves one open
+        self._wait_for_exit(exited)
+        for pid in exited:
+            del self._connections[pid]
+
+    def _wait_for_exit(self, pids: list[int]) -> None:
+        deadline = time.monotonic() + EXIT_WAIT_SECONDS
+        while pids:
+            row = self._connection.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
+            ).fetchone()
+            if row is None or row[0] == 0:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{row[0]} closed connections' server processes have not exited after "
+                    f"{EXIT_WAIT_SECONDS:g} s: the server's statistics cannot be read exactly"
+                )
+            time.sleep(0.005)
+
+
+def _publish_statistics(connection: psycopg.Connection[Any]) -> None:
+    """Have the connection's server process publish its pending statistics now: in autocommit,
+    on a plain cursor (not the observed cursor class), so that no count includes it."""
+    autocommit = connection.autocommit
+    connection.autocommit = True
+    try:
+        with psycopg.Cursor(connection) as cursor:
+            cursor.execute("SELECT pg_stat_force_next_flush()")
+    finally:
+        connection.autocommit = autocommit
+
+
 class PostgresObserver(Observer):
-    """libpq's protocol trace of each observed connection."""
+    """libpq's protocol trace of each observed connection, and the server's statistics of the
+    run's tables before and after."""
 
     round_trips_source = ROUND_TRIPS_FROM_TRACE
     counts_bytes = True
 
-    def __init__(self) -> None:
+    def __init__(self, read_statistics: Callable[[], ServerWork | None] | None = None) -> None:
         super().__init__()
+        self._read_statistics = read_statistics
+        self._statistics_at_start: ServerWork | None = None
         self._protocol_traces: dict[int, _ProtocolTrace] = {}
         self._driver_options: dict[str, Any] | None = None
         self._connection_class: type[psycopg.Connection[Any]] | None = None
@@ -357,12 +491,19 @@ class PostgresObserver(Observer):
             self._collect(trace)
 
     def _started(self) -> None:
+        # read before any trace starts, so that nothing of the reading is counted
+        if self._read_statistics is not None:
+            self._statistics_at_start = self._read_statistics()
         for trace in self._protocol_traces.values():
             trace.start()
 
     def _stopping(self) -> None:
         for trace in self._protocol_traces.values():
             self._collect(trace)
+        if self._read_statistics is not None and self._statistics_at_start is not None:
+            after = self._read_statistics()
+            if after is not None:
+                self.observation.server_work = after.since(self._statistics_at_start)
 
     def _collect(self, trace: _ProtocolTrace) -> None:
         if not trace.running:

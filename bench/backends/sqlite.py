@@ -59,6 +59,12 @@ class SqliteType(BackendType):
         "before a write, so reads run no BEGIN or COMMIT; no network, so every statement is "
         "counted as a round trip",
     )
+    server_work_notes: ClassVar[tuple[str, ...]] = (
+        "n/a: SQLite is a library inside the application's process, with no server to "
+        "account for the work: it keeps no count of rows read or written, and the page-cache "
+        "counters of its C API (`sqlite3_db_status`) are not reachable from Python's `sqlite3` "
+        "module",
+    )
 
     @contextmanager
     def provide(self, url: str | None, note: Note) -> Iterator[Server]:
