@@ -100,34 +100,49 @@ def reasons(check: Delayed) -> str:
             f"{format_seconds(cost / max(measured.round_trips, 1))} per round trip)"
         )
         accounted += cost
-    if measured.connections_opened:
+    waits = check.waits
+    if measured.connections_opened and waits is not None and waits > measured.round_trips + 0.5:
+        unseen = waits - measured.round_trips
         explained.append(
-            f"TCP's handshake: {measured.connections_opened} connection(s) opened, one round "
-            "trip each that the protocol trace does not see"
+            f"connecting: {measured.connections_opened} connection(s) opened, each about "
+            f"{unseen / measured.connections_opened:.1f} round trips (TCP's handshake, the TLS "
+            "request, start-up and authentication) that the protocol trace does not see"
         )
-        accounted += measured.connections_opened * rtt
+        accounted += unseen * rtt
+    if measured.noisy or check.direct.noisy:
+        explained.append("the rounds spread widely (‡): part of the difference may be noise")
     left = measured.median - accounted
     if explained and abs(measured.median / accounted - 1) <= DISAGREEMENT:
         return "; ".join(explained)
-    waits = check.waits
-    if measured.db_statements > measured.round_trips and waits is not None:
+    per_trip = left / max(measured.round_trips, 1)
+    if (
+        waits is not None
+        and measured.db_statements > measured.round_trips
+        and waits < measured.round_trips - 0.5
+    ):
         explained.append(
             f"pipelined: {measured.db_statements} statements in {measured.round_trips} round "
-            f"trips by the trace, and the delay cost {waits:.1f} round-trip times: the trace's "
-            "turns are not each one wait"
+            f"trips by the trace, and the delay cost {waits:.1f} round-trip times: some of the "
+            "trace's turns overlap in flight instead of each waiting"
         )
-    elif left >= DELAYED_ACK_SECONDS:
+    elif left >= DELAYED_ACK_SECONDS and per_trip >= DELAYED_ACK_SECONDS / 4:
         explained.append(
-            f"{format_seconds(left)} more than the delays account for: waits of about 40 ms, "
-            "Nagle's algorithm meeting a delayed ACK"
+            f"{format_seconds(left)} more than the delays account for, in lumps rather than "
+            "spread over the round trips: waits of about 40 ms, Nagle's algorithm meeting a "
+            "delayed ACK"
+        )
+    elif left > 0:
+        explained.append(
+            f"{format_seconds(per_trip)} per round trip more than the delays account for: "
+            "with a delay, every round trip wakes three sleeping processes (client, proxy, "
+            "server), and on this machine each wake-up costs time that a loopback exchange "
+            "without a delay does not show"
         )
     else:
-        per_trip = left / max(measured.round_trips, 1)
         explained.append(
-            f"{format_seconds(abs(per_trip))} per round trip {'more' if left > 0 else 'less'} "
-            "than the delays account for: with a delay, every round trip wakes three sleeping "
-            "processes (client, proxy, server), and on this machine each wake-up costs time "
-            "that a loopback exchange without a delay does not show"
+            f"{format_seconds(-per_trip)} per round trip less than projected: the client "
+            "overlapped its own work with the wait, or the direct cell the projection starts "
+            "from ran when the machine was slower"
         )
     return "; ".join(explained)
 
@@ -157,27 +172,34 @@ class Crossing:
 def measured_crossing(
     direct: Sequence[CellResult], delayed: Sequence[CellResult]
 ) -> Crossing | None:
-    """The first variant whose measured median drops below that of the locally fastest one,
-    along the measured round-trip times (the direct cells at 0); None when none does."""
+    """Where another variant overtakes the locally fastest one along the measured round-trip
+    times: the first RTT at which it is faster and the data tell the two apart, else the
+    first at which it is faster at all (the sentence then says the data cannot tell); None
+    when no variant is faster at any measured RTT. The lines start from the cells through
+    the proxy at 0 ms where they ran (the proxy's own cost is then on both sides), else from
+    the direct cells."""
     if not direct:
         return None
     fastest = min(direct, key=lambda c: c.median)
     by_variant: dict[str, dict[float, CellResult]] = {}
     for cell in delayed:
-        if cell.rtt_ms:
-            by_variant.setdefault(cell.variant, {})[cell.rtt_ms / 1000] = cell
-    lead = by_variant.get(fastest.variant, {})
-    rtts = sorted(lead)
-    best: Crossing | None = None
+        by_variant.setdefault(cell.variant, {})[cell.rtt_ms / 1000] = cell
+    for cell in direct:
+        by_variant.setdefault(cell.variant, {}).setdefault(0.0, cell)
+    lead = by_variant[fastest.variant]
+    rtts = sorted(rtt for rtt in lead if rtt)
+    told_apart: list[Crossing] = []
+    tied: list[Crossing] = []
     for other in direct:
-        if other is fastest or other.variant not in by_variant:
+        if other is fastest:
             continue
-        previous_rtt, previous_gap = 0.0, other.median - fastest.median
+        theirs = by_variant[other.variant]
+        previous_rtt, previous_gap = 0.0, theirs[0.0].median - lead[0.0].median
+        first_tied: Crossing | None = None
         for rtt in rtts:
-            theirs = by_variant[other.variant].get(rtt)
-            if theirs is None:
+            if rtt not in theirs:
                 continue
-            gap = theirs.median - lead[rtt].median
+            gap = theirs[rtt].median - lead[rtt].median
             if gap < 0:
                 share = previous_gap / (previous_gap - gap) if previous_gap > 0 else 0.0
                 crossing = Crossing(
@@ -185,14 +207,19 @@ def measured_crossing(
                     other,
                     previous_rtt,
                     rtt,
-                    compare_cells(theirs, lead[rtt]),
+                    compare_cells(theirs[rtt], lead[rtt]),
                     share,
                 )
-                if best is None or crossing.estimate < best.estimate:
-                    best = crossing
-                break
+                if not crossing.comparison.indistinguishable:
+                    told_apart.append(crossing)
+                    break
+                first_tied = first_tied or crossing
             previous_rtt, previous_gap = rtt, gap
-    return best
+        else:
+            if first_tied is not None:
+                tied.append(first_tied)
+    candidates = told_apart or tied
+    return min(candidates, key=lambda c: c.estimate) if candidates else None
 
 
 def crossing_sentence(crossing: Crossing | None, rtts: Sequence[float]) -> str:

@@ -269,9 +269,10 @@ def pytest_runtest_makereport(
 
 def _progress(item: pytest.Item, cell: Cell, report: pytest.TestReport) -> None:
     progress = item.config.stash[PROGRESS]
+    selection = item.config.stash[SELECTION]
     progress[0] += 1
     prefix = f"[{progress[0]:>{len(str(progress[1]))}}/{progress[1]}] {cell.workload:<20} " + (
-        f"{cell.variant:<15}{cell.where:<9}{cell.size:>6}  "
+        f"{cell.variant:<15}{cell.where:<{14 if selection.rtts else 9}}{cell.size:>6}  "
     )
     if report.passed:
         benchmark = item.funcargs["benchmark"]  # type: ignore[attr-defined]

@@ -29,6 +29,11 @@ def parse_rtts(text: str) -> tuple[float, ...]:
         raise ValueError(
             f"{text!r} is not a comma-separated list of round-trip times in milliseconds"
         )
+    if not rtts[-1]:
+        raise ValueError(
+            "give a round-trip time above 0 (the cells through the proxy at 0 ms, its own "
+            "cost, run with any)"
+        )
     if rtts[-1] > MAX_RTT_MS:
         raise ValueError(
             f"{rtts[-1]:g} ms is more than the largest round-trip time, {MAX_RTT_MS:g}"

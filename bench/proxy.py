@@ -27,10 +27,11 @@ import selectors
 import signal
 import subprocess
 import sys
+import tempfile
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 LISTEN_HOST = "127.0.0.1"
 _PR_SET_TIMERSLACK = 29
@@ -58,6 +59,9 @@ class _DelayedSide(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._last_due = 0.0
         self.closed = False
+        #: whether this side's socket has had its end of input, and been sent its end
+        self.eof_in = False
+        self.eof_out = False
 
     # what arrives on this side
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -68,8 +72,15 @@ class _DelayedSide(asyncio.Protocol):
         self._forward(data)
 
     def eof_received(self) -> bool:
+        self.eof_in = True
         self._forward(None)
+        self._close_when_done()
         return True  # keep the other half open until the peer has had its bytes
+
+    def _close_when_done(self) -> None:
+        # both directions ended: free the socket now, not when the collector gets to it
+        if self.eof_in and self.eof_out and self.transport is not None:
+            self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -104,11 +115,11 @@ class _DelayedSide(asyncio.Protocol):
                 self._pending.clear()
                 break
             if data is None:
-                if peer.transport.can_write_eof():
+                if peer.transport.can_write_eof() and not self.closed:
                     peer.transport.write_eof()
+                    peer.eof_out = True
+                    peer._close_when_done()
                 else:
-                    peer.transport.close()
-                if self.closed:
                     peer.transport.close()
             else:
                 peer.transport.write(data)
@@ -132,6 +143,7 @@ class _ClientSide(_DelayedSide):
     ) -> None:
         super().__init__(loop, delay)
         self.target = target
+        self._opening: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -143,7 +155,7 @@ class _ClientSide(_DelayedSide):
         accepted = self.loop.time()
         self._last_due = accepted + 3 * self.delay
         server_side._last_due = accepted + 4 * self.delay
-        self.loop.create_task(self._open(server_side))
+        self._opening = self.loop.create_task(self._open(server_side))
 
     async def _open(self, server_side: _DelayedSide) -> None:
         try:
@@ -152,8 +164,6 @@ class _ClientSide(_DelayedSide):
             if self.transport is not None:
                 self.transport.close()  # the client sees the server refuse it
             return
-        if self.closed and server_side.transport is not None and not self._pending:
-            server_side.transport.close()
         self._schedule()
         server_side._schedule()
 
@@ -247,9 +257,11 @@ class DelayProxy:
         self.rtt_ms = rtt_ms
         self._process: subprocess.Popen[str] | None = None
         self.address: ProxyAddress | None = None
+        self._errors: IO[str] | None = None
 
     def start(self) -> ProxyAddress:
         host, port = self.target
+        self._errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by stop())
         self._process = subprocess.Popen(
             [
                 sys.executable,
@@ -262,7 +274,8 @@ class DelayProxy:
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            # a file, not a pipe: a pipe nobody reads would stall the proxy once it filled
+            stderr=self._errors,
             text=True,
             # Ctrl-C in the terminal goes to the harness, which stops the proxy itself
             start_new_session=True,
@@ -288,10 +301,14 @@ class DelayProxy:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        errors = process.stderr.read() if process.stderr is not None else ""
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+        if process.stdout is not None:
+            process.stdout.close()
+        errors = ""
+        if self._errors is not None:
+            self._errors.seek(0)
+            errors = self._errors.read()
+            self._errors.close()
+            self._errors = None
         return errors.strip().splitlines()[-1] if errors.strip() else ""
 
     @property

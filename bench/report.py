@@ -305,14 +305,18 @@ def _server_distance(
     if not shares:
         return []
     share, most = shares[-1]
+    least, fewest = shares[0]
     return [
-        f"The round trip to this server, measured before the cells (the least of a few hundred "
-        f"`SELECT 1` exchanges, the server's own time for them included), is "
-        f"{format_seconds(rtt)}. The medians above already include it: the projection puts "
-        f"the network at {share:.0%} of a median at size {size} at most (`{most.variant}` on "
-        f"`{most.workload}`, {plural(most.round_trips, 'round trip')} × "
-        f"{format_seconds(rtt)} = {format_seconds(most.round_trips * rtt)} of "
-        f"{format_seconds(most.median)}), and at {shares[0][0]:.0%} at least."
+        f"A round trip to this server, measured before the cells, takes {format_seconds(rtt)} "
+        "(the least of a few hundred `SELECT 1` exchanges: the network and the client's and "
+        "the server's own work for one small statement; on a server on this machine it is "
+        "mostly that work). The medians in the tables were measured against this server, so "
+        "they include it. At that round-trip time the projection puts "
+        f"{format_seconds(most.round_trips * rtt)} of `{most.variant}`'s "
+        f"{format_seconds(most.median)} on `{most.workload}` at size {size} "
+        f"({plural(most.round_trips, 'round trip')}, {share:.0%}) on the round trips, the "
+        f"largest share, and {least:.0%} of `{fewest.variant}`'s on `{fewest.workload}`, "
+        "the smallest."
     ]
 
 

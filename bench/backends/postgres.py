@@ -177,7 +177,8 @@ class PostgresBackend(Backend):
                     )
                     for table in ("user_account", "user_blog_post")
                 )
-                self._vacuumed_size = 0
+                #: the tables' size after the last vacuum (a list: shared with routed copies)
+                self._vacuumed_size = [0]
             except BaseException:
                 self._admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
                 raise
@@ -241,16 +242,17 @@ class PostgresBackend(Backend):
         # the dead rows of earlier groups go, and the planner gets statistics of this seed,
         # as long-lived tables have them; warm-up rounds follow before anything is timed
         self._admin.execute("VACUUM ANALYZE user_account, user_blog_post")
-        self._vacuumed_size = self._table_size()
+        self._vacuumed_size[0] = self._table_size()
 
     def maintain(self, seed: DbState) -> bool:
         # every reset leaves the deleted rows behind; vacuum once they outgrow the live ones,
         # so the tables do not swell round after round
-        if self._table_size() < max(2 * self._vacuumed_size, self._vacuumed_size + (4 << 20)):
+        vacuumed = self._vacuumed_size[0]
+        if self._table_size() < max(2 * vacuumed, vacuumed + (4 << 20)):
             return False
         self.reset(seed)
         self._admin.execute("VACUUM user_account, user_blog_post")
-        self._vacuumed_size = self._table_size()
+        self._vacuumed_size[0] = self._table_size()
         return True
 
     def _table_size(self) -> int:
@@ -272,8 +274,14 @@ class PostgresBackend(Backend):
 
     def tcp_address(self) -> tuple[str, int] | None:
         host = self._url.host
-        if not host or host.startswith("/") or "host" in self._url.query:
-            return None  # a Unix socket (libpq reads a host path as one)
+        if (
+            not host
+            or host.startswith("/")
+            or {"host", "hostaddr", "service"} & set(self._url.query)
+        ):
+            # a Unix socket (libpq reads a host path as one), or an address libpq would take
+            # from elsewhere than the host and port a proxy can stand in for
+            return None
         return host, self._url.port or 5432
 
     def routed_to(self, host: str, port: int) -> PostgresBackend:
