@@ -36,14 +36,21 @@ _STEADY_FIRST_USER = 50_000_000
 
 @dataclass(frozen=True, order=True)
 class Group:
+    """The cells timed together: every variant of one (backend, workload, size), direct and
+    through the delay proxy at each round-trip time, so that a measurement through the proxy
+    and the direct one it is set beside meet the machine at the same moments."""
+
     backend: str
     workload: str
     size: int
-    rtt_ms: float | None = None
 
     @classmethod
     def of(cls, cell: Cell) -> Group:
-        return cls(cell.backend, cell.workload, cell.size, cell.rtt_ms)
+        return cls(cell.backend, cell.workload, cell.size)
+
+
+#: the harness a cell runs on: its backend's, or one whose connections go through a proxy
+HarnessFor = Callable[[Cell], Harness]
 
 
 @dataclass
@@ -74,27 +81,32 @@ class Failed:
 Outcome = Timed | Failed
 
 
-def measure_group(harness: Harness, cells: Sequence[Cell], profile: Profile) -> dict[Cell, Outcome]:
-    """Verify, count and time the cells of one group in alternation."""
+def measure_group(
+    harness: Harness | HarnessFor, cells: Sequence[Cell], profile: Profile
+) -> dict[Cell, Outcome]:
+    """Verify, count and time the cells of one group in alternation; ``harness`` is the
+    backend's, or says which each cell runs on (all on the same database)."""
+    harness_for: HarnessFor = (lambda cell: harness) if isinstance(harness, Harness) else harness
     first = cells[0]
     workload = WORKLOADS[first.workload]
     case = workload.case(first.size)
-    backend = harness.backend
     outcomes: dict[Cell, Outcome] = {}
     timed: dict[Cell, Timed] = {}
     for cell in cells:
         try:
-            harness.verify(cell, case)
-            timed[cell] = Timed(cell, harness.count(cell, case, reset=workload.mutates), case.rows)
+            own = harness_for(cell)
+            own.verify(cell, case)
+            timed[cell] = Timed(cell, own.count(cell, case, reset=workload.mutates), case.rows)
         except Exception as exc:  # this cell fails; the others are still measured
             outcomes[cell] = Failed(cell, exc)
     if not timed:
         return outcomes
 
-    runners = {cell: _Runner(harness, cell, case, workload.mutates) for cell in timed}
-    backend.load_seed(case.seed)
+    runners = {cell: _Runner(harness_for(cell), cell, case, workload.mutates) for cell in timed}
+    home = harness_for(first)
+    home.backend.load_seed(case.seed)
     with _frozen_heap():
-        _time_rounds(harness, runners, outcomes, timed, profile)
+        _time_rounds(home, runners, outcomes, timed, profile)
     outcomes.update(timed)
     return outcomes
 
@@ -219,10 +231,14 @@ def _untimed_pass(
 
 
 def _compare_with_baseline(timed: dict[Cell, Timed], pass_count: int) -> None:
-    baseline = next((t for t in timed.values() if t.cell.variant == BASELINE_VARIANT), None)
+    # each cell against the raw driver's at the same delay
+    baselines = {t.cell.rtt_ms: t for t in timed.values() if t.cell.variant == BASELINE_VARIANT}
     for cell, result in timed.items():
         result.extra["pass_count"] = pass_count
-        result.extra["interleaved_with"] = sorted(c.variant for c in timed if c != cell)
+        result.extra["interleaved_with"] = sorted(
+            c.variant if c.rtt_ms == cell.rtt_ms else c.id for c in timed if c != cell
+        )
+        baseline = baselines.get(cell.rtt_ms)
         if baseline is None or result is baseline:
             continue
         result.extra["ratio_to_dbapi"] = result.sample.median / baseline.sample.median
@@ -278,7 +294,7 @@ class GroupRunner:
             self._members.setdefault(Group.of(cell), []).append(cell)
         self._outcomes: dict[Cell, Outcome] = {}
 
-    def outcome(self, harness: Harness, cell: Cell) -> Outcome:
+    def outcome(self, harness: Harness | HarnessFor, cell: Cell) -> Outcome:
         if cell not in self._outcomes:
             members = self._members.get(Group.of(cell), [cell])
             try:
