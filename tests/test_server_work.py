@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.backends import Backend
+from bench.backends import Backend, backend_types
 from bench.cells import Cell, Harness
 from bench.counting import ServerWork
 from bench.workloads import POSTS_PER_USER, WORKLOADS, Case, DbState
@@ -16,11 +16,18 @@ STYLES = ["orm", "orm_bulk", "core", "dbapi"]
 SIZES = [1, 10]
 
 
-@pytest.fixture
-def server_harness(harness: Harness) -> Harness:
+#: the backends that keep an account of the work (the others are tested to have no figures)
+SERVER_PARAMS = [
+    pytest.param(kind.name, marks=getattr(pytest.mark, kind.name))
+    for kind in backend_types()
+    if kind.counts_server_work
+]
+
+
+@pytest.fixture(params=SERVER_PARAMS)
+def server_harness(request: pytest.FixtureRequest) -> Harness:
     """The harness of each backend that keeps an account of the work."""
-    if not harness.backend.type.counts_server_work:
-        pytest.skip(f"{harness.backend.type.title} keeps no account of the work")
+    harness: Harness = request.getfixturevalue(f"{request.param}_harness")
     return harness
 
 
