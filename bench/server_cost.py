@@ -102,27 +102,39 @@ def _by_workload(cells: Sequence[CellResult]) -> dict[str, dict[str, CellResult]
     return found
 
 
-def work_table(cells: Sequence[CellResult], variants: Sequence[str]) -> str:
+def _workload_rows(
+    cells: Sequence[CellResult],
+    variants: Sequence[str],
+    entry: Callable[[CellResult, CellResult | None], str],
+    needs_baseline: bool = False,
+) -> list[list[str]]:
+    """One row per workload: each variant's entry (given its cell and ``dbapi``'s), or a dash."""
     rows = []
     for workload, of_variant in _by_workload(cells).items():
-        entries = []
-        for variant in variants:
-            cell = of_variant.get(variant)
-            entries.append(
-                "—"
-                if cell is None
-                else " / ".join(
-                    _figure(v)
-                    for v in (
-                        cell.server_rows_read,
-                        cell.server_rows_written,
-                        cell.server_blocks,
-                        cell.wal_bytes,
-                    )
-                )
-            )
+        baseline = of_variant.get(BASELINE_VARIANT)
+        if needs_baseline and baseline is None:
+            continue
+        entries = [
+            "—" if (cell := of_variant.get(variant)) is None else entry(cell, baseline)
+            for variant in variants
+        ]
         rows.append([f"`{workload}`", *entries])
-    return _table(_header(variants), rows)
+    return rows
+
+
+def work_table(cells: Sequence[CellResult], variants: Sequence[str]) -> str:
+    def figures(cell: CellResult, baseline: CellResult | None) -> str:
+        return " / ".join(
+            _figure(value)
+            for value in (
+                cell.server_rows_read,
+                cell.server_rows_written,
+                cell.server_blocks,
+                cell.wal_bytes,
+            )
+        )
+
+    return _table(_header(variants), _workload_rows(cells, variants, figures))
 
 
 def relative(units: int | None, baseline: int | None) -> str:
@@ -149,22 +161,14 @@ def relative_costs(cells: Sequence[CellResult], variants: Sequence[str]) -> list
         "model is exact.",
         "",
     ]
-    rows = []
-    for workload, of_variant in _by_workload(cells).items():
-        baseline = of_variant.get(BASELINE_VARIANT)
-        if baseline is None:
-            continue
-        entries = []
-        for variant in variants:
-            cell = of_variant.get(variant)
-            entries.append(
-                "—"
-                if cell is None
-                else " / ".join(
-                    relative(model.units(cell), model.units(baseline)) for model in BILLING_MODELS
-                )
-            )
-        rows.append([f"`{workload}`", *entries])
+
+    def ratios(cell: CellResult, baseline: CellResult | None) -> str:
+        assert baseline is not None
+        return " / ".join(
+            relative(model.units(cell), model.units(baseline)) for model in BILLING_MODELS
+        )
+
+    rows = _workload_rows(cells, variants, ratios, needs_baseline=True)
     return [*lines, _table(_header(variants), rows), ""]
 
 
