@@ -16,4 +16,10 @@ for _signal in (signal.SIGINT, signal.SIGTERM):
 
 from bench.cli import main  # noqa: E402  (after the handlers, on purpose)
 
-sys.exit(main())
+status = main()
+# the run is over and its status known: a signal that lands now (a second Ctrl-C during the
+# interpreter's shutdown, where Python puts back the default handlers) must not turn the
+# status into a death by that signal
+for _signal in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(_signal, signal.SIG_IGN)
+sys.exit(status)
