@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.backends import Backend
+from bench.backends import Backend, backend_types
 from bench.backends.postgres_servers import LocalClusterProvider
 from bench.cells import Cell, Harness
 from bench.network import DelayedHarnesses, parse_rtts
@@ -429,3 +429,33 @@ def test_a_quick_run_with_rtt_on_a_throwaway_server_leaves_nothing_running(
     assert "### Measured through a delay proxy" in report
     assert (tmp_path / "out" / "charts" / "postgres-measured-rtt.png").is_file()
     assert "postgres+10ms" in result.stdout  # the progress lines name the delay
+
+
+#: the backends with a network, which a proxy can stand in front of
+NETWORKED_PARAMS = [
+    pytest.param(kind.name, marks=getattr(pytest.mark, kind.name))
+    for kind in backend_types()
+    if kind.networked
+]
+
+
+@pytest.mark.parametrize("name", NETWORKED_PARAMS)
+def test_through_the_proxy_every_networked_backend_counts_the_same(
+    request: pytest.FixtureRequest, name: str
+) -> None:
+    backend: Backend = request.getfixturevalue(f"{name}_backend")
+    harness: Harness = request.getfixturevalue(f"{name}_harness")
+    delayed = DelayedHarnesses(backend)
+    try:
+        through = delayed.get(1.0)
+        for workload, variant in (("crud_create", "dbapi"), ("parent_child_read", "orm")):
+            cell = Cell(workload, variant, name, 3)
+            case = WORKLOADS[workload].case(3)
+            direct, proxied = harness.count(cell, case), through.count(cell, case)
+            assert (proxied.db_statements, proxied.round_trips, proxied.bytes_sent) == (
+                direct.db_statements,
+                direct.round_trips,
+                direct.bytes_sent,
+            )
+    finally:
+        delayed.close()
