@@ -440,7 +440,7 @@ NETWORKED_PARAMS = [
 
 
 @pytest.mark.parametrize("name", NETWORKED_PARAMS)
-def test_through_the_proxy_every_networked_backend_counts_the_same(
+def test_through_the_proxy_every_networked_backend_counts_the_same_statements(
     request: pytest.FixtureRequest, name: str
 ) -> None:
     backend: Backend = request.getfixturevalue(f"{name}_backend")
@@ -452,10 +452,11 @@ def test_through_the_proxy_every_networked_backend_counts_the_same(
             cell = Cell(workload, variant, name, 3)
             case = WORKLOADS[workload].case(3)
             direct, proxied = harness.count(cell, case), through.count(cell, case)
-            assert (proxied.db_statements, proxied.round_trips, proxied.bytes_sent) == (
+            # (bytes may differ: psycopg names the statements it prepares by a counter of
+            # its connection, which has run more or fewer statements before)
+            assert (proxied.db_statements, proxied.round_trips) == (
                 direct.db_statements,
                 direct.round_trips,
-                direct.bytes_sent,
             )
     finally:
         delayed.close()
