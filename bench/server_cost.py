@@ -154,11 +154,9 @@ def relative_costs(cells: Sequence[CellResult], variants: Sequence[str]) -> list
         f"Relative cost under two billing models, as ratios to `{BASELINE_VARIANT}` "
         "(rows model / pages model): "
         + "; ".join(f"{model.name}: {model.description}" for model in BILLING_MODELS)
-        + ". Log bytes are in neither model. The pages model is not yet a fair comparison: "
-        "the styles of a group are counted one after another, and each reset before them "
-        "leaves deleted rows behind until the next vacuum, so a style counted later touches "
-        "more pages; read its ratios as sizes, not as differences between styles. The rows "
-        "model is exact.",
+        + ". Log bytes are in neither model. Every style is counted from the state its timed "
+        "rounds start from (the seed freshly loaded and vacuumed, one execution before): the "
+        "rows repeat exactly from run to run, pages and log bytes within a few percent.",
         "",
     ]
 
