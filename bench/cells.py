@@ -177,25 +177,27 @@ class Harness:
     def count(self, cell: Cell, case: Case, reset: bool = True) -> Observation:
         """One execution by the cell's counting instance, from the seed state."""
         run = getattr(self.variant(cell.variant, counting=True), cell.workload)
-        warm_key = (cell.workload, cell.variant)
-        if warm_key not in self._warm_counting:
-            # a first execution may set up what later ones reuse (a NullPool engine's
-            # dialect, for one); what is counted is the steady state
-            self.backend.reset(case.seed)
-            run(case.argument)
-            self._warm_counting.add(warm_key)
         if self.backend.type.counts_server_work:
             # the server's figures depend on the tables' state (the rows earlier resets left
             # dead, the statistics the plans are made from): every style is counted from the
             # one the timed rounds start from, the seed freshly loaded, not from whatever the
             # styles counted before it left behind. As in the timed rounds, an execution
             # comes first: after new statistics the first statements plan afresh, and the
-            # first to read the statistics catalog prunes its old rows, which writes to the log
+            # first to read the statistics catalog prunes its old rows, which writes to the log.
+            # It is the warm-up execution too (below, for the other backends)
             self.backend.load_seed(case.seed)
             run(case.argument)
             self.backend.reset(case.seed)
-        elif reset:
-            self.backend.reset(case.seed)
+        else:
+            warm_key = (cell.workload, cell.variant)
+            if warm_key not in self._warm_counting:
+                # a first execution may set up what later ones reuse (a NullPool engine's
+                # dialect, for one); what is counted is the steady state
+                self.backend.reset(case.seed)
+                run(case.argument)
+                self._warm_counting.add(warm_key)
+            if reset:
+                self.backend.reset(case.seed)
         with self.observer(cell.variant).observing() as observation:
             result = run(case.argument)
         self._check_finished(cell, counting=True)

@@ -269,8 +269,11 @@ def _network_effect(
             f"`{c.variant}` {format_seconds(c.projected(rtt))} ({c.round_trips})"
             for c in sorted(at_size, key=lambda c: c.projected(rtt))
         )
-        delayed = [c for c in results.delayed if c.backend == backend and c.key[:1] == (workload,)]
-        delayed = [c for c in delayed if c.size == size]
+        delayed = [
+            c
+            for c in results.delayed
+            if (c.backend, c.workload, c.size) == (backend, workload, size)
+        ]
         # where the cells were measured through the delay proxy, the measurements speak
         crossover = (
             crossing_sentence(measured_crossing(at_size, delayed), rtts)
@@ -488,11 +491,10 @@ def measured_against_projected(results: Results, backend: str) -> list[str]:
     direct = results.for_backend(backend)
     size = reference_size(direct)
     shown_sizes = sorted({1, size} & {c.direct.size for c in checks})
-    through_proxy = [c.through_proxy for c in checks if c.through_proxy is not None]
     costs = sorted(
-        (c.through_proxy.median - c.direct.median) / max(c.direct.round_trips, 1)
+        c.proxy_cost / max(c.direct.round_trips, 1)
         for c in checks
-        if c.through_proxy is not None and c.measured.rtt_ms == rtts[0]
+        if c.proxy_cost is not None and c.measured.rtt_ms == rtts[0]
     )
     lines = [
         "### Measured through a delay proxy",
@@ -514,7 +516,7 @@ def measured_against_projected(results: Results, backend: str) -> list[str]:
             "",
         ]
     by_key = {(c.direct.key, c.measured.rtt_ms): c for c in checks}
-    zero = {c.key: c for c in through_proxy}
+    zero = {c.direct.key: c.through_proxy for c in checks if c.through_proxy is not None}
     for workload in workloads_of(c.direct for c in checks):
         rows = []
         for shown in shown_sizes:

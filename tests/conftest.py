@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bench.backends import Backend, backend_types
+from bench.backends.postgres_servers import LocalClusterProvider
 from bench.cells import Harness
 
-from helpers import bench
+from helpers import bench, server_tmpdir
 
 pytest_plugins = ["bench.fix_backends", "bench.fix_harness", "pytester"]
 
@@ -60,3 +62,14 @@ def quick_run(
         cwd=folder,
     )
     return folder / "out", result
+
+
+@pytest.fixture
+def own_tmpdir() -> Iterator[Path]:
+    """A temporary folder for the runs a test starts, so that the PostgreSQL servers they
+    start (and only those) can be found by it; under /tmp, where the server's unprivileged
+    user can reach it (pytest's own folders are private to root)."""
+    with server_tmpdir(
+        LocalClusterProvider().unavailable_reason(), "BENCH_REQUIRE_POSTGRES", "bench-pg-"
+    ) as folder:
+        yield folder

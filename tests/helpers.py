@@ -76,6 +76,14 @@ def processes_under(folder: Path, name: bytes = b"") -> list[int]:
     return found
 
 
+def throwaway_postgres_env(tmpdir: Path) -> dict[str, str]:
+    """The environment of a run that must start a PostgreSQL server of its own: no server URL,
+    and its temporary files (the server's folder among them) in ``tmpdir``."""
+    env = {key: value for key, value in os.environ.items() if key != "BENCH_POSTGRES_URL"}
+    env["TMPDIR"] = str(tmpdir)
+    return env
+
+
 @contextmanager
 def server_tmpdir(unavailable_reason: str | None, require_env: str, prefix: str) -> Iterator[Path]:
     """A temporary folder for the runs a test starts, so that the servers they start (and only

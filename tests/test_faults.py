@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -22,7 +21,7 @@ from bench.backends.postgres import conninfo_for
 from bench.backends.postgres_servers import LocalClusterProvider
 from bench.backends.servers import Server, mask
 
-from helpers import bench, bench_patched, one_error_line, processes_under, server_tmpdir
+from helpers import bench, bench_patched, one_error_line, processes_under, throwaway_postgres_env
 
 QUICK_SQLITE = ("run", "--backend", "sqlite", "--quick", "--workload", "crud_read")
 #: one small PostgreSQL run, into the folder "o"
@@ -199,20 +198,8 @@ def test_a_failed_replacement_restores_the_previous_run(
 # --- 2. interruptions ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def own_tmpdir() -> Iterator[Path]:
-    """A temporary folder for the runs a test starts, so that the servers they start (and
-    only those) can be found by it; under /tmp, where the server's unprivileged user can
-    reach it (pytest's own folders are private to root)."""
-    with server_tmpdir(
-        LocalClusterProvider().unavailable_reason(), "BENCH_REQUIRE_POSTGRES", "bench-faults-"
-    ) as folder:
-        yield folder
-
-
 def _start_postgres_run(tmp_path: Path, own_tmpdir: Path) -> subprocess.Popen[str]:
-    env = {key: value for key, value in os.environ.items() if key != "BENCH_POSTGRES_URL"}
-    env["TMPDIR"] = str(own_tmpdir)
+    env = throwaway_postgres_env(own_tmpdir)
     process = subprocess.Popen(
         [sys.executable, "-m", "bench", "run", "--backend", "postgres", "--quick", "--out", "o"],
         cwd=tmp_path,
@@ -371,8 +358,7 @@ def test_a_temporary_folder_with_a_quote_or_a_long_path_still_starts_a_server(
     base = own_tmpdir
     odd = base / name
     odd.mkdir(mode=0o755)
-    env = {key: value for key, value in os.environ.items() if key != "BENCH_POSTGRES_URL"}
-    env["TMPDIR"] = str(odd)
+    env = throwaway_postgres_env(odd)
     try:
         result = bench(*QUICK_POSTGRES, cwd=tmp_path, env=env)
         assert result.returncode == 0, result.stderr
@@ -385,8 +371,7 @@ def test_a_temporary_folder_with_a_quote_or_a_long_path_still_starts_a_server(
 def test_a_server_that_will_not_start_says_why_from_its_log(
     tmp_path: Path, own_tmpdir: Path
 ) -> None:
-    env = {key: value for key, value in os.environ.items() if key != "BENCH_POSTGRES_URL"}
-    env["TMPDIR"] = str(own_tmpdir)
+    env = throwaway_postgres_env(own_tmpdir)
     result = bench_patched(
         "import bench.backends.postgres_servers as servers\n"
         "servers.THROWAWAY_SETTINGS['shared_buffers'] = 'plenty'",

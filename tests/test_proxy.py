@@ -5,7 +5,6 @@ client that leaves mid-message, and is gone when the run is."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import socket
 import subprocess
@@ -18,13 +17,12 @@ from pathlib import Path
 import pytest
 
 from bench.backends import Backend, backend_types
-from bench.backends.postgres_servers import LocalClusterProvider
 from bench.cells import Cell, Harness
 from bench.network import DelayedHarnesses, parse_rtts
 from bench.proxy import DelayProxy, ProxyError
 from bench.workloads import WORKLOADS
 
-from helpers import bench, one_error_line, processes_under, server_tmpdir
+from helpers import bench, one_error_line, processes_under, throwaway_postgres_env
 
 
 class EchoServer:
@@ -359,20 +357,11 @@ def test_rtt_needs_a_networked_backend(tmp_path: Path) -> None:
     assert "not a comma-separated list of round-trip times" in one_error_line(result)
 
 
-@pytest.fixture
-def own_tmpdir() -> Iterator[Path]:
-    with server_tmpdir(
-        LocalClusterProvider().unavailable_reason(), "BENCH_REQUIRE_POSTGRES", "bench-rtt-"
-    ) as folder:
-        yield folder
-
-
 @pytest.mark.postgres
 def test_a_quick_run_with_rtt_on_a_throwaway_server_leaves_nothing_running(
     tmp_path: Path, own_tmpdir: Path
 ) -> None:
-    env = {key: value for key, value in os.environ.items() if key != "BENCH_POSTGRES_URL"}
-    env["TMPDIR"] = str(own_tmpdir)
+    env = throwaway_postgres_env(own_tmpdir)
     result = subprocess.run(
         [
             sys.executable,
