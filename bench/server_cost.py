@@ -156,7 +156,9 @@ def relative_costs(cells: Sequence[CellResult], variants: Sequence[str]) -> list
         + "; ".join(f"{model.name}: {model.description}" for model in BILLING_MODELS)
         + ". Log bytes are in neither model. Every style is counted from the state its timed "
         "rounds start from (the seed freshly loaded and vacuumed, one execution before): the "
-        "rows repeat exactly from run to run, pages and log bytes within a few percent.",
+        "rows repeat exactly from run to run; pages and log bytes, which also depend on where "
+        "the tables' files have free space, have differed by up to a fifth: read smaller "
+        "differences as noise.",
         "",
     ]
 

@@ -70,7 +70,7 @@ def test_the_server_section_says_what_the_json_says(tmp_path: Path) -> None:
         "20 / 20 / 270 / 8664",
         "20 / 20 / 290 / 8664",
     ]
-    ratios = table_rows(text, "pages and log bytes within a few percent.")
+    ratios = table_rows(text, "read smaller differences as noise.")
     # per row: (80 + 20) / (20 + 20); per page: 259 / 290
     assert ratios["`parent_child_append`"] == ["2.50× / 0.89×", "1.00× / 0.93×", "1.00× / 1.00×"]
     assert ratios["`crud_create`"] == ["1.00× / 1.00×"] * 3
