@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.backends import Backend
+from bench.backends import Backend, backend_type
 from bench.counting import Observation, Observer
 from bench.workloads import WORKLOADS, Case
 from implementations.contract import DBAPIConnection, Variant
@@ -85,6 +86,12 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+def runs_on(variant: str, backend: str) -> bool:
+    """Whether the backend has what the variant needs (an asyncio variant, its driver)."""
+    driver = load_variant(variant).async_driver
+    return driver is None or driver in backend_type(backend).async_drivers
+
+
 class VerificationError(AssertionError):
     """A variant returned something else, or left other rows, than the workload defines."""
 
@@ -97,6 +104,8 @@ class HarnessConnections:
         self._observer = observer
         self._engine: Engine | None = None
         self._dbapi_connection: DBAPIConnection | None = None
+        #: the asyncio drivers' raw connections handed out (their owners close them)
+        self._async_connections: list[Any] = []
 
     @property
     def backend(self) -> str:
@@ -122,12 +131,28 @@ class HarnessConnections:
     def connect_dbapi(self) -> DBAPIConnection:
         return self._backend.connect_dbapi(self._observer)
 
-    def open_transaction(self) -> bool:
-        """Whether the shared driver connection was left inside a transaction. (The engine's
-        connections need no check: its pool rolls back whatever is returned unfinished, and
-        the statement count shows that ROLLBACK.)"""
-        connection: Any = self._dbapi_connection
-        return connection is not None and self._backend.in_transaction(connection)
+    def create_async_engine(self, driver: str, **engine_options: Any) -> AsyncEngine:
+        return self._backend.create_async_engine(driver, self._observer, **engine_options)
+
+    async def connect_async(self, driver: str) -> Any:
+        connection = await self._backend.connect_async(driver, self._observer)
+        self._async_connections.append(connection)
+        return connection
+
+    def roll_back_open_transactions(self) -> bool:
+        """Whether a raw driver connection was left inside a transaction; each that was is
+        rolled back (or every later reset would wait on it). The engines' connections need no
+        check: their pool rolls back whatever is returned unfinished, and the statement count
+        shows that ROLLBACK."""
+        raw = [self._dbapi_connection] if self._dbapi_connection is not None else []
+        left_open = [
+            connection
+            for connection in [*raw, *self._async_connections]
+            if self._backend.in_transaction(connection)
+        ]
+        for connection in left_open:
+            self._backend.roll_back(connection)
+        return bool(left_open)
 
     def close(self) -> None:
         if self._dbapi_connection is not None:
@@ -170,8 +195,7 @@ class Harness:
 
     def _check_finished(self, cell: Cell, counting: bool) -> None:
         connections = self._instances[(cell.variant, counting)][1]
-        if connections.open_transaction():
-            connections.dbapi_connection.rollback()  # or every later reset would wait on it
+        if connections.roll_back_open_transactions():
             raise VerificationError(f"{cell}: the variant left its transaction open")
 
     def count(self, cell: Cell, case: Case, reset: bool = True) -> Observation:
@@ -209,10 +233,14 @@ class Harness:
 
     def close(self) -> None:
         with ExitStack() as stack:
+            # unwound in reverse: the variants, their connections, then the observers
+            for observer in self._observers.values():
+                stack.callback(observer.close)
             for variant, connections in self._instances.values():
                 stack.callback(connections.close)
                 stack.callback(variant.close)
         self._instances.clear()
+        self._observers.clear()
 
 
 def check_result(cell: Cell, case: Case, result: Any) -> None:
@@ -245,7 +273,8 @@ def check_one_transaction(
     begins = commits = rolled_back = 0
     work_open = False
     for statement in observation.server_statements:
-        kind = (statement.split(None, 1) or [""])[0].upper()
+        # asyncpg's transaction() ends its BEGIN and COMMIT with a semicolon
+        kind = (statement.split(None, 1) or [""])[0].rstrip(";").upper()
         if kind == "COMMIT":
             commits += 1
             work_open = False

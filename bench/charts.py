@@ -33,7 +33,7 @@ from bench.results import (
     variants_of,
     workloads_of,
 )
-from implementations.registry import VARIANTS
+from implementations.registry import VARIANTS, load_variant
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -92,19 +92,40 @@ def draw_charts(results: Results, folder: Path) -> list[Path]:
     return written
 
 
+#: how an asyncio variant's bars and lines differ from its synchronous form's, whose colour
+#: it keeps: the first of a style's asyncio forms, the second, ...
+ASYNC_LOOKS = (("//", "--", "x"), ("xx", ":", "+"), ("..", "-.", "*"))
+
+
 def _variant_colors(variants: Sequence[str]) -> Colors:
-    """The same look for a variant in every chart: by its place in the registry."""
+    """The same look for a variant in every chart: by its place in the registry. An asyncio
+    variant takes the colour of its synchronous form, hatched and dashed, so the two stand
+    side by side."""
     known = [name for name in VARIANTS if name in variants]
     others = [name for name in variants if name not in VARIANTS]
-    return {
-        name: {
+    looks: Colors = {}
+    forms: dict[str, int] = {}
+    for name in [*known, *others]:
+        counterpart = load_variant(name).sync_counterpart if name in VARIANTS else None
+        if counterpart in looks:
+            assert counterpart is not None
+            hatch, linestyle, marker = ASYNC_LOOKS[forms.get(counterpart, 0) % len(ASYNC_LOOKS)]
+            forms[counterpart] = forms.get(counterpart, 0) + 1
+            looks[name] = {
+                "color": looks[counterpart]["color"],
+                "linestyle": linestyle,
+                "marker": marker,
+                "hatch": hatch,
+            }
+            continue
+        index = len(looks) - sum(forms.values())
+        looks[name] = {
             "color": PALETTE[index % len(PALETTE)],
             "linestyle": LINE_STYLES[index % len(LINE_STYLES)],
             "marker": MARKERS[index % len(MARKERS)],
-            "hatch": "" if index < len(PALETTE) else "//",
+            "hatch": "" if index < len(PALETTE) else "\\\\",
         }
-        for index, name in enumerate([*known, *others])
-    }
+    return looks
 
 
 def _line(style: dict[str, Any]) -> dict[str, Any]:

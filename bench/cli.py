@@ -25,6 +25,7 @@ import pytest
 
 from bench.backends import BACKENDS, LEFT_BEHIND, BackendType, backend_type, backend_types
 from bench.backends.servers import ProvidedServers, Server, ServerError, ServerUnavailable
+from bench.cells import runs_on
 from bench.messages import first_line
 from bench.network import parse_rtts
 from bench.workloads import DEFAULT_SIZES, QUICK_SIZES, WORKLOADS, parse_sizes
@@ -411,6 +412,12 @@ def command_run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"no selected variant implements the selected workloads ({', '.join(workloads)})"
         )
+    backends = backend_types(None if args.backend == "all" else (args.backend,))
+    if not any(runs_on(variant, kind.name) for variant in variants for kind in backends):
+        raise UsageError(
+            f"the selected variants ({', '.join(variants)}) run only on "
+            + ", ".join(_backends_of(variants[0]))
+        )
 
     pytest_args = [
         str(BENCHMARKS_DIR),
@@ -600,6 +607,11 @@ def command_statements(args: argparse.Namespace) -> int:
     if not any(load_variant(variant).implements(args.workload) for variant in variants):
         raise UsageError(f"no selected variant implements {args.workload}")
     kind = backend_type(args.backend)
+    if not any(runs_on(variant, kind.name) for variant in variants):
+        raise UsageError(
+            f"the selected variants ({', '.join(variants)}) do not run on {kind.title}; "
+            f"{variants[0]} runs on {', '.join(_backends_of(variants[0]))}"
+        )
     with _server(kind, args, required=True, skipped=[]) as server:
         assert server is not None
         try:
@@ -627,11 +639,19 @@ def command_list(args: argparse.Namespace) -> int:
         variant = load_variant(name)
         implemented = [w for w in WORKLOADS if variant.implements(w)]
         scope = "all workloads" if len(implemented) == len(WORKLOADS) else ", ".join(implemented)
+        where = _backends_of(name)
+        if len(where) < len(BACKENDS):
+            scope += f"; on {', '.join(where)} only"
         print(f"  {name:<22}{variant.label()}\n  {'':<22}({scope})")
     print("\nbackends:")
     for kind in backend_types():
         print(f"  {kind.name:<22}{kind.title}\n  {'':<22}({kind.provisioning})")
     return 0
+
+
+def _backends_of(variant: str) -> list[str]:
+    """The titles of the backends a variant runs on."""
+    return [kind.title for kind in backend_types() if runs_on(variant, kind.name)]
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

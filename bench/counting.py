@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, event
+from sqlalchemy.engine.interfaces import ExecuteStyle
 
 ROUND_TRIPS_FROM_STATEMENTS = "= db_statements (no network)"
 
@@ -83,6 +84,9 @@ class Observation:
     round_trips_source: str = ROUND_TRIPS_FROM_STATEMENTS
     #: None where the backend keeps no such account (SQLite)
     server_work: ServerWork | None = None
+    #: the client's protocol messages by kind (PostgreSQL: Parse, Bind, Execute, Sync, Query);
+    #: None where the backend's observer does not see messages
+    protocol_messages: dict[str, int] | None = None
 
     @property
     def cursor_calls(self) -> int:
@@ -105,6 +109,8 @@ class Observation:
             values["bytes_received"] = self.bytes_received
         if self.server_work is not None:
             values.update(self.server_work.measures())
+        if self.protocol_messages is not None:
+            values["protocol_messages"] = dict(self.protocol_messages)
         return values
 
 
@@ -201,6 +207,10 @@ class Observer(ABC):
             call = ClientCall(sql, 1, parameter_count(parameters), False)
         self.observation.client_calls.append(call)
 
+    def close(self) -> None:  # noqa: B027 (an optional hook)
+        """Release what observing needed (a relay, ...), once the observed connections are
+        closed."""
+
     def connection_opened(self) -> None:
         if self.active:
             self.observation.connections_opened += 1
@@ -221,3 +231,24 @@ class Observer(ABC):
         @event.listens_for(engine, "close_detached")
         def _close_detached(driver_connection: Any) -> None:
             self.detach(driver_connection)
+
+    def count_engine_calls(self, engine: Engine) -> None:
+        """Report each cursor call SQLAlchemy makes on the engine's connections: for drivers
+        whose cursors are SQLAlchemy's own adapters (the asyncio ones), where the driver's
+        cursor class cannot report them."""
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _call(
+            connection: Any,
+            cursor: Any,
+            statement: str,
+            parameters: Any,
+            context: Any,
+            executemany: bool,
+        ) -> None:
+            # SQLAlchemy passes executemany=True for each insertmanyvalues batch too, which is
+            # one execute of one parameter set: its execution style tells them apart
+            style = getattr(context, "execute_style", None)
+            self.client_call(
+                statement, parameters, executemany and style is ExecuteStyle.EXECUTEMANY
+            )

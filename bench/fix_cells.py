@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bench.backends import BACKENDS, backend_type, backend_types
-from bench.cells import PROFILES, Cell, Harness, Profile
+from bench.cells import PROFILES, Cell, Harness, Profile, runs_on
 from bench.fix_backends import BACKEND_DESCRIPTIONS, BACKEND_NETWORKED
 from bench.groups import GroupRunner, publish
 from bench.network import DelayedHarnesses, parse_rtts
@@ -51,7 +51,9 @@ class Selection:
             for rtt in self.delays(backend)
             for size in sizes_for(WORKLOADS[workload], self.sizes)
             for variant in self.variants
-            if load_variant(variant).implements(workload) and self._runs_at(variant, size)
+            if load_variant(variant).implements(workload)
+            and runs_on(variant, backend)
+            and self._runs_at(variant, size)
         ]
 
     def delays(self, backend: str) -> tuple[float | None, ...]:

@@ -24,8 +24,16 @@ from typing import Any
 
 from bench.cells import Cell, Harness, Profile, check_result, check_state
 from bench.counting import Observation
-from bench.timing import NOISY_IQR, Sample, dispersion, interleave, ratio_interval
+from bench.timing import (
+    NOISY_IQR,
+    Sample,
+    dispersion,
+    event_loop_seconds,
+    interleave,
+    ratio_interval,
+)
 from bench.workloads import WORKLOADS, Case, new_user
+from implementations._async import AsyncVariant
 from implementations.registry import BASELINE_VARIANT, load_variant
 
 #: the cell whose reset is checked against a steady loop of the same call without one
@@ -169,6 +177,10 @@ def _time_rounds(
             timed[cell].passes.append(index)
 
     _compare_with_baseline(timed, len(plan))
+    for cell, result in timed.items():
+        variant = runners[cell].harness.variant(cell.variant)
+        if isinstance(variant, AsyncVariant):
+            result.extra["event_loop_s"] = event_loop_seconds(variant.loop)
     if (first.workload, BASELINE_VARIANT, first.size) == FLOOR_CELL and first.rtt_ms is None:
         baseline = timed.get(Cell(first.workload, BASELINE_VARIANT, first.backend, first.size))
         if baseline is not None:
@@ -244,6 +256,18 @@ def _compare_with_baseline(timed: dict[Cell, Timed], pass_count: int) -> None:
         result.extra["ratio_to_dbapi"] = result.sample.median / baseline.sample.median
         result.extra["ratio_to_dbapi_ci95"] = list(
             ratio_interval(result.sample, baseline.sample, pass_count)
+        )
+    # an asyncio variant against its synchronous form, timed in the same passes
+    by_variant = {(t.cell.variant, t.cell.rtt_ms): t for t in timed.values()}
+    for cell, result in timed.items():
+        sync_variant = load_variant(cell.variant).sync_counterpart
+        counterpart = by_variant.get((sync_variant, cell.rtt_ms)) if sync_variant else None
+        if counterpart is None:
+            continue
+        result.extra["sync_counterpart"] = counterpart.cell.variant
+        result.extra["ratio_to_sync"] = result.sample.median / counterpart.sample.median
+        result.extra["ratio_to_sync_ci95"] = list(
+            ratio_interval(result.sample, counterpart.sample, pass_count)
         )
 
 

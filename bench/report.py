@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.async_styles import async_findings, async_section
 from bench.charts import draw_charts, plural
 from bench.delays import (
     DISAGREEMENT,
@@ -40,6 +41,7 @@ from bench.results import (
     format_comparison,
     format_seconds,
     load_results,
+    markdown_table,
     reference_size,
     variants_of,
     workloads_of,
@@ -110,11 +112,11 @@ def workload_tables(results: Results, backend: str, workload: str) -> list[str]:
     lines = [
         f"#### `{workload}`",
         "",
-        _markdown_table(header, timing_rows),
+        markdown_table(header, timing_rows),
         "",
         "Cursor calls / database statements / round trips per execution:",
         "",
-        _markdown_table("| size | " + " | ".join(f"`{v}`" for v in variants) + " |", count_rows),
+        markdown_table("| size | " + " | ".join(f"`{v}`" for v in variants) + " |", count_rows),
         "",
     ]
     missing = not_applicable(results).get(workload, [])
@@ -139,12 +141,6 @@ def not_applicable(results: Results) -> dict[str, list[str]]:
     return found
 
 
-def _markdown_table(header: str, rows: Sequence[Sequence[str]]) -> str:
-    columns = header.count("|") - 1
-    separator = "|" + "|".join(" --- " for _ in range(columns)) + "|"
-    return "\n".join([header, separator, *("| " + " | ".join(row) + " |" for row in rows)])
-
-
 # --- what the numbers say ---------------------------------------------------------------------
 
 
@@ -161,6 +157,7 @@ def findings(results: Results, backend: str) -> list[str]:
         if len(at_size) >= 2:
             lines.append(_fastest(workload, at_size))
     lines.extend(_orm_growth(results, backend, cells))
+    lines.extend(async_findings(results, backend))
     lines.extend(_statement_extremes(cells, size))
     heading = results.heading(backend)
     networked = bool(cells) and heading.networked
@@ -469,6 +466,7 @@ def render_report(results: Results, charts: Sequence[Path]) -> str:
         if found:
             lines += ["### What the numbers say", "", *(f"- {line}" for line in found), ""]
         lines += server_section(results, backend)
+        lines += async_section(results, backend)
         lines += ["### Results", ""]
         for workload in workloads_of(results.for_backend(backend)):
             lines += workload_tables(results, backend, workload)
@@ -539,7 +537,7 @@ def measured_against_projected(results: Results, backend: str) -> list[str]:
             lines += [
                 f"#### `{workload}` through the proxy",
                 "",
-                _markdown_table(
+                markdown_table(
                     "| size | variant | round trips | direct | at 0 ms | "
                     + " | ".join(f"at {rtt:g} ms: measured, projected, error" for rtt in rtts)
                     + " |",
@@ -607,7 +605,7 @@ def across_backends(results: Results) -> list[str]:
         f"Where {titles} differ in the database statements / round trips one execution "
         f"costs, at size {size}:",
         "",
-        _markdown_table(
+        markdown_table(
             "| " + " | ".join(["workload", "variant", *(h.title for h in headings)]) + " |", rows
         ),
         "",

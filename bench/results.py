@@ -95,6 +95,10 @@ class CellResult:
     wal_bytes: int | None = None
     #: how the variant does the workload, in its own words
     how: str = ""
+    #: an asyncio variant's: the event loop's own cost of one execution (seconds)
+    event_loop_s: float | None = None
+    #: the client's protocol messages by kind (PostgreSQL), where the observer saw them
+    protocol_messages: dict[str, int] | None = None
 
     def projected(self, rtt_seconds: float) -> float:
         """What the cell would take with a network round trip of ``rtt_seconds``."""
@@ -322,6 +326,8 @@ def _cell(entry: Any, path: Path) -> CellResult:
             server_blocks=_optional_int(info.get("server_blocks")),
             wal_bytes=_optional_int(info.get("wal_bytes")),
             how=str(info.get("how") or ""),
+            event_loop_s=_event_loop(info.get("event_loop_s"), malformed),
+            protocol_messages=_messages(info.get("protocol_messages"), malformed),
         )
     except (TypeError, ValueError, OverflowError):
         raise malformed("count") from None
@@ -390,6 +396,28 @@ def _delay(info: dict[str, Any], malformed: Callable[[str], ReportError]) -> dic
     if not isinstance(proxied, bool) or not _is_number(rtt) or (rtt and not proxied):
         raise malformed("rtt_ms")
     return {"proxied": proxied, "rtt_ms": float(rtt)}
+
+
+def _event_loop(value: Any, malformed: Callable[[str], ReportError]) -> float | None:
+    if value is None:
+        return None
+    if not (_is_number(value) and value < 1):
+        raise malformed("event_loop_s")
+    return float(value)
+
+
+def _messages(value: Any, malformed: Callable[[str], ReportError]) -> dict[str, int] | None:
+    if value is None:
+        return None
+    if not (
+        isinstance(value, dict)
+        and all(
+            isinstance(k, str) and isinstance(n, int) and not isinstance(n, bool) and n >= 0
+            for k, n in value.items()
+        )
+    ):
+        raise malformed("protocol_messages")
+    return dict(value)
 
 
 def _optional_int(value: Any) -> int | None:
@@ -465,3 +493,10 @@ def format_comparison(comparison: Comparison) -> str:
     if not comparison.known:
         return f"{comparison.ratio:.2f}× [no interval]"
     return f"{comparison.ratio:.2f}× [{comparison.low:.2f}–{comparison.high:.2f}]"
+
+
+def markdown_table(header: str, rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table: the header line given, a separator, one line per row."""
+    columns = header.count("|") - 1
+    separator = "|" + "|".join(" --- " for _ in range(columns)) + "|"
+    return "\n".join([header, separator, *("| " + " | ".join(row) + " |" for row in rows)])

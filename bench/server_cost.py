@@ -14,7 +14,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bench.backends import server_work_notes_of
-from bench.results import CellResult, Results, at_size, reference_size, variants_of, workloads_of
+from bench.results import (
+    CellResult,
+    Results,
+    at_size,
+    markdown_table,
+    reference_size,
+    variants_of,
+    workloads_of,
+)
 from implementations.registry import BASELINE_VARIANT
 
 NOT_AVAILABLE = "n/a"
@@ -65,7 +73,7 @@ def server_section(results: Results, backend: str) -> list[str]:
         "counters before and after the counted (untimed) execution: rows read / rows written / "
         "buffer pages (blocks) / log (WAL) bytes.",
         "",
-        work_table(measured, variants),
+        workmarkdown_table(measured, variants),
         "",
         "Where the figures come from:",
         "",
@@ -87,12 +95,6 @@ def _figure(value: int | None) -> str:
 
 def _header(variants: Sequence[str]) -> str:
     return "| workload | " + " | ".join(f"`{v}`" for v in variants) + " |"
-
-
-def _table(header: str, rows: Sequence[Sequence[str]]) -> str:
-    columns = header.count("|") - 1
-    separator = "|" + "|".join(" --- " for _ in range(columns)) + "|"
-    return "\n".join([header, separator, *("| " + " | ".join(row) + " |" for row in rows)])
 
 
 def _by_workload(cells: Sequence[CellResult]) -> dict[str, dict[str, CellResult]]:
@@ -122,7 +124,7 @@ def _workload_rows(
     return rows
 
 
-def work_table(cells: Sequence[CellResult], variants: Sequence[str]) -> str:
+def workmarkdown_table(cells: Sequence[CellResult], variants: Sequence[str]) -> str:
     def figures(cell: CellResult, baseline: CellResult | None) -> str:
         return " / ".join(
             _figure(value)
@@ -134,7 +136,7 @@ def work_table(cells: Sequence[CellResult], variants: Sequence[str]) -> str:
             )
         )
 
-    return _table(_header(variants), _workload_rows(cells, variants, figures))
+    return markdown_table(_header(variants), _workload_rows(cells, variants, figures))
 
 
 def relative(units: int | None, baseline: int | None) -> str:
@@ -169,7 +171,7 @@ def relative_costs(cells: Sequence[CellResult], variants: Sequence[str]) -> list
         )
 
     rows = _workload_rows(cells, variants, ratios, needs_baseline=True)
-    return [*lines, _table(_header(variants), rows), ""]
+    return [*lines, markdown_table(_header(variants), rows), ""]
 
 
 def row_differences(cells: Sequence[CellResult], size: int) -> list[str]:

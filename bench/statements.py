@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from bench.backends import BackendType
 from bench.backends.servers import Server
-from bench.cells import Cell, Harness
+from bench.cells import Cell, Harness, runs_on
 from bench.counting import ClientCall, Observation
 from bench.workloads import WORKLOADS, sizes_for
 from implementations.registry import load_variant
@@ -102,7 +102,11 @@ def print_statements(
     workload = WORKLOADS[workload_name]
     size = sizes_for(workload, (size,))[0]
     case = workload.case(size)
-    applicable = [name for name in variants if load_variant(name).implements(workload_name)]
+    applicable = [
+        name
+        for name in variants
+        if load_variant(name).implements(workload_name) and runs_on(name, kind.name)
+    ]
     not_applicable = [name for name in variants if name not in applicable]
     with kind.open(server) as backend:
         harness = Harness(backend)
@@ -125,5 +129,6 @@ def print_statements(
     print(f"\n{side_by_side(observations, kind)}")
     if not_applicable:
         print(
-            f"\nn/a (these variants do not implement {workload_name}): {', '.join(not_applicable)}"
+            f"\nn/a (these variants do not implement {workload_name} on {kind.title}): "
+            + ", ".join(not_applicable)
         )

@@ -15,6 +15,7 @@ together from widening the interval, and a drift that hit one of them from narro
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from collections.abc import Hashable, Mapping, Sequence
@@ -207,3 +208,23 @@ def calibrate(repeats: int = CALIBRATION_REPEATS) -> dict[str, float]:
         durations.append(time.perf_counter() - started)
     q1, median, q3 = statistics.quantiles(durations, n=4, method="inclusive")
     return {"median_s": median, "iqr_s": q3 - q1, "repeats": float(repeats)}
+
+
+#: how many empty executions measure the event loop's own cost
+EVENT_LOOP_RUNS = 200
+
+
+async def _no_work() -> None:
+    """A unit of work that awaits nothing."""
+
+
+def event_loop_seconds(loop: asyncio.AbstractEventLoop, runs: int = EVENT_LOOP_RUNS) -> float:
+    """The event loop's own cost of one execution: the median time of ``run_until_complete``
+    on a coroutine that awaits nothing (a task made, the loop started, one pass, stopped), the
+    part of an asyncio variant's median that is no style's work."""
+    durations = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        loop.run_until_complete(_no_work())
+        durations.append(time.perf_counter() - started)
+    return statistics.median(durations)

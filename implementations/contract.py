@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,16 @@ class Connections(Protocol):
         """A new raw driver connection (for the connection-pattern workloads)."""
         ...
 
+    def create_async_engine(self, driver: str, **engine_options: Any) -> AsyncEngine:
+        """A new asyncio engine on the same database through the asyncio driver named (one of
+        the backend's ``async_drivers``); its owner disposes of it, on its own event loop."""
+        ...
+
+    async def connect_async(self, driver: str) -> Any:
+        """A new raw connection of the asyncio driver named, on the running event loop; its
+        owner closes it."""
+        ...
+
 
 class NotApplicable(NotImplementedError):
     """Raised by the base class for a workload a variant does not implement."""
@@ -144,6 +155,11 @@ class Variant:
     #: the largest size the default run gives this variant (None: every size); a size asked
     #: for with ``--sizes`` always runs
     largest_default_size: ClassVar[int | None] = None
+    #: the asyncio driver the variant needs (it runs only on backends that have it); None for
+    #: the synchronous styles, which every backend runs
+    async_driver: ClassVar[str | None] = None
+    #: the synchronous variant this one is the asyncio form of, compared with it in the report
+    sync_counterpart: ClassVar[str | None] = None
 
     def __init__(self, connections: Connections) -> None:
         self.connections = connections

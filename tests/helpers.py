@@ -1,4 +1,4 @@
-"""Running ``python -m bench`` as a user does, for the tests."""
+"""Running ``python -m bench`` as a user does, and other helpers of the tests."""
 
 from __future__ import annotations
 
@@ -9,11 +9,15 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from bench.backends import backend_types
+from bench.cells import runs_on
 
 TESTS_DIR = Path(__file__).parent
 
@@ -102,3 +106,21 @@ def server_tmpdir(unavailable_reason: str | None, require_env: str, prefix: str)
         for pid in processes_under(folder):  # should be none; never leave them
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def per_backend(pairs: Iterable[tuple[str, str]]) -> list[Any]:
+    """(backend, workload, variant) parameters, for the ``backend`` fixture (indirectly) and
+    the pairs given, on each backend the variant runs on (an asyncio variant needs its
+    driver)."""
+    return [
+        pytest.param(
+            kind.name,
+            workload,
+            variant,
+            marks=[getattr(pytest.mark, kind.name)] if kind.needs_server else [],
+            id=f"{kind.name}-{workload}-{variant}",
+        )
+        for kind in backend_types()
+        for workload, variant in pairs
+        if runs_on(variant, kind.name)
+    ]

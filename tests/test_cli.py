@@ -246,7 +246,7 @@ def test_statements_shows_each_variants_sql_and_totals(tmp_path: Path) -> None:
     assert "totals: cursor calls 12; database statements 14 (BEGIN 1, INSERT 12, COMMIT 1)" in out
     assert "executemany: 10 parameter sets of 4 parameters" in out
     assert "   1. INSERT INTO user_account (username, email, created_at) VALUES (?, ?, ?)" in out
-    assert "n/a (these variants do not implement parent_child_insert): orm_lazy" in out
+    assert "n/a (these variants do not implement parent_child_insert on SQLite): orm_lazy" in out
 
 
 POSTGRES_UNAVAILABLE = (

@@ -401,10 +401,18 @@ def test_without_a_network_there_is_no_projection_and_no_round_trip_panel(tmp_pa
     ]
 
 
-def test_every_registered_variant_has_a_colour_of_its_own() -> None:
-    from implementations.registry import VARIANTS
+def test_every_registered_variant_has_a_look_of_its_own() -> None:
+    from implementations.registry import VARIANTS, load_variant
 
     looks = charts._variant_colors(list(VARIANTS))
-    assert len({look["color"] for look in looks.values()}) == len(VARIANTS)
+    synchronous = [v for v in VARIANTS if load_variant(v).sync_counterpart is None]
+    assert len({looks[v]["color"] for v in synchronous}) == len(synchronous)
+    for variant in VARIANTS:
+        # an asyncio variant wears its synchronous form's colour, hatched
+        counterpart = load_variant(variant).sync_counterpart
+        if counterpart is not None:
+            assert looks[variant]["color"] == looks[counterpart]["color"]
+            assert looks[variant]["hatch"] != looks[counterpart]["hatch"]
+    bars = {(look["color"], look["hatch"]) for look in looks.values()}
     lines = {(look["color"], look["linestyle"], look["marker"]) for look in looks.values()}
-    assert len(lines) == len(VARIANTS)
+    assert len(bars) == len(lines) == len(VARIANTS)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import sqlalchemy
 from sqlalchemy import URL, Engine, event, make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.backends.servers import Note, Provider, Server, ServerError, mask, provide_from
 from bench.counting import Observer
@@ -58,6 +59,8 @@ class BackendType(ABC):
     counts_server_work: ClassVar[bool] = False
     #: which counters make up each server figure, or why there are none, for the report
     server_work_notes: ClassVar[tuple[str, ...]] = ()
+    #: the asyncio drivers the async variants can use here: name -> SQLAlchemy drivername
+    async_drivers: ClassVar[Mapping[str, str]] = {}
 
     @property
     def url_option(self) -> str | None:
@@ -254,6 +257,20 @@ class Backend(ABC):
         @event.listens_for(engine, "connect")
         def _prepare(driver_connection: Any, record: Any) -> None:
             self._prepare_connection(driver_connection)
+
+    def create_async_engine(
+        self, driver: str, observer: Observer | None = None, **options: Any
+    ) -> AsyncEngine:
+        """An asyncio engine through one of :attr:`BackendType.async_drivers`."""
+        raise NotImplementedError(f"{self.type.title} has no asyncio driver {driver!r}")
+
+    async def connect_async(self, driver: str, observer: Observer | None = None) -> Any:
+        """A raw connection of one of :attr:`BackendType.async_drivers`, on the running loop."""
+        raise NotImplementedError(f"{self.type.title} has no asyncio driver {driver!r}")
+
+    def roll_back(self, driver_connection: Any) -> None:
+        """End the transaction a raw driver connection was left in."""
+        driver_connection.rollback()
 
     def connect_dbapi(self, observer: Observer | None = None) -> DBAPIConnection:
         connection = self._driver_connect(observer)

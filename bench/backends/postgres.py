@@ -21,13 +21,15 @@ import secrets
 import tempfile
 import time
 import weakref
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import IO, Any, ClassVar
 
+import asyncpg
 import psycopg
+import sqlalchemy.ext.asyncio
 from sqlalchemy import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.backends.base import (
     _SNAPSHOT_POSTS,
@@ -38,6 +40,15 @@ from bench.backends.base import (
     ServerBackendType,
     StoredRow,
 )
+from bench.backends.pgwire import COUNTED_MESSAGES, ProtocolSummary, ProtocolTally, WireReader
+from bench.backends.postgres_async import (
+    ServerSession,
+    asyncpg_arguments,
+    connect_psycopg_async,
+    driver_connection_of,
+    observed_asyncpg_connection,
+    session_of,
+)
 from bench.backends.postgres_servers import LocalClusterProvider, TestcontainersProvider
 from bench.backends.servers import (
     ServerError,
@@ -45,6 +56,8 @@ from bench.backends.servers import (
 )
 from bench.counting import Observer, ServerWork, query_text
 from bench.messages import first_line
+from bench.proxy import ProxyAddress
+from bench.wire import WireObserver
 from bench.workloads import DbState
 
 URL_ENV = "BENCH_POSTGRES_URL"
@@ -53,6 +66,7 @@ HOW_TO_ENABLE = (
     "or install the PostgreSQL server binaries (initdb, pg_ctl)"
 )
 ROUND_TRIPS_FROM_TRACE = "libpq protocol trace"
+ROUND_TRIPS_FROM_WIRE = "protocol messages on the wire"
 
 
 class PostgresType(ServerBackendType["PostgresBackend"]):
@@ -87,6 +101,10 @@ class PostgresType(ServerBackendType["PostgresBackend"]):
     how_to_enable: ClassVar[str] = HOW_TO_ENABLE
     url_schemes: ClassVar[tuple[str, ...]] = ("postgresql", "postgres")
     drivername: ClassVar[str] = "postgresql+psycopg"
+    async_drivers: ClassVar[Mapping[str, str]] = {
+        "psycopg": "postgresql+psycopg",
+        "asyncpg": "postgresql+asyncpg",
+    }
 
     def __init__(self) -> None:
         super().__init__((TestcontainersProvider(), LocalClusterProvider()))
@@ -103,6 +121,7 @@ class PostgresType(ServerBackendType["PostgresBackend"]):
             "psycopg": psycopg.__version__,
             "libpq": f"{libpq // 10000}.{libpq % 10000}",
             "psycopg implementation": psycopg.pq.__impl__,
+            "asyncpg": asyncpg.__version__,
         }
 
 
@@ -192,20 +211,81 @@ class PostgresBackend(Backend):
 
     def _prepare_connection(self, driver_connection: Any) -> None:
         """Nothing to run (the search path travels in the connection's startup options); the
-        connection is known to the statistics reader, which makes it publish its statistics."""
+        connection is known to the statistics reader, which makes it publish its statistics
+        (an asyncio driver's is prepared on its loop, where its work must run)."""
         self.statistics.register(driver_connection)
 
     def new_observer(self) -> PostgresObserver:
         return PostgresObserver(self.statistics.read)
 
     def in_transaction(self, driver_connection: Any) -> bool:
-        status = driver_connection.info.transaction_status
-        return bool(status != psycopg.pq.TransactionStatus.IDLE)
+        return not self.statistics.session(driver_connection).idle()
+
+    def roll_back(self, driver_connection: Any) -> None:
+        self.statistics.session(driver_connection).roll_back()
 
     def _driver_connect(self, observer: Observer | None) -> psycopg.Connection[Any]:
         if isinstance(observer, PostgresObserver):
             return observer.connect(self._conninfo)
         return psycopg.connect(self._conninfo)
+
+    # --- the asyncio drivers --------------------------------------------------------------------
+
+    def create_async_engine(
+        self, driver: str, observer: Observer | None = None, **options: Any
+    ) -> AsyncEngine:
+        if driver == "asyncpg":
+            # every connection argument goes to asyncpg.connect(): a URL's query would too,
+            # where asyncpg takes no libpq parameter such as "options"
+            url = URL.create(self.type.async_drivers[driver])
+            connect_args = asyncpg_arguments(*self._asyncpg_route(observer))
+        else:
+            url = self._url.set(drivername=self.type.async_drivers[driver])
+            connect_args = {"prepare_threshold": None} if observer is not None else {}
+        options["connect_args"] = {**options.get("connect_args", {}), **connect_args}
+        engine = sqlalchemy.ext.asyncio.create_async_engine(url, **options)
+        self._configure_engine(engine.sync_engine)
+        if observer is not None:
+            observer.instrument_engine(engine.sync_engine)
+            # the asyncio adapters' cursors are SQLAlchemy's: their calls are SQLAlchemy's
+            observer.count_engine_calls(engine.sync_engine)
+        return engine
+
+    async def connect_async(self, driver: str, observer: Observer | None = None) -> Any:
+        connection: Any
+        if driver == "asyncpg":
+            url, plain = self._asyncpg_route(observer)
+            connection = await asyncpg.connect(
+                **asyncpg_arguments(url, plain),
+                **(
+                    {"connection_class": observed_asyncpg_connection(observer)}
+                    if observer is not None
+                    else {}
+                ),
+            )
+        elif driver == "psycopg":
+            options = {"prepare_threshold": None} if observer is not None else {}
+            connection = await connect_psycopg_async(self._conninfo, observer, **options)
+        else:
+            return await super().connect_async(driver, observer)
+        if observer is not None:
+            observer.attach(connection)
+        self._prepare_connection(connection)
+        return connection
+
+    def _asyncpg_route(self, observer: Observer | None) -> tuple[URL, bool]:
+        """Where asyncpg connects, and whether in plain text: an observed connection goes
+        through the observer's wire relay (asyncpg has no protocol trace), unencrypted."""
+        if not isinstance(observer, PostgresObserver):
+            return self._url, False
+        target = self.tcp_address()
+        if target is None:
+            raise ServerError(
+                "asyncpg's statements and round trips are counted on the wire, which needs "
+                "PostgreSQL reached over TCP (a host and port, not a Unix socket)"
+            )
+        relay = observer.wire_address(target)
+        return self._url.set(host=relay.host, port=relay.port), True
 
     def stored_timestamp(self, value: datetime) -> Any:
         return value
@@ -392,10 +472,21 @@ class ServerStatistics:
         self._schema = schema
         self.available = connection.info.server_version >= STATISTICS_SINCE
         #: server process id -> the connection it serves
-        self._connections: dict[int, weakref.ref[psycopg.Connection[Any]]] = {}
+        self._sessions: dict[int, ServerSession] = {}
+        self._by_connection: weakref.WeakKeyDictionary[Any, ServerSession] = (
+            weakref.WeakKeyDictionary()
+        )
 
-    def register(self, connection: psycopg.Connection[Any]) -> None:
-        self._connections[connection.info.backend_pid] = weakref.ref(connection)
+    def register(self, connection: Any) -> None:
+        """A new driver connection (of any of the drivers, or a SQLAlchemy adapter of one)."""
+        session = session_of(connection)
+        self._sessions[session.pid] = session
+        self._by_connection[driver_connection_of(connection)] = session
+
+    def session(self, connection: Any) -> ServerSession:
+        """The server process of a connection registered before (or of one now)."""
+        found = self._by_connection.get(driver_connection_of(connection))
+        return found if found is not None else session_of(connection)
 
     def read(self) -> ServerWork | None:
         """The counters now, as totals (rows read, rows written, blocks, WAL position); None
@@ -413,17 +504,16 @@ class ServerStatistics:
 
     def _publish_pending(self) -> None:
         exited: list[int] = []
-        for pid, reference in list(self._connections.items()):
-            connection = reference()
-            if connection is None or connection.closed:
+        for pid, session in list(self._sessions.items()):
+            if session.closed():
                 exited.append(pid)
-            elif connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-                _publish_statistics(connection)
+            elif session.idle():
+                session.publish_statistics()
             # a connection inside a transaction publishes at its end; the harness fails a
             # variant that leaves one open
         self._wait_for_exit(exited)
         for pid in exited:
-            del self._connections[pid]
+            del self._sessions[pid]
 
     def _wait_for_exit(self, pids: list[int]) -> None:
         deadline = time.monotonic() + EXIT_WAIT_SECONDS
@@ -441,20 +531,9 @@ class ServerStatistics:
             time.sleep(0.005)
 
 
-def _publish_statistics(connection: psycopg.Connection[Any]) -> None:
-    """Have the connection's server process publish its pending statistics now: in autocommit,
-    on a plain cursor (not the observed cursor class), so that no count includes it."""
-    autocommit = connection.autocommit
-    connection.autocommit = True
-    try:
-        with psycopg.Cursor(connection) as cursor:
-            cursor.execute("SELECT pg_stat_force_next_flush()")
-    finally:
-        connection.autocommit = autocommit
-
-
 class PostgresObserver(Observer):
-    """libpq's protocol trace of each observed connection, and the server's statistics of the
+    """libpq's protocol trace of each observed psycopg connection, the bytes on the wire of
+    each observed asyncpg connection (which has no trace), and the server's statistics of the
     run's tables before and after."""
 
     round_trips_source = ROUND_TRIPS_FROM_TRACE
@@ -467,6 +546,9 @@ class PostgresObserver(Observer):
         self._protocol_traces: dict[int, _ProtocolTrace] = {}
         self._driver_options: dict[str, Any] | None = None
         self._connection_class: type[psycopg.Connection[Any]] | None = None
+        self._wire: WireObserver[WireReader] | None = None
+        #: where this observation's counts came from (the trace, the wire or both)
+        self._sources: set[str] = set()
 
     def driver_options(self) -> dict[str, Any]:
         """Also turns off psycopg's automatic prepared statements, whose one-off extra round
@@ -485,9 +567,23 @@ class PostgresObserver(Observer):
             self._connection_class = _observed_psycopg_connection(self)
         return self._connection_class.connect(conninfo, **self.driver_options())
 
+    def wire_address(self, target: tuple[str, int]) -> ProxyAddress:
+        """Where a connection to be read on the wire connects: the observer's relay to the
+        server (started on first use)."""
+        if self._wire is None:
+            # a connection opened while recording (connecting is part of the work) is counted
+            # from its first message, its authentication exchange included
+            self._wire = WireObserver(target, lambda: WireReader(recording=self.active))
+            self._wire.start()
+        assert self._wire.address is not None
+        return self._wire.address
+
     def attach(self, driver_connection: Any) -> None:
         self.connection_opened()
-        trace = _ProtocolTrace(driver_connection.pgconn)
+        raw = driver_connection_of(driver_connection)
+        if not hasattr(raw, "pgconn"):
+            return  # not libpq's: read on the wire
+        trace = _ProtocolTrace(raw.pgconn)
         self._protocol_traces[id(driver_connection)] = trace
         if self.active:
             trace.start()
@@ -499,29 +595,56 @@ class PostgresObserver(Observer):
             self._collect(trace)
 
     def _started(self) -> None:
+        self._sources = set()
         # read before any trace starts, so that nothing of the reading is counted
         if self._read_statistics is not None:
             self._statistics_at_start = self._read_statistics()
         for trace in self._protocol_traces.values():
             trace.start()
+        if self._wire is not None:
+            self._wire.settle()
+            for reader in self._wire.readers:
+                reader.take()
+                reader.recording(True)
 
     def _stopping(self) -> None:
         for trace in self._protocol_traces.values():
             self._collect(trace)
+        if self._wire is not None:
+            self._wire.settle()
+            for reader in self._wire.readers:
+                reader.recording(False)
+                self._add(reader.take(), ROUND_TRIPS_FROM_WIRE)
+        if self._sources:
+            self.observation.round_trips_source = " + ".join(sorted(self._sources))
         if self._read_statistics is not None and self._statistics_at_start is not None:
             after = self._read_statistics()
             if after is not None:
                 self.observation.server_work = after.since(self._statistics_at_start)
 
     def _collect(self, trace: _ProtocolTrace) -> None:
-        if not trace.running:
+        if trace.running:
+            self._add(summarize_protocol_trace(trace.stop()), ROUND_TRIPS_FROM_TRACE)
+
+    def _add(self, summary: ProtocolSummary, source: str) -> None:
+        if not summary.messages:
             return
-        summary = summarize_protocol_trace(trace.stop())
         observation = self.observation
         observation.server_statements.extend(summary.statements)
         observation.round_trips += summary.round_trips
         observation.bytes_sent = (observation.bytes_sent or 0) + summary.bytes_sent
         observation.bytes_received = (observation.bytes_received or 0) + summary.bytes_received
+        messages = observation.protocol_messages
+        if messages is None:
+            messages = observation.protocol_messages = dict.fromkeys(COUNTED_MESSAGES, 0)
+        for name in COUNTED_MESSAGES:
+            messages[name] += summary.messages[name]
+        self._sources.add(source)
+
+    def close(self) -> None:
+        if self._wire is not None:
+            self._wire.stop()
+            self._wire = None
 
 
 def _observed_psycopg_cursor(observer: Observer) -> type[psycopg.Cursor[Any]]:
@@ -583,14 +706,6 @@ class _ProtocolTrace:
         return lines
 
 
-@dataclass
-class ProtocolSummary:
-    statements: list[str]
-    round_trips: int
-    bytes_sent: int
-    bytes_received: int
-
-
 _MESSAGE_START = re.compile(r"^[FB]\t\d+\t")
 _PARSE = re.compile(r'^ "(?P<name>[^"]*)" "(?P<sql>.*)" \d+', re.DOTALL)
 _BIND = re.compile(r'^ "(?P<portal>[^"]*)" "(?P<name>[^"]*)"')
@@ -611,14 +726,9 @@ def _messages(lines: Sequence[str]) -> list[str]:
 
 
 def summarize_protocol_trace(lines: Sequence[str]) -> ProtocolSummary:
-    """Statements, round trips and bytes from libpq trace lines
+    """Statements, round trips, bytes and messages from libpq trace lines
     (``F|B <tab> length <tab> message <tab> arguments``, timestamps suppressed)."""
-    statements: list[str] = []
-    round_trips = 0
-    sent = received = 0
-    previous_direction = ""
-    parsed: dict[str, str] = {}
-    portals: dict[str, str] = {}
+    tally = ProtocolTally()
     for message_line in _messages(lines):
         parts = message_line.split("\t", 3)
         if len(parts) < 3 or parts[0] not in ("F", "B"):
@@ -626,22 +736,23 @@ def summarize_protocol_trace(lines: Sequence[str]) -> ProtocolSummary:
         direction, length, message = parts[0], int(parts[1]), parts[2]
         arguments = parts[3] if len(parts) > 3 else ""
         # the length field counts itself but not the one-byte message type
-        if direction == "F":
-            sent += length + 1
+        if direction == "B":
+            tally.server(length + 1)
         else:
-            received += length + 1
-            if previous_direction == "F":
-                round_trips += 1
-        previous_direction = direction
-        if direction != "F":
-            continue
-        if message == "Query" and (match := _QUERY.match(arguments)):
-            statements.append(match["sql"])
-        elif message == "Parse" and (match := _PARSE.match(arguments)):
-            parsed[match["name"]] = match["sql"]
-        elif message == "Bind" and (match := _BIND.match(arguments)):
-            portals[match["portal"]] = parsed.get(match["name"], "?")
-        elif message == "Execute":
-            match = _EXECUTE.match(arguments)
-            statements.append(portals.get(match["portal"], "?") if match else "?")
-    return ProtocolSummary(statements, round_trips, sent, received)
+            tally.client(message, length + 1, _trace_fields(message, arguments))
+    return tally.take()
+
+
+def _trace_fields(message: str, arguments: str) -> tuple[str, ...]:
+    """The text fields the tally follows, as the trace prints them."""
+    pattern, names = _TRACE_FIELDS.get(message, (None, ()))
+    match = pattern.match(arguments) if pattern is not None else None
+    return tuple(match[name] for name in names) if match else ()
+
+
+_TRACE_FIELDS: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
+    "Query": (_QUERY, ("sql",)),
+    "Parse": (_PARSE, ("name", "sql")),
+    "Bind": (_BIND, ("portal", "name")),
+    "Execute": (_EXECUTE, ("portal",)),
+}

@@ -1,0 +1,59 @@
+"""What the asyncio variants share: an event loop of their own, made with the variant (outside
+any timed region), on which every execution runs, and the contract's methods written as
+coroutines.
+
+The harness calls a workload method as it calls any other; :func:`awaited` makes the coroutine
+method the contract's method, which runs it with ``loop.run_until_complete``. So the timed
+region holds the awaited unit of work and the loop's own cost of running it once, which the
+harness measures apart (an empty coroutine run the same way) and reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from implementations.contract import Connections, Variant
+
+P = ParamSpec("P")
+R = TypeVar("R")
+SelfT = TypeVar("SelfT", bound="AsyncVariant")
+
+
+def awaited(
+    method: Callable[Concatenate[SelfT, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[SelfT, P], R]:
+    """A coroutine method as the contract's method: awaited on the variant's event loop."""
+
+    @functools.wraps(method)
+    def run(self: SelfT, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.loop.run_until_complete(method(self, *args, **kwargs))
+
+    return run
+
+
+class AsyncVariant(Variant):
+    """Base of the asyncio variants: the loop, and the driver's resources opened on it."""
+
+    def __init__(self, connections: Connections) -> None:
+        super().__init__(connections)
+        self.loop = asyncio.new_event_loop()
+        try:
+            self.loop.run_until_complete(self.open())
+        except BaseException:
+            self.loop.close()
+            raise
+
+    async def open(self) -> None:
+        """Acquire the engine or connection, and connect once (so no execution pays for it)."""
+
+    async def aclose(self) -> None:
+        """Release what :meth:`open` acquired."""
+
+    def close(self) -> None:
+        try:
+            self.loop.run_until_complete(self.aclose())
+        finally:
+            self.loop.close()

@@ -1,0 +1,117 @@
+"""asyncpg, raw: the driver many async services pick for speed, at its best. It speaks the
+binary protocol, prepares every statement once per connection and reuses it (its statement
+cache), runs ``executemany`` and ``fetchmany`` as one pipeline, and loads rows with a binary
+``COPY`` (``copy_records_to_table``) where no ids have to come back.
+
+The statements are the ``dbapi`` variant's, with asyncpg's ``$n`` placeholders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from implementations._async import AsyncVariant, awaited
+from implementations._rows import group_joined_rows
+from implementations.contract import (
+    EmailChange,
+    NewPost,
+    NewPostForUser,
+    NewUser,
+    NewUserWithPosts,
+    UserRecord,
+    UserWithPosts,
+)
+from implementations.drivers import JOINED_COLUMNS, USER_COLUMNS
+
+INSERT_USER = (
+    "INSERT INTO user_account (username, email, created_at) VALUES ($1, $2, $3) RETURNING id"
+)
+POST_COLUMNS = ("user_id", "title", "body", "created_at")
+SELECT_USERS = f"SELECT {USER_COLUMNS} FROM user_account WHERE id = ANY($1) ORDER BY id"
+UPDATE_EMAIL = "UPDATE user_account SET email = $1 WHERE id = $2"
+DELETE_USERS = "DELETE FROM user_account WHERE id = ANY($1)"
+SELECT_USERS_WITH_POSTS = (
+    f"SELECT {JOINED_COLUMNS} FROM user_account "
+    "LEFT OUTER JOIN user_blog_post ON user_account.id = user_blog_post.user_id "
+    "WHERE user_account.id = ANY($1) ORDER BY user_account.id, user_blog_post.id"
+)
+
+
+class AsyncpgVariant(AsyncVariant):
+    """asyncpg: the asyncio driver raw, prepared statements, pipelines and binary COPY"""
+
+    async_driver: ClassVar[str | None] = "asyncpg"
+    sync_counterpart: ClassVar[str | None] = "dbapi"
+
+    async def open(self) -> None:
+        assert self.async_driver is not None
+        self.connection: Any = await self.connections.connect_async(self.async_driver)
+
+    async def aclose(self) -> None:
+        await self.connection.close()
+
+    async def _insert_users(self, users: Sequence[NewUser]) -> list[int]:
+        rows = await self.connection.fetchmany(
+            INSERT_USER, [(u.username, u.email, u.created_at) for u in users]
+        )
+        return [row[0] for row in rows]
+
+    async def _copy_posts(self, posts: Sequence[tuple[int, NewPost]]) -> None:
+        await self.connection.copy_records_to_table(
+            "user_blog_post",
+            records=[(user_id, p.title, p.body, p.created_at) for user_id, p in posts],
+            columns=POST_COLUMNS,
+        )
+
+    @awaited
+    async def crud_create(self, users: Sequence[NewUser]) -> list[int]:
+        """fetchmany(INSERT ... RETURNING id): one pipeline of Bind/Execute, one Sync"""
+        async with self.connection.transaction():
+            return await self._insert_users(users)
+
+    @awaited
+    async def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
+        """fetch(SELECT ... WHERE id = ANY($1)) with the ids as one array"""
+        async with self.connection.transaction():
+            rows = await self.connection.fetch(SELECT_USERS, list(user_ids))
+        return [UserRecord(*row) for row in rows]
+
+    @awaited
+    async def crud_update(self, changes: Sequence[EmailChange]) -> None:
+        """executemany(UPDATE ... WHERE id = $2): one pipeline"""
+        async with self.connection.transaction():
+            await self.connection.executemany(UPDATE_EMAIL, [(c.email, c.user_id) for c in changes])
+
+    @awaited
+    async def crud_delete(self, user_ids: Sequence[int]) -> None:
+        """execute(DELETE ... WHERE id = ANY($1)) with the ids as one array"""
+        async with self.connection.transaction():
+            await self.connection.execute(DELETE_USERS, list(user_ids))
+
+    @awaited
+    async def parent_child_insert(self, users: Sequence[NewUserWithPosts]) -> list[int]:
+        """users with fetchmany(INSERT ... RETURNING id), then all posts by binary COPY"""
+        async with self.connection.transaction():
+            user_ids = await self._insert_users([entry.user for entry in users])
+            await self._copy_posts(
+                [
+                    (user_id, post)
+                    for user_id, entry in zip(user_ids, users, strict=True)
+                    for post in entry.posts
+                ]
+            )
+        return user_ids
+
+    @awaited
+    async def parent_child_read(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
+        """one SELECT users LEFT OUTER JOIN posts, rows grouped per user"""
+        async with self.connection.transaction():
+            rows = await self.connection.fetch(SELECT_USERS_WITH_POSTS, list(user_ids))
+        return group_joined_rows(rows)
+
+    @awaited
+    async def parent_child_append(self, posts: Sequence[NewPostForUser]) -> None:
+        """all new posts by binary COPY (copy_records_to_table)"""
+        async with self.connection.transaction():
+            await self._copy_posts([(p.user_id, p.post) for p in posts])

@@ -1,0 +1,132 @@
+"""psycopg's ``AsyncConnection`` with hand-written SQL: the ``dbapi`` variant's statements on
+PostgreSQL (:mod:`implementations.drivers.postgres`), awaited. Like ``dbapi`` it inserts rows
+that must return ids with a pipelined ``executemany(..., returning=True)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, ClassVar
+
+from implementations._async import AsyncVariant, awaited
+from implementations._rows import group_joined_rows
+from implementations.contract import (
+    EmailChange,
+    NewPostForUser,
+    NewUser,
+    NewUserWithPosts,
+    UserRecord,
+    UserWithPosts,
+)
+from implementations.drivers import JOINED_COLUMNS, USER_COLUMNS
+from implementations.drivers.postgres import Sql
+
+
+class DbapiAsyncVariant(AsyncVariant):
+    """psycopg AsyncConnection: the raw asyncio driver with hand-written SQL"""
+
+    async_driver: ClassVar[str | None] = "psycopg"
+    sync_counterpart: ClassVar[str | None] = "dbapi"
+
+    async def open(self) -> None:
+        assert self.async_driver is not None
+        self.sql = Sql()
+        self.connection: Any = await self.connections.connect_async(self.async_driver)
+
+    async def aclose(self) -> None:
+        await self.connection.close()
+
+    @asynccontextmanager
+    async def _unit_of_work(self) -> AsyncIterator[Any]:
+        """A cursor for one unit of work: commit when the block succeeds, else roll back."""
+        cursor = self.connection.cursor()
+        try:
+            yield cursor
+            await self.connection.commit()
+        except BaseException:
+            await self.connection.rollback()
+            raise
+        finally:
+            await cursor.close()
+
+    async def _insert_returning_ids(
+        self, cursor: Any, sql: str, rows: Sequence[Sequence[Any]]
+    ) -> list[int]:
+        # as the sync driver's: pipelined, each row's result set kept by returning=True
+        await cursor.executemany(f"{sql} RETURNING id", rows, returning=True)
+        ids = []
+        while True:
+            ids.append((await cursor.fetchone())[0])
+            if not cursor.nextset():
+                return ids
+
+    @awaited
+    async def crud_create(self, users: Sequence[NewUser]) -> list[int]:
+        """a pipelined executemany(INSERT ... RETURNING id, returning=True)"""
+        async with self._unit_of_work() as cursor:
+            return await self._insert_returning_ids(
+                cursor, self.sql.insert_user, [self.sql.user_row(u) for u in users]
+            )
+
+    @awaited
+    async def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
+        """one SELECT ... WHERE id = ANY(%s)"""
+        condition, parameters = self.sql.id_list("id", user_ids)
+        async with self._unit_of_work() as cursor:
+            await cursor.execute(
+                f"SELECT {USER_COLUMNS} FROM user_account WHERE {condition} ORDER BY id",
+                parameters,
+            )
+            return [self.sql.user_record(row) for row in await cursor.fetchall()]
+
+    @awaited
+    async def crud_update(self, changes: Sequence[EmailChange]) -> None:
+        """UPDATE user_account SET email = %s WHERE id = %s, one executemany"""
+        async with self._unit_of_work() as cursor:
+            await cursor.executemany(self.sql.update_email, [(c.email, c.user_id) for c in changes])
+
+    @awaited
+    async def crud_delete(self, user_ids: Sequence[int]) -> None:
+        """one DELETE ... WHERE id = ANY(%s)"""
+        condition, parameters = self.sql.id_list("id", user_ids)
+        async with self._unit_of_work() as cursor:
+            await cursor.execute(f"DELETE FROM user_account WHERE {condition}", parameters)
+
+    @awaited
+    async def parent_child_insert(self, users: Sequence[NewUserWithPosts]) -> list[int]:
+        """users as in crud_create, then all posts in one executemany"""
+        async with self._unit_of_work() as cursor:
+            user_ids = await self._insert_returning_ids(
+                cursor, self.sql.insert_user, [self.sql.user_row(entry.user) for entry in users]
+            )
+            await cursor.executemany(
+                self.sql.insert_post,
+                [
+                    self.sql.post_row(user_id, post)
+                    for user_id, entry in zip(user_ids, users, strict=True)
+                    for post in entry.posts
+                ],
+            )
+            return user_ids
+
+    @awaited
+    async def parent_child_read(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
+        """one SELECT users LEFT OUTER JOIN posts, rows grouped per user"""
+        condition, parameters = self.sql.id_list("user_account.id", user_ids)
+        async with self._unit_of_work() as cursor:
+            await cursor.execute(
+                f"SELECT {JOINED_COLUMNS} FROM user_account "
+                "LEFT OUTER JOIN user_blog_post ON user_account.id = user_blog_post.user_id "
+                f"WHERE {condition} ORDER BY user_account.id, user_blog_post.id",
+                parameters,
+            )
+            return group_joined_rows(await cursor.fetchall())
+
+    @awaited
+    async def parent_child_append(self, posts: Sequence[NewPostForUser]) -> None:
+        """INSERT INTO user_blog_post with the user ids given, one executemany"""
+        async with self._unit_of_work() as cursor:
+            await cursor.executemany(
+                self.sql.insert_post, [self.sql.post_row(p.user_id, p.post) for p in posts]
+            )

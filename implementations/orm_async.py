@@ -1,0 +1,127 @@
+"""The SQLAlchemy ORM on asyncio: an ``AsyncSession`` per unit of work on ``create_async_engine()``,
+with the same mapped classes, statements and loader choices as ``orm``, so that what differs
+from it is the asyncio layer (SQLAlchemy runs the ORM's synchronous core inside a greenlet and
+switches to the event loop for every driver call) and the driver.
+
+``orm_async`` drives psycopg's ``AsyncConnection``, the driver ``orm`` uses; ``orm_asyncpg``
+drives asyncpg. The session keeps the ``Session`` defaults ``orm`` has (``expire_on_commit``
+included): every result is built before the commit, so nothing is loaded after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from implementations._async import AsyncVariant, awaited
+from implementations.contract import (
+    EmailChange,
+    NewPostForUser,
+    NewUser,
+    NewUserWithPosts,
+    UserRecord,
+    UserWithPosts,
+)
+from implementations.orm import _new_post, _new_user, _post_record, _user_record
+from implementations.schema import User
+
+
+class OrmAsyncVariant(AsyncVariant):
+    """ORM on asyncio: AsyncSession per unit of work, psycopg's AsyncConnection"""
+
+    async_driver: ClassVar[str | None] = "psycopg"
+    sync_counterpart: ClassVar[str | None] = "orm"
+
+    async def open(self) -> None:
+        assert self.async_driver is not None
+        self.engine: AsyncEngine = self.connections.create_async_engine(self.async_driver)
+        self.session_factory: async_sessionmaker[AsyncSession] = async_sessionmaker(self.engine)
+        async with self.engine.connect():
+            pass  # the first connect runs the dialect's own queries
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()
+
+    @awaited
+    async def crud_create(self, users: Sequence[NewUser]) -> list[int]:
+        """AsyncSession.add_all() of new User objects; ids read after await flush()"""
+        async with self.session_factory() as session, session.begin():
+            new_users = [_new_user(user) for user in users]
+            session.add_all(new_users)
+            await session.flush()
+            return [user.id for user in new_users]
+
+    @awaited
+    async def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
+        """await session.scalars(select(User) with id IN (...)), objects turned into records"""
+        async with self.session_factory() as session, session.begin():
+            statement = select(User).where(User.id.in_(user_ids)).order_by(User.id)
+            return [_user_record(user) for user in await session.scalars(statement)]
+
+    @awaited
+    async def crud_update(self, changes: Sequence[EmailChange]) -> None:
+        """load the Users with one SELECT ... IN, set .email, the flush UPDATEs by primary key"""
+        new_email = {change.user_id: change.email for change in changes}
+        async with self.session_factory() as session, session.begin():
+            statement = select(User).where(User.id.in_(list(new_email)))
+            for user in await session.scalars(statement):
+                user.email = new_email[user.id]
+
+    @awaited
+    async def crud_delete(self, user_ids: Sequence[int]) -> None:
+        """load the Users with one SELECT ... IN, await session.delete() each; flush DELETEs"""
+        async with self.session_factory() as session, session.begin():
+            for user in await session.scalars(select(User).where(User.id.in_(user_ids))):
+                await session.delete(user)
+
+    @awaited
+    async def parent_child_insert(self, users: Sequence[NewUserWithPosts]) -> list[int]:
+        """User objects holding their Post objects; add_all() and the cascade inserts both"""
+        async with self.session_factory() as session, session.begin():
+            new_users = [
+                User(
+                    username=entry.user.username,
+                    email=entry.user.email,
+                    created_at=entry.user.created_at,
+                    posts=[_new_post(post) for post in entry.posts],
+                )
+                for entry in users
+            ]
+            session.add_all(new_users)
+            await session.flush()
+            return [user.id for user in new_users]
+
+    @awaited
+    async def parent_child_read(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
+        """select(User) with selectinload(User.posts): one SELECT for users, one for posts"""
+        statement = (
+            select(User)
+            .where(User.id.in_(user_ids))
+            .order_by(User.id)
+            .options(selectinload(User.posts))
+        )
+        async with self.session_factory() as session, session.begin():
+            return [
+                UserWithPosts(_user_record(user), tuple(_post_record(post) for post in user.posts))
+                for user in await session.scalars(statement)
+            ]
+
+    @awaited
+    async def parent_child_append(self, posts: Sequence[NewPostForUser]) -> None:
+        """load the Users with selectinload(User.posts), then user.posts.append(Post(...))"""
+        user_ids = list(dict.fromkeys(post.user_id for post in posts))
+        statement = select(User).where(User.id.in_(user_ids)).options(selectinload(User.posts))
+        async with self.session_factory() as session, session.begin():
+            users = {user.id: user for user in await session.scalars(statement)}
+            for new_post in posts:
+                users[new_post.user_id].posts.append(_new_post(new_post.post))
+
+
+class OrmAsyncpgVariant(OrmAsyncVariant):
+    """ORM on asyncio: AsyncSession per unit of work, the asyncpg driver"""
+
+    async_driver: ClassVar[str | None] = "asyncpg"

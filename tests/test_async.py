@@ -1,0 +1,196 @@
+"""The asyncio variants on PostgreSQL: counts pinned from the protocol each driver speaks, the
+wire observer agreeing exactly with libpq's trace where both can see, and the event loop's
+own cost measured apart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from bench.backends import Backend
+from bench.backends.pgwire import ProtocolSummary, WireReader
+from bench.backends.postgres import PostgresObserver
+from bench.cells import Cell, Harness, runs_on
+from bench.counting import Observation
+from bench.timing import event_loop_seconds
+from bench.wire import WireObserver
+from bench.workloads import WORKLOADS, sizes_for
+from implementations.registry import VARIANTS, load_variant
+
+pytestmark = pytest.mark.postgres
+
+ASYNC_VARIANTS = ["orm_async", "orm_asyncpg", "core_async", "dbapi_async", "asyncpg"]
+WIRE = "protocol messages on the wire"
+TRACE = "libpq protocol trace"
+
+
+def count(harness: Harness, workload: str, variant: str, size: int) -> Observation:
+    cell = Cell(workload, variant, harness.backend.name, size)
+    return harness.count(cell, WORKLOADS[workload].case(size))
+
+
+def messages(*counts: int) -> dict[str, int]:
+    return dict(zip(("Parse", "Bind", "Execute", "Sync", "Query"), counts, strict=True))
+
+
+def test_the_five_asyncio_variants_are_registered_for_postgres_only() -> None:
+    for name in ASYNC_VARIANTS:
+        assert name in VARIANTS
+        assert runs_on(name, "postgres")
+        assert not runs_on(name, "sqlite") and not runs_on(name, "mariadb")
+        assert load_variant(name).sync_counterpart in ("orm", "core", "dbapi")
+
+
+# crud_create, one user, counted after a warm-up execution on the same connection.
+#   asyncpg: transaction() sends "BEGIN;" as a simple Query; fetchmany() binds the INSERT
+#     prepared (Parse) in the warm-up, so only Bind, Execute, Sync: one round trip; "COMMIT;"
+#     a Query: 1 call, 3 statements, 3 round trips, no Parse.
+#   dbapi_async: psycopg's executemany runs in pipeline mode, where BEGIN cannot be a simple
+#     Query: BEGIN and the INSERT are each Parse, Bind, Execute (unnamed statements: psycopg
+#     prepares nothing, prepare_threshold=None when counting). BEGIN goes with a Sync of its
+#     own, the INSERT's batch with a Flush to read its id, then its Sync; COMMIT is a Query:
+#     3 statements, 4 round trips, as the blocking dbapi's.
+CRUD_CREATE_ONE = {
+    "asyncpg": ((1, 3, 3), messages(0, 1, 1, 1, 2), WIRE),
+    "dbapi_async": ((1, 3, 4), messages(2, 2, 2, 2, 1), TRACE),
+}
+# parent_child_insert, 2 users with 5 posts each.
+#   asyncpg: BEGIN; the users' INSERT ... RETURNING for both in one pipeline (2 Bind/Execute,
+#     1 Sync); the 10 posts in one binary COPY, a Query that waits twice (for the server's
+#     CopyInResponse, then for its result); COMMIT: 2 calls, BEGIN + 2 + COPY + COMMIT = 5
+#     statements, 1 + 1 + 2 + 1 = 5 round trips.
+#   dbapi_async: as dbapi (see test_counts): 2 calls, 14 statements, 5 round trips.
+PARENT_CHILD_TWO = {
+    "asyncpg": ((2, 5, 5), messages(0, 2, 2, 1, 3), WIRE),
+    "dbapi_async": ((2, 14, 5), messages(13, 13, 13, 4, 1), TRACE),
+}
+
+
+@pytest.mark.parametrize(
+    ("workload", "size", "expected"),
+    [("crud_create", 1, CRUD_CREATE_ONE), ("parent_child_insert", 2, PARENT_CHILD_TWO)],
+    ids=["crud_create-1", "parent_child_insert-2"],
+)
+@pytest.mark.parametrize("variant", ["asyncpg", "dbapi_async"])
+def test_pinned_counts(
+    postgres_harness: Harness,
+    workload: str,
+    size: int,
+    expected: dict[str, tuple[tuple[int, int, int], dict[str, int], str]],
+    variant: str,
+) -> None:
+    observation = count(postgres_harness, workload, variant, size)
+    counts, protocol_messages, source = expected[variant]
+    assert (
+        observation.cursor_calls,
+        observation.db_statements,
+        observation.round_trips,
+    ) == counts
+    assert observation.protocol_messages == protocol_messages
+    assert observation.round_trips_source == source
+    kinds = [s.split()[0].rstrip(";").upper() for s in observation.server_statements]
+    assert kinds[0] == "BEGIN" and kinds[-1] == "COMMIT"
+    assert "?" not in kinds  # every Execute's text was found
+    assert observation.bytes_sent and observation.bytes_received
+    assert observation.server_work is not None
+    assert observation.server_work.rows_written == WORKLOADS[workload].case(size).rows
+
+
+def test_a_count_is_the_same_twice(postgres_harness: Harness) -> None:
+    for variant in ("asyncpg", "orm_asyncpg"):
+        first = count(postgres_harness, "parent_child_read", variant, 3)
+        second = count(postgres_harness, "parent_child_read", variant, 3)
+        assert first.server_statements == second.server_statements
+        assert (first.round_trips, first.bytes_sent, first.bytes_received) == (
+            second.round_trips,
+            second.bytes_sent,
+            second.bytes_received,
+        )
+
+
+@pytest.fixture(scope="module")
+def wire_harness(postgres_backend: Backend) -> Iterator[tuple[Harness, WireObserver[WireReader]]]:
+    """A harness whose variants connect through a wire observer of the test's own, so that
+    psycopg's connections are counted both ways at once."""
+    target = postgres_backend.tcp_address()
+    assert target is not None
+    with WireObserver(target, WireReader) as wire:
+        assert wire.address is not None
+        harness = Harness(postgres_backend.routed_to(wire.address.host, wire.address.port))
+        try:
+            yield harness, wire
+        finally:
+            harness.close()
+
+
+def count_both_ways(
+    harness: Harness, wire: WireObserver[WireReader], cell: Cell
+) -> tuple[Observation, ProtocolSummary]:
+    """One counted execution: the libpq trace's observation, and what the wire saw in the same
+    window (opened after the statistics are read at the start, closed before the end's)."""
+    observer = harness.observer(cell.variant)
+    assert isinstance(observer, PostgresObserver)
+    started, stopping = observer._started, observer._stopping
+    seen = ProtocolSummary()
+
+    def start() -> None:
+        started()
+        wire.settle()
+        for reader in wire.readers:
+            reader.take()
+            reader.recording(True)
+
+    def stop() -> None:
+        wire.settle()
+        for reader in wire.readers:
+            reader.recording(False)
+            seen.add(reader.take())
+        stopping()
+
+    observer._started, observer._stopping = start, stop  # type: ignore[method-assign]
+    try:
+        observation = harness.count(cell, WORKLOADS[cell.workload].case(cell.size))
+    finally:
+        observer._started, observer._stopping = started, stopping  # type: ignore[method-assign]
+    return observation, seen
+
+
+PSYCOPG_CELLS = [
+    (workload, variant, size)
+    for workload in WORKLOADS
+    if WORKLOADS[workload].kind == "batch"
+    for variant in VARIANTS
+    if load_variant(variant).implements(workload)
+    and load_variant(variant).async_driver in (None, "psycopg")
+    for size in sizes_for(WORKLOADS[workload], (1, 2, 25))
+]
+
+
+@pytest.mark.parametrize(
+    ("workload", "variant", "size"),
+    PSYCOPG_CELLS,
+    ids=[f"{w}-{v}-{s}" for w, v, s in PSYCOPG_CELLS],
+)
+def test_the_wire_and_the_libpq_trace_agree_exactly(
+    wire_harness: tuple[Harness, WireObserver[WireReader]], workload: str, variant: str, size: int
+) -> None:
+    harness, wire = wire_harness
+    cell = Cell(workload, variant, harness.backend.name, size)
+    traced, seen = count_both_ways(harness, wire, cell)
+    assert traced.round_trips_source == TRACE
+    assert seen.statements == traced.server_statements
+    assert seen.round_trips == traced.round_trips
+    assert (seen.bytes_sent, seen.bytes_received) == (traced.bytes_sent, traced.bytes_received)
+    assert traced.protocol_messages == {k: seen.messages[k] for k in traced.protocol_messages or {}}
+
+
+def test_the_event_loops_own_cost_is_measured_apart() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        seconds = event_loop_seconds(loop, runs=50)
+    finally:
+        loop.close()
+    # a loop turn, not a unit of work: well under a millisecond on any machine
+    assert 0 < seconds < 1e-3
