@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Coroutine
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
 from implementations.contract import Connections, Variant
 
@@ -36,6 +36,10 @@ def awaited(
 
 class AsyncVariant(Variant):
     """Base of the asyncio variants: the loop, and the driver's resources opened on it."""
+
+    # what the asyncio layer adds is a cost per statement and per await, which sizes 1 to 100
+    # show; at 1000 five more styles would take a minute of the default run (--sizes runs it)
+    largest_default_size: ClassVar[int | None] = 100
 
     def __init__(self, connections: Connections) -> None:
         super().__init__(connections)

@@ -56,7 +56,6 @@ from bench.backends.servers import (
 )
 from bench.counting import Observer, ServerWork, query_text
 from bench.messages import first_line
-from bench.proxy import ProxyAddress
 from bench.wire import WireObserver
 from bench.workloads import DbState
 
@@ -284,8 +283,8 @@ class PostgresBackend(Backend):
                 "asyncpg's statements and round trips are counted on the wire, which needs "
                 "PostgreSQL reached over TCP (a host and port, not a Unix socket)"
             )
-        relay = observer.wire_address(target)
-        return self._url.set(host=relay.host, port=relay.port), True
+        host, port = observer.wire_address(target)
+        return self._url.set(host=host, port=port), True
 
     def stored_timestamp(self, value: datetime) -> Any:
         return value
@@ -567,7 +566,7 @@ class PostgresObserver(Observer):
             self._connection_class = _observed_psycopg_connection(self)
         return self._connection_class.connect(conninfo, **self.driver_options())
 
-    def wire_address(self, target: tuple[str, int]) -> ProxyAddress:
+    def wire_address(self, target: tuple[str, int]) -> tuple[str, int]:
         """Where a connection to be read on the wire connects: the observer's relay to the
         server (started on first use)."""
         if self._wire is None:
