@@ -15,6 +15,8 @@ import functools
 from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from implementations.contract import Connections, Variant
 
 P = ParamSpec("P")
@@ -61,3 +63,16 @@ class AsyncVariant(Variant):
             self.loop.run_until_complete(self.aclose())
         finally:
             self.loop.close()
+
+
+class AsyncEngineVariant(AsyncVariant):
+    """An asyncio variant on SQLAlchemy's ``AsyncEngine`` through its ``async_driver``."""
+
+    async def open(self) -> None:
+        assert self.async_driver is not None
+        self.engine: AsyncEngine = self.connections.create_async_engine(self.async_driver)
+        async with self.engine.connect():
+            pass  # the first connect runs the dialect's own queries
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()

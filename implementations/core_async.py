@@ -9,9 +9,8 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from implementations._async import AsyncVariant, awaited
+from implementations._async import AsyncEngineVariant, awaited
 from implementations._rows import group_joined_rows
 from implementations.contract import (
     EmailChange,
@@ -35,20 +34,11 @@ from implementations.schema import user_account
 _users = user_account.c
 
 
-class CoreAsyncVariant(AsyncVariant):
+class CoreAsyncVariant(AsyncEngineVariant):
     """Core on asyncio: Table constructs on an AsyncConnection, psycopg's AsyncConnection"""
 
     async_driver: ClassVar[str | None] = "psycopg"
     sync_counterpart: ClassVar[str | None] = "core"
-
-    async def open(self) -> None:
-        assert self.async_driver is not None
-        self.engine: AsyncEngine = self.connections.create_async_engine(self.async_driver)
-        async with self.engine.connect():
-            pass  # the first connect runs the dialect's own queries
-
-    async def aclose(self) -> None:
-        await self.engine.dispose()
 
     @awaited
     async def crud_create(self, users: Sequence[NewUser]) -> list[int]:

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from implementations._async import AsyncVariant, awaited
+from implementations._async import AsyncEngineVariant, awaited
 from implementations.contract import (
     EmailChange,
     NewPostForUser,
@@ -30,21 +30,15 @@ from implementations.orm import _new_post, _new_user, _post_record, _user_record
 from implementations.schema import User
 
 
-class OrmAsyncVariant(AsyncVariant):
+class OrmAsyncVariant(AsyncEngineVariant):
     """ORM on asyncio: AsyncSession per unit of work, psycopg's AsyncConnection"""
 
     async_driver: ClassVar[str | None] = "psycopg"
     sync_counterpart: ClassVar[str | None] = "orm"
 
     async def open(self) -> None:
-        assert self.async_driver is not None
-        self.engine: AsyncEngine = self.connections.create_async_engine(self.async_driver)
+        await super().open()
         self.session_factory: async_sessionmaker[AsyncSession] = async_sessionmaker(self.engine)
-        async with self.engine.connect():
-            pass  # the first connect runs the dialect's own queries
-
-    async def aclose(self) -> None:
-        await self.engine.dispose()
 
     @awaited
     async def crud_create(self, users: Sequence[NewUser]) -> list[int]:

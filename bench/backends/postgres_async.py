@@ -56,20 +56,26 @@ class ServerSession(Protocol):
     def roll_back(self) -> None: ...
 
 
-class _PsycopgSession:
-    def __init__(self, connection: psycopg.Connection[Any]) -> None:
-        self.pid = connection.info.backend_pid
-        self._connection = weakref.ref(connection)
+class _PsycopgState:
+    """What psycopg's connections, blocking and asyncio, say of their server process."""
+
+    _connection: weakref.ref[Any]
 
     def closed(self) -> bool:
         connection = self._connection()
-        return connection is None or connection.closed
+        return connection is None or bool(connection.closed)
 
     def idle(self) -> bool:
         connection = self._connection()
         return connection is None or (
             connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         )
+
+
+class _PsycopgSession(_PsycopgState):
+    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+        self.pid = connection.info.backend_pid
+        self._connection = weakref.ref(connection)
 
     def publish_statistics(self) -> None:
         # in autocommit, on a plain cursor (not the observed cursor class): no count sees it
@@ -104,20 +110,10 @@ class _AsyncSession:
         self._loop.run_until_complete(work)
 
 
-class _PsycopgAsyncSession(_AsyncSession):
+class _PsycopgAsyncSession(_PsycopgState, _AsyncSession):
     def __init__(self, connection: psycopg.AsyncConnection[Any], loop: Any) -> None:
         super().__init__(connection, loop)
         self.pid = connection.info.backend_pid
-
-    def closed(self) -> bool:
-        connection = self._connection()
-        return connection is None or bool(connection.closed)
-
-    def idle(self) -> bool:
-        connection = self._connection()
-        return connection is None or (
-            connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-        )
 
     def publish_statistics(self) -> None:
         connection = self._connection()
