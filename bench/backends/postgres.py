@@ -53,6 +53,12 @@ HOW_TO_ENABLE = (
     "or install the PostgreSQL server binaries (initdb, pg_ctl)"
 )
 ROUND_TRIPS_FROM_TRACE = "libpq protocol trace"
+#: another transaction's lock in the way: a deadlock, a serialization failure, a lock timeout
+LOCK_ERRORS = (
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.LockNotAvailable,
+)
 
 
 class PostgresType(ServerBackendType["PostgresBackend"]):
@@ -201,6 +207,9 @@ class PostgresBackend(Backend):
     def in_transaction(self, driver_connection: Any) -> bool:
         status = driver_connection.info.transaction_status
         return bool(status != psycopg.pq.TransactionStatus.IDLE)
+
+    def _is_lock_error(self, driver_error: BaseException) -> bool:
+        return isinstance(driver_error, LOCK_ERRORS)
 
     def _driver_connect(self, observer: Observer | None) -> psycopg.Connection[Any]:
         if isinstance(observer, PostgresObserver):
