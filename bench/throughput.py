@@ -214,8 +214,8 @@ def _reason(stop: CellResult, last: CellResult, single_writer: str | None) -> st
         )
     if at_stop.client_cpu_cores >= CLIENT_BOUND_CORES:
         return (
-            f"{client}: its work is Python, which runs one thread at a time (the GIL), so "
-            f"more threads only queue for it{machine}"
+            f"{client}{machine}: its work is Python, which runs one thread at a time (the "
+            "GIL), so more threads only queue for it"
         )
     if (
         measures.machine_cpu_cores is not None
