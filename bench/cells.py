@@ -3,7 +3,13 @@
 1. verify: from the seed state, one execution by the timed instance; its result and the rows
    it leaves must equal the workload's expectation, or the cell fails instead of being timed;
 2. count: one execution by a separate instance whose engines and connections carry an
-   :class:`~bench.counting.Observer`, so timed rounds carry no instrumentation.
+   :class:`~bench.counting.Observer`, so timed rounds carry no instrumentation. For a
+   concurrent workload, one of its units of work, run alone by one worker thread: what one
+   request costs, exactly and the same every time, which a whole execution's interleaving
+   (and SQLite's retries) would not be.
+
+An execution of a concurrent workload is its units over the harness's worker threads
+(:mod:`bench.concurrency`), the variant made ready for the cell's number of them first.
 
 Timing, in alternation with the other variants of the cell's group, is :mod:`bench.groups`.
 """
@@ -11,6 +17,7 @@ Timing, in alternation with the other variants of the cell's group, is :mod:`ben
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +26,7 @@ from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.backends import Backend, backend_type
+from bench.concurrency import ConcurrentExecution, WorkerPool
 from bench.counting import Observation, Observer
 from bench.workloads import WORKLOADS, Case
 from implementations.contract import DBAPIConnection, Variant
@@ -59,6 +67,9 @@ class Profile:
     target_seconds: float
     #: the reset check's blocks, and executions per block of each kind
     steady_blocks: tuple[int, int]
+    #: the timed rounds of every cell of a concurrent workload, whatever a round takes: each
+    #: is a whole batch of units, whose latencies make the percentiles
+    concurrent_rounds: int = 5
 
     def rounds_for(self, seconds_per_round: float) -> int:
         wanted = math.ceil(self.target_seconds / max(seconds_per_round, 1e-6))
@@ -74,6 +85,7 @@ PROFILES: dict[str, Profile] = {
         max_rounds=150,
         target_seconds=0.4,
         steady_blocks=(10, 20),
+        concurrent_rounds=5,
     ),
     "quick": Profile(
         "quick",
@@ -82,6 +94,7 @@ PROFILES: dict[str, Profile] = {
         max_rounds=15,
         target_seconds=0.05,
         steady_blocks=(5, 8),
+        concurrent_rounds=3,
     ),
 }
 
@@ -90,6 +103,12 @@ def runs_on(variant: str, backend: str) -> bool:
     """Whether the backend has what the variant needs (an asyncio variant, its driver)."""
     driver = load_variant(variant).async_driver
     return driver is None or driver in backend_type(backend).async_drivers
+
+
+def case_for(cell: Cell) -> Case:
+    """What the cell runs: its workload at its size; of a concurrent workload, only the first
+    units where the variant runs fewer (the same seed either way)."""
+    return WORKLOADS[cell.workload].case(cell.size, load_variant(cell.variant).concurrent_units)
 
 
 class VerificationError(AssertionError):
@@ -169,6 +188,10 @@ class Harness:
         self._instances: dict[tuple[str, bool], tuple[Variant, HarnessConnections]] = {}
         self._observers: dict[str, Observer] = {}
         self._warm_counting: set[tuple[str, str]] = set()
+        #: the worker threads of each number of workers, and the number each variant
+        #: instance was made ready for
+        self._pools: dict[int, WorkerPool] = {}
+        self._prepared: dict[tuple[str, bool], int] = {}
 
     def variant(self, name: str, counting: bool = False) -> Variant:
         key = (name, counting)
@@ -184,9 +207,34 @@ class Harness:
         self.variant(name, counting=True)
         return self._observers[name]
 
+    def execution(self, cell: Cell, counting: bool = False) -> Callable[[Any], Any]:
+        """What runs one execution of the cell by its timed (or counting) instance: the
+        variant's workload method, or for a concurrent workload its units over the worker
+        threads (the counting instance's over one thread, as it runs one unit)."""
+        variant = self.variant(cell.variant, counting)
+        if WORKLOADS[cell.workload].kind != "concurrent":
+            run: Callable[[Any], Any] = getattr(variant, cell.workload)
+            return run
+        workers = 1 if counting else cell.size
+        if self._prepared.get((cell.variant, counting)) != workers:
+            variant.prepare_workers(workers)
+            self._prepared[(cell.variant, counting)] = workers
+        if workers not in self._pools:
+            self._pools[workers] = WorkerPool(workers)
+        return ConcurrentExecution(
+            self._pools[workers], variant.concurrent_requests, self.backend.is_lock_error
+        )
+
+    def release_workers(self, variant: str) -> None:
+        """Free what the variant's instances were made ready for (a pool of connections per
+        worker) once its cells of a concurrent workload have run."""
+        for counting in (False, True):
+            if self._prepared.pop((variant, counting), 0):
+                self.variant(variant, counting).prepare_workers(0)
+
     def verify(self, cell: Cell, case: Case) -> None:
         """From the seed, one execution by the timed instance, its result and rows checked."""
-        run = getattr(self.variant(cell.variant), cell.workload)
+        run = self.execution(cell)
         self.backend.reset(case.seed)
         result = run(case.argument)
         self._check_finished(cell, counting=False)
@@ -199,8 +247,12 @@ class Harness:
             raise VerificationError(f"{cell}: the variant left its transaction open")
 
     def count(self, cell: Cell, case: Case, reset: bool = True) -> Observation:
-        """One execution by the cell's counting instance, from the seed state."""
-        run = getattr(self.variant(cell.variant, counting=True), cell.workload)
+        """One execution by the cell's counting instance, from the seed state (of a concurrent
+        workload: one unit of work)."""
+        workload = WORKLOADS[cell.workload]
+        if workload.build_counted is not None:
+            case = workload.counted_case(cell.size)
+        run = self.execution(cell, counting=True)
         if self.backend.type.counts_server_work:
             # the server's figures depend on the tables' state (the rows earlier resets left
             # dead, the statistics the plans are made from): every style is counted from the
@@ -227,7 +279,11 @@ class Harness:
         self._check_finished(cell, counting=True)
         check_result(cell, case, result)
         check_state(cell, self.backend, case)
-        if WORKLOADS[cell.workload].kind == "batch":
+        # (a unit of work that connects also runs the dialect's first-connect queries, in a
+        # transaction of their own: that is what connecting costs, counted, not checked)
+        if workload.kind == "batch" or (
+            workload.kind == "concurrent" and not observation.connections_opened
+        ):
             check_one_transaction(cell, observation, self.backend.implicit_begin())
         return observation
 
@@ -239,8 +295,11 @@ class Harness:
             for variant, connections in self._instances.values():
                 stack.callback(connections.close)
                 stack.callback(variant.close)
+            for pool in self._pools.values():
+                stack.callback(pool.close)
         self._instances.clear()
         self._observers.clear()
+        self._pools.clear()
 
 
 def check_result(cell: Cell, case: Case, result: Any) -> None:

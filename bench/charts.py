@@ -10,7 +10,11 @@
   A style whose round trips grow with the size (the N+1 pattern) would flatten the others into
   a bundle near zero: it gets a panel of its own beside the workload's main one;
 - ``measured-rtt``, for a run with ``--rtt``: the projection's lines with the medians measured
-  through the delay proxy as points, at size 1 and the reference size.
+  through the delay proxy as points, at size 1 and the reference size;
+- ``concurrency``, for a concurrent workload: units of work per second against the number of
+  worker threads K (error bars: the 95 % interval), one line per variant, and beside it the
+  99th percentile of a unit's latency. The other charts leave such workloads out: the time of
+  one execution is not what they are read by.
 
 Each variant keeps one colour (the Okabe-Ito palette, told apart by colour-blind readers), one
 line style and one marker in every chart, so a second cue remains where colours are close.
@@ -29,7 +33,10 @@ from bench.results import (
     Heading,
     Results,
     at_size,
+    is_batch,
+    is_concurrent,
     reference_size,
+    units_per_second_interval,
     variants_of,
     workloads_of,
 )
@@ -42,8 +49,8 @@ if TYPE_CHECKING:
 RTT_RANGE_MS = (0.0, 10.0)
 DPI = 100
 
-#: Okabe & Ito's colour-blind-safe palette, and a grey: nine variants, nine colours (past
-#: them, bars are hatched as well)
+#: Okabe & Ito's colour-blind-safe palette, a grey, and the wine of Paul Tol's muted scheme:
+#: ten variants, ten colours (past them, bars are hatched as well)
 PALETTE = (
     "#000000",
     "#E69F00",
@@ -54,6 +61,7 @@ PALETTE = (
     "#CC79A7",
     "#F0E442",
     "#999999",
+    "#882255",
 )
 LINE_STYLES = ("-", "--", "-.", ":")
 MARKERS = ("o", "s", "^", "D", "v")
@@ -218,6 +226,9 @@ def _bars(
 
 
 def median_time(cells: list[CellResult], colors: Colors, heading: Heading) -> Figure | None:
+    cells = [c for c in cells if not is_concurrent(c.workload)]
+    if not cells:
+        return None
     sizes = sorted({c.size for c in cells})
     figure, rows, columns = _figure(len(sizes), 2, (6.5, 4.0))
     figure.suptitle(f"{heading.title}: median time per execution (error bars: interquartile range)")
@@ -247,9 +258,10 @@ def statements(cells: list[CellResult], colors: Colors, heading: Heading) -> Fig
     if heading.networked:  # without a network, round trips are the statements again
         measures.append(("round trips", lambda c: c.round_trips))
     figure, rows, columns = _figure(len(measures), 1, (9.0, 3.4))
+    single = [w for w in workloads_of(shown) if not is_batch(w)]
     figure.suptitle(
-        f"{heading.title}: what one execution sends, size {size} "
-        "(connect_read_one: one unit of work)"
+        f"{heading.title}: what one execution sends, size {size}"
+        + (f" ({', '.join(single)}: one unit of work)" if single else "")
     )
     for index, (label, value) in enumerate(measures):
         axes = figure.add_subplot(rows, columns, index + 1)
@@ -262,7 +274,9 @@ def statements(cells: list[CellResult], colors: Colors, heading: Heading) -> Fig
 
 def scaling(cells: list[CellResult], colors: Colors, heading: Heading) -> Figure | None:
     workloads = [
-        w for w in workloads_of(cells) if len({c.size for c in cells if c.workload == w}) > 1
+        w
+        for w in workloads_of(cells)
+        if not is_concurrent(w) and len({c.size for c in cells if c.workload == w}) > 1
     ]
     if not workloads:
         return None
@@ -408,9 +422,73 @@ def measured_projection(
     return figure
 
 
+def concurrency(cells: list[CellResult], colors: Colors, heading: Heading) -> Figure | None:
+    """Per concurrent workload: units per second against K, and the p99 latency beside it."""
+    workloads = [w for w in workloads_of(cells) if is_concurrent(w)]
+    measured = [c for c in cells if c.workload in workloads and c.concurrency is not None]
+    if not measured:
+        return None
+    figure, rows, columns = _figure(2 * len(workloads), 2, (5.2, 3.6))
+    figure.suptitle(f"{heading.title}: throughput and latency against worker threads")
+    drawn: set[str] = set()
+    for index, workload in enumerate(workloads):
+        throughput = figure.add_subplot(rows, columns, 2 * index + 1)
+        latency = figure.add_subplot(rows, columns, 2 * index + 2)
+        workload_cells = [c for c in measured if c.workload == workload]
+        for variant in variants_of(workload_cells):
+            line = sorted((c for c in workload_cells if c.variant == variant), key=lambda c: c.size)
+            workers = [c.size for c in line]
+            rates = [c.concurrency.units_per_second for c in line if c.concurrency]
+            intervals = [units_per_second_interval(c) for c in line]
+            errors = (
+                [
+                    [
+                        rate - (i[0] if i else rate)
+                        for rate, i in zip(rates, intervals, strict=True)
+                    ],
+                    [
+                        (i[1] if i else rate) - rate
+                        for rate, i in zip(rates, intervals, strict=True)
+                    ],
+                ]
+                if any(intervals)
+                else None
+            )
+            throughput.errorbar(
+                workers, rates, yerr=errors, markersize=4, capsize=2, **_line(colors[variant])
+            )
+            latency.plot(
+                workers,
+                [c.concurrency.p99_ms for c in line if c.concurrency],
+                markersize=4,
+                **_line(colors[variant]),
+            )
+            drawn.add(variant)
+        sizes = sorted({c.size for c in workload_cells})
+        for axes in (throughput, latency):
+            axes.set_xscale("log", base=2)
+            axes.set_xticks(sizes, [str(k) for k in sizes])
+            axes.xaxis.set_minor_locator(_null_locator())
+            axes.set_xlabel("worker threads K")
+            _log_scale(axes, "y")
+        throughput.set_title(f"{workload}: units of work per second", fontsize=10)
+        throughput.set_ylabel("units/s (log scale)")
+        latency.set_title(f"{workload}: 99th percentile latency", fontsize=10)
+        latency.set_ylabel("p99 per unit (ms, log scale)")
+    _legend(figure, [v for v in variants_of(measured) if v in drawn], colors, lines=True)
+    return figure
+
+
+def _null_locator() -> Any:
+    from matplotlib.ticker import NullLocator
+
+    return NullLocator()
+
+
 CHARTS: tuple[tuple[str, Callable[[list[CellResult], Colors, Heading], Figure | None]], ...] = (
     ("median-time", median_time),
     ("statements", statements),
     ("scaling", scaling),
     ("projected-rtt", projection),
+    ("concurrency", concurrency),
 )

@@ -49,7 +49,9 @@ class Selection:
             Cell(workload, variant, backend, size, rtt)
             for backend in self.backends
             for rtt in self.delays(backend)
-            for size in sizes_for(WORKLOADS[workload], self.sizes)
+            for size in sizes_for(
+                WORKLOADS[workload], self.sizes, self.sizes_given, self.profile.name == "quick"
+            )
             for variant in self.variants
             if load_variant(variant).implements(workload)
             and runs_on(variant, backend)

@@ -22,7 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.cells import Cell, Harness, Profile, check_result, check_state
+from bench.cells import Cell, Harness, Profile, case_for, check_result, check_state
+from bench.concurrency import BatchStats, ConcurrentExecution, concurrency_measures
 from bench.counting import Observation
 from bench.timing import (
     NOISY_IQR,
@@ -77,6 +78,13 @@ class Timed:
     def sample(self) -> Sample:
         return Sample(self.durations, self.passes)
 
+    @property
+    def sample_per_row(self) -> Sample:
+        """The rounds' seconds per row: what is compared between the variants of a group,
+        which do the same rows (but for a concurrent workload's variant that runs fewer of
+        its units)."""
+        return Sample([duration / self.rows for duration in self.durations], self.passes)
+
 
 @dataclass
 class Failed:
@@ -97,10 +105,12 @@ def measure_group(
     harness_for: HarnessFor = (lambda cell: harness) if isinstance(harness, Harness) else harness
     first = cells[0]
     workload = WORKLOADS[first.workload]
-    case = workload.case(first.size)
+    # the same seed for every cell; a concurrent workload's variant may run fewer units of it
+    cases = {cell: case_for(cell) for cell in cells}
     outcomes: dict[Cell, Outcome] = {}
     timed: dict[Cell, Timed] = {}
     for cell in cells:
+        case = cases[cell]
         try:
             own = harness_for(cell)
             own.verify(cell, case)
@@ -110,11 +120,25 @@ def measure_group(
     if not timed:
         return outcomes
 
-    runners = {cell: _Runner(harness_for(cell), cell, case, workload.mutates) for cell in timed}
+    runners = {
+        cell: _Runner(harness_for(cell), cell, cases[cell], workload.mutates) for cell in timed
+    }
     home = harness_for(first)
-    home.backend.load_seed(case.seed)
-    with _frozen_heap():
-        _time_rounds(home, runners, outcomes, timed, profile)
+    try:
+        home.backend.load_seed(cases[first].seed)
+        with _frozen_heap():
+            _time_rounds(home, runners, outcomes, timed, profile)
+    finally:
+        if workload.kind == "concurrent":
+            for cell in cells:
+                harness_for(cell).release_workers(cell.variant)
+    for cell, result in timed.items():
+        if runners[cell].batches:
+            result.extra.update(
+                concurrency_measures(
+                    cell.size, result.rows, result.durations, runners[cell].batches
+                )
+            )
     outcomes.update(timed)
     return outcomes
 
@@ -157,7 +181,12 @@ def _time_rounds(
         if short:
             round_seconds.update(_untimed_pass(runners, outcomes, timed, short))
     plan = interleave(
-        {cell: profile.rounds_for(seconds) for cell, seconds in round_seconds.items()}
+        {
+            cell: profile.concurrent_rounds
+            if workload.kind == "concurrent"
+            else profile.rounds_for(seconds)
+            for cell, seconds in round_seconds.items()
+        }
     )
     last_pass = {cell: index for index, members in enumerate(plan) for cell in members}
     for index, members in enumerate(plan):
@@ -198,7 +227,9 @@ class _Runner:
         self.cell = cell
         self.case = case
         self.mutates = mutates
-        self.run: Callable[[Any], Any] = getattr(harness.variant(cell.variant), cell.workload)
+        self.run: Callable[[Any], Any] = harness.execution(cell)
+        #: a concurrent workload's account of each timed round
+        self.batches: list[BatchStats] = []
 
     def round(self) -> tuple[float, float]:
         """Seconds the reset took and seconds the execution took."""
@@ -217,6 +248,8 @@ class _Runner:
 
     def timed_round(self, check_rows: bool) -> float:
         _, duration = self.round()
+        if isinstance(self.run, ConcurrentExecution):
+            self.batches.append(self.run.last)
         if check_rows:
             check_state(self.cell, self.harness.backend, self.case)
         return duration
@@ -253,10 +286,9 @@ def _compare_with_baseline(timed: dict[Cell, Timed], pass_count: int) -> None:
         baseline = baselines.get(cell.rtt_ms)
         if baseline is None or result is baseline:
             continue
-        result.extra["ratio_to_dbapi"] = result.sample.median / baseline.sample.median
-        result.extra["ratio_to_dbapi_ci95"] = list(
-            ratio_interval(result.sample, baseline.sample, pass_count)
-        )
+        mine, theirs = result.sample_per_row, baseline.sample_per_row
+        result.extra["ratio_to_dbapi"] = mine.median / theirs.median
+        result.extra["ratio_to_dbapi_ci95"] = list(ratio_interval(mine, theirs, pass_count))
     # an asyncio variant against its synchronous form, timed in the same passes
     by_variant = {(t.cell.variant, t.cell.rtt_ms): t for t in timed.values()}
     for cell, result in timed.items():
@@ -265,10 +297,9 @@ def _compare_with_baseline(timed: dict[Cell, Timed], pass_count: int) -> None:
         if counterpart is None:
             continue
         result.extra["sync_counterpart"] = counterpart.cell.variant
-        result.extra["ratio_to_sync"] = result.sample.median / counterpart.sample.median
-        result.extra["ratio_to_sync_ci95"] = list(
-            ratio_interval(result.sample, counterpart.sample, pass_count)
-        )
+        mine, theirs = result.sample_per_row, counterpart.sample_per_row
+        result.extra["ratio_to_sync"] = mine.median / theirs.median
+        result.extra["ratio_to_sync_ci95"] = list(ratio_interval(mine, theirs, pass_count))
 
 
 def steady_loop_check(harness: Harness, cell_runner: _Runner, profile: Profile) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from bench.results import (
     compare_cells,
     format_comparison,
     format_seconds,
+    is_concurrent,
     load_results,
     markdown_table,
     reference_size,
@@ -47,6 +48,7 @@ from bench.results import (
     workloads_of,
 )
 from bench.server_cost import server_section
+from bench.throughput import concurrency_section
 from implementations.registry import BASELINE_VARIANT
 
 REPORT_FILE = "REPORT.md"
@@ -146,8 +148,11 @@ def not_applicable(results: Results) -> dict[str, list[str]]:
 
 def findings(results: Results, backend: str) -> list[str]:
     """Sentences computed from the results of one backend; an order between two styles is
-    claimed only where the interval of their ratio excludes 1."""
-    cells = results.for_backend(backend)
+    claimed only where the interval of their ratio excludes 1. (A concurrent workload's are
+    in its own section: they read throughput, not the time of one execution.)"""
+    cells = [c for c in results.for_backend(backend) if not is_concurrent(c.workload)]
+    if not cells:
+        return []
     size = reference_size(cells)
     lines = []
     for workload in workloads_of(cells):
@@ -469,7 +474,9 @@ def render_report(results: Results, charts: Sequence[Path]) -> str:
         lines += async_section(results, backend)
         lines += ["### Results", ""]
         for workload in workloads_of(results.for_backend(backend)):
-            lines += workload_tables(results, backend, workload)
+            if not is_concurrent(workload):
+                lines += workload_tables(results, backend, workload)
+        lines += concurrency_section(results, backend)
         lines += measured_against_projected(results, backend)
         backend_charts = [c for c in charts if c.name.startswith(f"{backend}-")]
         if backend_charts:

@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.backends import BACKENDS, count_notes_of, title_of
 from bench.messages import first_line
-from bench.timing import Sample, indistinguishable, ratio_interval
+from bench.timing import Sample, indistinguishable, median_interval, ratio_interval
 from bench.workloads import WORKLOADS
 from implementations.registry import BASELINE_VARIANT, VARIANTS
 
@@ -54,6 +54,23 @@ class Heading:
 
 class ReportError(Exception):
     """The results cannot be reported on; one line for the user."""
+
+
+@dataclass(frozen=True)
+class Concurrency:
+    """A concurrent workload's cell: its K worker threads and what its timed rounds did."""
+
+    workers: int
+    units: int
+    units_per_second: float
+    p50_ms: float
+    p99_ms: float
+    lock_errors: int
+    retries: int
+    #: CPU the client process (every thread) and the whole machine used, in cores
+    client_cpu_cores: float
+    machine_cpu_cores: float | None
+    machine_cores: int | None
 
 
 @dataclass(frozen=True)
@@ -99,6 +116,8 @@ class CellResult:
     event_loop_s: float | None = None
     #: the client's protocol messages by kind (PostgreSQL), where the observer saw them
     protocol_messages: dict[str, int] | None = None
+    #: the throughput and latencies of a concurrent workload's cell
+    concurrency: Concurrency | None = None
 
     def projected(self, rtt_seconds: float) -> float:
         """What the cell would take with a network round trip of ``rtt_seconds``."""
@@ -328,9 +347,40 @@ def _cell(entry: Any, path: Path) -> CellResult:
             how=str(info.get("how") or ""),
             event_loop_s=_event_loop(info.get("event_loop_s"), malformed),
             protocol_messages=_messages(info.get("protocol_messages"), malformed),
+            concurrency=_concurrency(info, malformed),
         )
     except (TypeError, ValueError, OverflowError):
         raise malformed("count") from None
+
+
+def _concurrency(
+    info: dict[str, Any], malformed: Callable[[str], ReportError]
+) -> Concurrency | None:
+    if "units_per_second" not in info:
+        return None
+    numbers = ("units_per_second", "p50_ms", "p99_ms", "client_cpu_cores")
+    counts = ("workers", "units", "lock_errors", "retries")
+    if not (
+        all(_is_number(info.get(key)) for key in numbers)
+        and all(isinstance(info.get(key), int) and _is_number(info[key]) for key in counts)
+        and (info.get("machine_cpu_cores") is None or _is_number(info["machine_cpu_cores"]))
+        and (info.get("machine_cores") is None or isinstance(info["machine_cores"], int))
+    ):
+        raise malformed("concurrency measure")
+    return Concurrency(
+        workers=info["workers"],
+        units=info["units"],
+        units_per_second=float(info["units_per_second"]),
+        p50_ms=float(info["p50_ms"]),
+        p99_ms=float(info["p99_ms"]),
+        lock_errors=info["lock_errors"],
+        retries=info["retries"],
+        client_cpu_cores=float(info["client_cpu_cores"]),
+        machine_cpu_cores=(
+            None if info.get("machine_cpu_cores") is None else float(info["machine_cpu_cores"])
+        ),
+        machine_cores=info.get("machine_cores"),
+    )
 
 
 def _is_number(value: Any) -> bool:
@@ -438,8 +488,14 @@ def _three_digits(value: float) -> str:
 
 
 def at_size(cells: Iterable[CellResult], size: int) -> list[CellResult]:
-    """The cells of that size, and those of workloads that always run at one size."""
-    return [c for c in cells if c.size == size or not is_batch(c.workload)]
+    """The cells of that size, and of the other workloads (which count one unit of work at
+    any size) those of their smallest size."""
+    cells = list(cells)
+    smallest: dict[str, int] = {}
+    for cell in cells:
+        if not is_batch(cell.workload):
+            smallest[cell.workload] = min(smallest.get(cell.workload, cell.size), cell.size)
+    return [c for c in cells if c.size == (size if is_batch(c.workload) else smallest[c.workload])]
 
 
 def reference_size(cells: Sequence[CellResult]) -> int:
@@ -450,6 +506,22 @@ def reference_size(cells: Sequence[CellResult]) -> int:
 
 def is_batch(workload: str) -> bool:
     return workload not in WORKLOADS or WORKLOADS[workload].kind == "batch"
+
+
+def is_concurrent(workload: str) -> bool:
+    """A workload whose size is its number of worker threads, and whose cells are read by
+    their throughput and latencies rather than the time of one execution."""
+    return workload in WORKLOADS and WORKLOADS[workload].kind == "concurrent"
+
+
+def units_per_second_interval(cell: CellResult) -> tuple[float, float] | None:
+    """A 95 % interval for a concurrent cell's throughput, from its rounds (block bootstrap
+    of the median over its passes); None without rounds."""
+    sample = cell.sample
+    if sample is None or cell.concurrency is None:
+        return None
+    low, high = median_interval(sample, cell.pass_count)
+    return cell.concurrency.units / high, cell.concurrency.units / low
 
 
 @dataclass(frozen=True)

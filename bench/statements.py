@@ -100,7 +100,8 @@ def print_statements(
     server: Server,
 ) -> None:
     workload = WORKLOADS[workload_name]
-    size = sizes_for(workload, (size,))[0]
+    # (a concurrent workload's count is one unit of work, whatever the number of workers)
+    size = (sizes_for(workload, (size,)) or (1,))[0]
     case = workload.case(size)
     applicable = [
         name

@@ -5,6 +5,7 @@ expectations, computed here from the definitions alone, never from another varia
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -18,13 +19,20 @@ from implementations.contract import (
     NewUserWithPosts,
     PostRecord,
     UserRecord,
+    UserRequest,
     UserWithPosts,
+    revised_email,
 )
 
 POSTS_PER_USER = 5
 APPENDED_POSTS_PER_USER = 2
 #: the ids the connection-pattern workload can read from
 CONNECTION_SEED_USERS = 10
+#: the concurrent workload: requests per execution, and how they meet. Requests come in
+#: blocks of 2 x SAME_USER_DISTANCE, each block for SAME_USER_DISTANCE users, each of them
+#: twice: request i and request i + SAME_USER_DISTANCE read and revise the same user
+CONCURRENT_REQUESTS = 160
+SAME_USER_DISTANCE = 8
 
 _BASE_TIME = datetime(2024, 5, 17, 9, 30, 0, 250000)
 _BODY = (
@@ -52,7 +60,9 @@ class Case:
     rows: int
 
 
-WorkloadKind = Literal["batch", "connection"]
+#: batch: one unit of work of N rows; connection: one small unit of work, connecting timed;
+#: concurrent: many small units of work at once from K worker threads (the size is K)
+WorkloadKind = Literal["batch", "connection", "concurrent"]
 
 
 @dataclass(frozen=True)
@@ -63,9 +73,22 @@ class Workload:
     #: whether an execution changes the database, so each round must start from a fresh seed
     mutates: bool
     build: Callable[[int], Case]
+    #: what the statement count runs, when not one whole execution (a concurrent workload:
+    #: one of its units of work)
+    build_counted: Callable[[int], Case] | None = None
+    #: a concurrent workload's execution of only its first units (for a variant whose every
+    #: unit costs so much that all of them would not fit the run)
+    build_first: Callable[[int], Case] | None = None
 
-    def case(self, size: int) -> Case:
+    def case(self, size: int, units: int | None = None) -> Case:
+        """The case at a size; of a concurrent workload, with only its first ``units`` units
+        when a number is given."""
+        if units is not None and self.build_first is not None:
+            return self.build_first(units)
         return self.build(size)
+
+    def counted_case(self, size: int) -> Case:
+        return (self.build_counted or self.build)(size)
 
 
 def new_user(number: int) -> NewUser:
@@ -234,6 +257,61 @@ def _connect_read_one(size: int) -> Case:
     )
 
 
+def concurrent_requests(count: int = CONCURRENT_REQUESTS) -> list[UserRequest]:
+    """The requests in the order the workers take them: blocks of 2 x SAME_USER_DISTANCE for
+    SAME_USER_DISTANCE users each, every user asked for twice, SAME_USER_DISTANCE apart."""
+    block = 2 * SAME_USER_DISTANCE
+    return [
+        UserRequest(SAME_USER_DISTANCE * (index // block) + index % SAME_USER_DISTANCE + 1)
+        for index in range(count)
+    ]
+
+
+def _revisions(email: str, count: int) -> list[str]:
+    """The email and its next ``count`` revisions."""
+    emails = [email]
+    for _ in range(count):
+        emails.append(revised_email(emails[-1]))
+    return emails
+
+
+def request_record_order(record: UserRecord) -> tuple[int, str]:
+    """How the records the requests read are ordered to be compared: by user, then email."""
+    return (record.id, record.email)
+
+
+def _requests_case(requests: list[UserRequest]) -> Case:
+    """The requests, every one of them committed exactly once, in any order and interleaving
+    that keeps each user's read and write together: each user's email revised once per
+    request for it, and the records read holding each revision before the last exactly once.
+    A lost update (two requests reading the same revision) or a doubled one changes both."""
+    seed = DbState(_users(len(concurrent_requests()) // 2))
+    asked = Counter(request.user_id for request in requests)
+    read: list[UserRecord] = []
+    final = []
+    for user in seed.users:
+        emails = _revisions(user.email, asked[user.id])
+        read.extend(replace(user, email=email) for email in emails[:-1])
+        final.append(replace(user, email=emails[-1]))
+    return Case(
+        seed=seed,
+        argument=requests,
+        expected_result=sorted(read, key=request_record_order),
+        expected_state=DbState(tuple(final)),
+        rows=len(requests),
+    )
+
+
+def _concurrent_requests(workers: int) -> Case:
+    # the same requests at every number of workers: the size says how many threads share them
+    return _requests_case(concurrent_requests())
+
+
+def _first_requests(count: int) -> Case:
+    """The first ``count`` requests alone, from the same seed (the count runs the first)."""
+    return _requests_case(concurrent_requests()[:count])
+
+
 WORKLOADS: dict[str, Workload] = {
     workload.name: workload
     for workload in (
@@ -296,6 +374,17 @@ WORKLOADS: dict[str, Workload] = {
             False,
             _connect_read_one,
         ),
+        Workload(
+            "concurrent_requests",
+            f"{CONCURRENT_REQUESTS} small requests (read a user by id, write its email revised "
+            "from the one read, one commit each) shared by K worker threads; each user is "
+            f"asked for twice, {SAME_USER_DISTANCE} requests apart",
+            "concurrent",
+            True,
+            _concurrent_requests,
+            build_counted=lambda workers: _first_requests(1),
+            build_first=_first_requests,
+        ),
     )
 }
 
@@ -303,10 +392,26 @@ DEFAULT_SIZES: tuple[int, ...] = (1, 10, 100, 1000)
 QUICK_SIZES: tuple[int, ...] = (1, 100)
 #: the connection-pattern workload always does one unit of work per execution
 CONNECTION_SIZES: tuple[int, ...] = (1,)
+#: the numbers of worker threads (K) of a concurrent workload, and the most it accepts: a pool
+#: per style that fits K connections, five styles at once, must fit a server's connections
+DEFAULT_WORKERS: tuple[int, ...] = (1, 4, 16)
+QUICK_WORKERS: tuple[int, ...] = (1, 4)
+MAX_WORKERS = 32
 
 
-def sizes_for(workload: Workload, batch_sizes: tuple[int, ...]) -> tuple[int, ...]:
-    return batch_sizes if workload.kind == "batch" else CONNECTION_SIZES
+def sizes_for(
+    workload: Workload, sizes: tuple[int, ...], given: bool = True, quick: bool = False
+) -> tuple[int, ...]:
+    """The sizes a workload runs at: the batch sizes; one unit of work for the connection
+    patterns; for a concurrent workload the numbers of workers, those given up to
+    MAX_WORKERS, else its own defaults."""
+    if workload.kind == "batch":
+        return sizes
+    if workload.kind == "connection":
+        return CONNECTION_SIZES
+    if given:
+        return tuple(size for size in sizes if size <= MAX_WORKERS)
+    return QUICK_WORKERS if quick else DEFAULT_WORKERS
 
 
 #: the largest size accepted: above it one execution's rows would not fit a sensible run

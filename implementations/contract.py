@@ -55,6 +55,25 @@ class EmailChange:
 
 
 @dataclass(frozen=True, slots=True)
+class UserRequest:
+    """One request of the concurrent workload: read this user, then revise its email."""
+
+    user_id: int
+
+
+def revised_email(email: str) -> str:
+    """The email a request writes, derived from the one it read: the revision number in the
+    local part goes up by one (``name@host`` -> ``name+r1@host`` -> ``name+r2@host``). A
+    request that read a stale email writes a stale revision, so a lost update shows in the
+    rows."""
+    local, _, domain = email.partition("@")
+    name, marker, revision = local.rpartition("+r")
+    if not marker:
+        return f"{local}+r1@{domain}"
+    return f"{name}+r{int(revision) + 1}@{domain}"
+
+
+@dataclass(frozen=True, slots=True)
 class UserRecord:
     id: int
     username: str
@@ -160,12 +179,23 @@ class Variant:
     async_driver: ClassVar[str | None] = None
     #: the synchronous variant this one is the asyncio form of, compared with it in the report
     sync_counterpart: ClassVar[str | None] = None
+    #: how many of the concurrent workload's requests one execution runs, when fewer than
+    #: all (None: all of them): for a style whose every request costs so much more than the
+    #: others' that all of them would not fit the run; its throughput and latencies are
+    #: rates and percentiles all the same
+    concurrent_units: ClassVar[int | None] = None
 
     def __init__(self, connections: Connections) -> None:
         self.connections = connections
 
     def close(self) -> None:
         """Release what ``__init__`` acquired; the harness disposes engines itself."""
+
+    def prepare_workers(self, workers: int) -> None:
+        """Get ready for ``workers`` threads calling :meth:`concurrent_requests` at once (a
+        pool that fits them, a connection for each): called untimed before the executions,
+        and again with another number before the next ones, which replaces what was made for
+        the last. ``0`` releases it all."""
 
     @classmethod
     def label(cls) -> str:
@@ -214,6 +244,15 @@ class Variant:
 
     def parent_child_append(self, posts: Sequence[NewPostForUser]) -> None:
         """Add posts to users that already exist, in input order."""
+        raise NotApplicable
+
+    # --- concurrency --------------------------------------------------------------------------
+
+    def concurrent_requests(self, request: UserRequest) -> UserRecord:
+        """One request, called from one of the harness's worker threads, many at once: read
+        the user by id, set its email to :func:`revised_email` of the email read, commit
+        once; return the user as read. Two requests for the same user must not both read the
+        same revision (the row is locked from the read to the commit)."""
         raise NotApplicable
 
     # --- connection patterns ------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 
 from implementations._rows import group_joined_rows
+from implementations._workers import workers_engine
 from implementations.contract import (
     Connections,
     EmailChange,
@@ -21,8 +22,10 @@ from implementations.contract import (
     NewUser,
     NewUserWithPosts,
     UserRecord,
+    UserRequest,
     UserWithPosts,
     Variant,
+    revised_email,
 )
 from implementations.schema import user_account, user_blog_post
 
@@ -37,6 +40,9 @@ UPDATE_EMAIL_BY_ID = (
     .values(email=bindparam("new_email"))
 )
 SELECT_USER_BY_ID = select(user_account).where(_users.id == bindparam("user_id"))
+#: FOR UPDATE where the backend has row locks (SQLAlchemy renders nothing on SQLite, whose
+#: engine takes the database's write lock at BEGIN instead: implementations/drivers/sqlite.py)
+SELECT_USER_BY_ID_FOR_UPDATE = SELECT_USER_BY_ID.with_for_update()
 SELECT_USERS_WITH_POSTS = (
     select(
         _users.id,
@@ -59,6 +65,15 @@ class CoreVariant(Variant):
     def __init__(self, connections: Connections) -> None:
         super().__init__(connections)
         self.engine: Engine = connections.engine
+        self.workers_engine: Engine | None = None
+
+    def prepare_workers(self, workers: int) -> None:
+        if self.workers_engine is not None:
+            self.workers_engine.dispose()
+        self.workers_engine = workers_engine(self.connections, workers) if workers else None
+
+    def close(self) -> None:
+        self.prepare_workers(0)
 
     def crud_create(self, users: Sequence[NewUser]) -> list[int]:
         """insert(user_account).returning(id, sort_by_parameter_order=True) with all rows"""
@@ -106,6 +121,11 @@ class CoreVariant(Variant):
         with self.engine.begin() as connection:
             connection.execute(INSERT_POSTS, [post_params(p.user_id, p.post) for p in posts])
 
+    def concurrent_requests(self, request: UserRequest) -> UserRecord:
+        """a Connection of an Engine whose pool fits the workers; SELECT ... FOR UPDATE, UPDATE"""
+        assert self.workers_engine is not None, "prepare_workers() first"
+        return revise_email(self.workers_engine, request.user_id)
+
     def connect_read_one(self, user_id: int) -> UserRecord:
         """a Connection from the process's one Engine and its pool (QueuePool)"""
         return read_user(self.engine, user_id)
@@ -140,3 +160,16 @@ def read_user(engine: Engine, user_id: int) -> UserRecord:
     connection: Connection
     with engine.begin() as connection:
         return UserRecord(*connection.execute(SELECT_USER_BY_ID, {"user_id": user_id}).one())
+
+
+def revise_email(engine: Engine, user_id: int) -> UserRecord:
+    """One request on a connection checked out of ``engine``: read the user with its row
+    locked, write the email revised from the one read, commit; the user as read."""
+    with engine.begin() as connection:
+        read = UserRecord(
+            *connection.execute(SELECT_USER_BY_ID_FOR_UPDATE, {"user_id": user_id}).one()
+        )
+        connection.execute(
+            UPDATE_EMAIL_BY_ID, {"target_id": user_id, "new_email": revised_email(read.email)}
+        )
+        return read

@@ -10,6 +10,8 @@ differences live in :mod:`implementations.drivers`, one module per backend.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -23,8 +25,10 @@ from implementations.contract import (
     NewUser,
     NewUserWithPosts,
     UserRecord,
+    UserRequest,
     UserWithPosts,
     Variant,
+    revised_email,
 )
 from implementations.drivers import JOINED_COLUMNS, USER_COLUMNS, DriverSql, driver_sql
 
@@ -36,6 +40,34 @@ class DbapiVariant(Variant):
         super().__init__(connections)
         self.connection = connections.dbapi_connection
         self.sql = driver_sql(connections.backend)
+        #: the connections made for the worker threads, and the one each thread took
+        self.worker_connections: list[DBAPIConnection] = []
+        self.unclaimed: queue.SimpleQueue[DBAPIConnection] = queue.SimpleQueue()
+        self.per_thread = threading.local()
+
+    def prepare_workers(self, workers: int) -> None:
+        for connection in self.worker_connections:
+            connection.close()
+        self.worker_connections = [self.connections.connect_dbapi() for _ in range(workers)]
+        self.unclaimed = queue.SimpleQueue()
+        for connection in self.worker_connections:
+            self.unclaimed.put(connection)
+        self.per_thread = threading.local()
+
+    def close(self) -> None:
+        self.prepare_workers(0)
+
+    def worker_connection(self) -> DBAPIConnection:
+        """The calling thread's own connection: the first it asks for it, one of those made
+        by :meth:`prepare_workers`, the same ever after."""
+        connection: DBAPIConnection | None = getattr(self.per_thread, "connection", None)
+        if connection is None:
+            try:
+                connection = self.unclaimed.get_nowait()
+            except queue.Empty:
+                raise RuntimeError("more threads than prepare_workers() was told of") from None
+            self.per_thread.connection = connection
+        return connection
 
     def crud_create(self, users: Sequence[NewUser]) -> list[int]:
         """the driver's own way to insert rows and read their ids (implementations/drivers/)"""
@@ -109,6 +141,12 @@ class DbapiVariant(Variant):
                 self.sql.insert_post, [self.sql.post_row(p.user_id, p.post) for p in posts]
             )
 
+    def concurrent_requests(self, request: UserRequest) -> UserRecord:
+        """each worker thread's own connection, opened before; SELECT ... FOR UPDATE (SQLite:
+        BEGIN IMMEDIATE first), UPDATE"""
+        with unit_of_work(self.worker_connection()) as cursor:
+            return revise_email(cursor, self.sql, request.user_id)
+
     def connect_read_one(self, user_id: int) -> UserRecord:
         """the process's one driver connection, kept open; SELECT ... WHERE id = ?"""
         return read_user(self.connection, self.sql, user_id)
@@ -119,6 +157,17 @@ def read_user(connection: DBAPIConnection, sql: DriverSql, user_id: int) -> User
     with unit_of_work(connection) as cursor:
         cursor.execute(sql.select_user, (user_id,))
         return sql.user_record(cursor.fetchone())
+
+
+def revise_email(cursor: DBAPICursor, sql: DriverSql, user_id: int) -> UserRecord:
+    """Inside a unit of work: read the user with its row locked, write the email revised from
+    the one read; the user as read."""
+    if sql.begin_writes is not None:
+        cursor.execute(sql.begin_writes)
+    cursor.execute(sql.select_user_for_update, (user_id,))
+    read = sql.user_record(cursor.fetchone())
+    cursor.execute(sql.update_email, (revised_email(read.email), user_id))
+    return read
 
 
 @contextmanager

@@ -2,7 +2,8 @@
 objects, relationship cascades, and the loader strategy chosen per query.
 
 ``orm`` is the style at its best; ``orm_lazy`` and ``orm_joined`` differ from it only in how the
-posts collection is loaded, for the parent-child workloads where that choice matters.
+posts collection is loaded, for the parent-child workloads where that choice matters;
+``orm_scoped`` only in how a thread gets its Session, for the concurrent workload.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload, selectinload, sessionmaker
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, joinedload, scoped_session, selectinload, sessionmaker
 from sqlalchemy.sql.base import ExecutableOption
 
+from implementations._workers import workers_engine
 from implementations.contract import (
     Connections,
     EmailChange,
@@ -23,8 +25,10 @@ from implementations.contract import (
     NewUserWithPosts,
     PostRecord,
     UserRecord,
+    UserRequest,
     UserWithPosts,
     Variant,
+    revised_email,
 )
 from implementations.schema import Post, User
 
@@ -33,10 +37,29 @@ class _OrmVariantBase(Variant):
     def __init__(self, connections: Connections) -> None:
         super().__init__(connections)
         self.session_factory: sessionmaker[Session] = sessionmaker(connections.engine)
+        #: for the concurrent workload: an Engine whose pool fits the worker threads
+        self.workers_engine: Engine | None = None
+
+    def prepare_workers(self, workers: int) -> None:
+        if self.workers_engine is not None:
+            self.workers_engine.dispose()
+        self.workers_engine = workers_engine(self.connections, workers) if workers else None
+        self._workers_ready()
+
+    def _workers_ready(self) -> None:
+        """Make the sessions of the workers' engine (a new one, or None)."""
+
+    def close(self) -> None:
+        self.prepare_workers(0)
 
 
 class OrmVariant(_OrmVariantBase):
     """ORM: Session unit of work with mapped objects and relationship cascades"""
+
+    workers_sessions: sessionmaker[Session] | None = None
+
+    def _workers_ready(self) -> None:
+        self.workers_sessions = sessionmaker(self.workers_engine) if self.workers_engine else None
 
     def crud_create(self, users: Sequence[NewUser]) -> list[int]:
         """Session.add_all() of new User objects; ids read after the flush"""
@@ -91,6 +114,13 @@ class OrmVariant(_OrmVariantBase):
         """load the Users with selectinload(User.posts), then user.posts.append(Post(...))"""
         _append_through_relationship(self.session_factory, posts, selectinload(User.posts))
 
+    def concurrent_requests(self, request: UserRequest) -> UserRecord:
+        """a new Session per request, on an Engine whose pool fits the workers;
+        Session.get(User, id, with_for_update=True), set .email, commit"""
+        assert self.workers_sessions is not None, "prepare_workers() first"
+        with self.workers_sessions() as session, session.begin():
+            return _revise_email(session, request.user_id)
+
     def connect_read_one(self, user_id: int) -> UserRecord:
         """a Session on the process's pooled engine; Session.get(User, id)"""
         with self.session_factory() as session, session.begin():
@@ -124,6 +154,39 @@ class OrmJoinedLoadingVariant(_OrmVariantBase):
         return _read_users_with_posts(
             self.session_factory, user_ids, joinedload(User.posts), unique=True
         )
+
+
+class OrmScopedSessionVariant(_OrmVariantBase):
+    """ORM with scoped_session: each thread's own Session, removed after each request"""
+
+    workers_session: scoped_session[Session] | None = None
+
+    def _workers_ready(self) -> None:
+        self.workers_session = (
+            scoped_session(sessionmaker(self.workers_engine)) if self.workers_engine else None
+        )
+
+    def concurrent_requests(self, request: UserRequest) -> UserRecord:
+        """the thread's Session from scoped_session(), on an Engine whose pool fits the workers;
+        Session.get(User, id, with_for_update=True), set .email, commit, then remove()"""
+        assert self.workers_session is not None, "prepare_workers() first"
+        try:
+            with self.workers_session.begin():
+                return _revise_email(self.workers_session(), request.user_id)
+        finally:
+            # as a web framework's end-of-request hook does: the next request on this thread
+            # starts with a new Session, not this one's identity map
+            self.workers_session.remove()
+
+
+def _revise_email(session: Session, user_id: int) -> UserRecord:
+    """In the session's transaction: load the user with its row locked, set the email revised
+    from the one read (the flush at commit UPDATEs it); the user as read."""
+    user = session.get(User, user_id, with_for_update=True)
+    assert user is not None, user_id
+    read = _user_record(user)
+    user.email = revised_email(user.email)
+    return read
 
 
 def _new_user(user: NewUser) -> User:

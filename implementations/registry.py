@@ -26,6 +26,7 @@ VARIANTS: dict[str, str] = {
     "engine_per_use": "implementations.connection_patterns:EnginePerUseVariant",
     "nullpool": "implementations.connection_patterns:NullPoolVariant",
     "dbapi_per_use": "implementations.connection_patterns:DbapiConnectPerUseVariant",
+    "orm_scoped": "implementations.orm:OrmScopedSessionVariant",
 }
 
 

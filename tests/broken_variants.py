@@ -3,10 +3,18 @@ each of them. Used by the tests only."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 
-from implementations.contract import EmailChange, NewPostForUser, NewUser, UserRecord
+from implementations.contract import (
+    EmailChange,
+    NewPostForUser,
+    NewUser,
+    UserRecord,
+    UserRequest,
+    revised_email,
+)
 from implementations.core import CoreVariant
 from implementations.dbapi import DbapiVariant, unit_of_work
 
@@ -95,3 +103,42 @@ class ReadsEveryPost(DbapiVariant):
             cursor.executemany(
                 self.sql.insert_post, [self.sql.post_row(p.user_id, p.post) for p in posts]
             )
+
+
+class ReadsWithoutLocking(DbapiVariant):
+    """dbapi that reads the user without locking it, then writes what it computed"""
+
+    def concurrent_requests(self, request: UserRequest) -> UserRecord:
+        """SELECT (no FOR UPDATE, no BEGIN IMMEDIATE), a 5 ms pause, UPDATE, one commit"""
+        with unit_of_work(self.worker_connection()) as cursor:
+            cursor.execute(self.sql.select_user, (request.user_id,))
+            read = self.sql.user_record(cursor.fetchone())
+            time.sleep(0.005)  # a request's own work between its read and its write
+            cursor.execute(self.sql.update_email, (revised_email(read.email), request.user_id))
+            return read
+
+
+class DeferredBegin(DbapiVariant):
+    """dbapi on SQLite that begins with a deferred BEGIN, its first two requests reading
+    together"""
+
+    def prepare_workers(self, workers: int) -> None:
+        super().prepare_workers(workers)
+        self.first_two = threading.Barrier(2)
+
+    def concurrent_requests(self, request: UserRequest) -> UserRecord:
+        """BEGIN (the write lock is taken at the UPDATE, not before the read), SELECT,
+        UPDATE, commit: the second of two requests that read before either wrote is refused
+        ("database is locked": its snapshot is stale)"""
+        with unit_of_work(self.worker_connection()) as cursor:
+            cursor.execute("BEGIN")
+            cursor.execute(self.sql.select_user, (request.user_id,))
+            read = self.sql.user_record(cursor.fetchone())
+            try:
+                self.first_two.wait(timeout=10)
+            except threading.BrokenBarrierError:
+                pass  # past the first two requests
+            finally:
+                self.first_two.abort()  # only the first two requests wait for each other
+            cursor.execute(self.sql.update_email, (revised_email(read.email), request.user_id))
+            return read

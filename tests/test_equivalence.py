@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bench.backends import Backend
-from bench.cells import Cell, Harness, VerificationError, runs_on
+from bench.cells import Cell, Harness, VerificationError, case_for, runs_on
 from bench.workloads import WORKLOADS, sizes_for
 from implementations.registry import VARIANTS, load_variant
 
@@ -32,8 +32,13 @@ def _sizes(workload: str) -> tuple[int, ...]:
 def test_variant_does_exactly_the_workload(
     harness: Harness, backend: Backend, workload: str, variant: str
 ) -> None:
-    for size in _sizes(workload):
-        harness.verify(Cell(workload, variant, backend.name, size), WORKLOADS[workload].case(size))
+    # (a concurrent workload's sizes are its numbers of worker threads, 1 and 7 here)
+    try:
+        for size in _sizes(workload):
+            cell = Cell(workload, variant, backend.name, size)
+            harness.verify(cell, case_for(cell))
+    finally:
+        harness.release_workers(variant)
 
 
 @pytest.mark.parametrize("workload", list(WORKLOADS))
@@ -41,14 +46,21 @@ def test_all_variants_return_the_same_and_leave_the_same_rows(
     harness: Harness, backend: Backend, workload: str
 ) -> None:
     size = _sizes(workload)[-1]
-    case = WORKLOADS[workload].case(size)
+    implementing = [
+        v for v in VARIANTS if load_variant(v).implements(workload) and runs_on(v, backend.name)
+    ]
+    # a concurrent workload's units that every variant runs (some run only the first ones)
+    units = min(
+        (u for v in implementing if (u := load_variant(v).concurrent_units) is not None),
+        default=None,
+    )
+    case = WORKLOADS[workload].case(size, units)
     outcomes: dict[str, tuple[Any, Any]] = {}
-    for variant in VARIANTS:
-        if not (load_variant(variant).implements(workload) and runs_on(variant, backend.name)):
-            continue
+    for variant in implementing:
         backend.reset(case.seed)
-        result = getattr(harness.variant(variant), workload)(case.argument)
+        result = harness.execution(Cell(workload, variant, backend.name, size))(case.argument)
         outcomes[variant] = (result, backend.snapshot())
+        harness.release_workers(variant)
     assert len(outcomes) >= 3
     first_variant, first = next(iter(outcomes.items()))
     for variant, outcome in outcomes.items():

@@ -53,6 +53,12 @@ def server_work_notes_of(name: str) -> tuple[str, ...]:
     return backend_type(name).server_work_notes if name in BACKENDS else ()
 
 
+def single_writer_of(name: str) -> str | None:
+    """Why concurrent writers wait for each other on a backend, where the database itself
+    makes them."""
+    return backend_type(name).single_writer if name in BACKENDS else None
+
+
 def title_of(name: str) -> str:
     """A backend's display title; the name itself for one this version does not know (results
     written by another version of the harness)."""

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import sqlalchemy
 from sqlalchemy import URL, Engine, event, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.backends.servers import Note, Provider, Server, ServerError, mask, provide_from
@@ -61,6 +61,10 @@ class BackendType(ABC):
     server_work_notes: ClassVar[tuple[str, ...]] = ()
     #: the asyncio drivers the async variants can use here: name -> SQLAlchemy drivername
     async_drivers: ClassVar[Mapping[str, str]] = {}
+    #: why concurrent writers wait for each other there, when the database itself makes
+    #: them (one write lock for the whole database), for the report; None where only the
+    #: rows they share do
+    single_writer: ClassVar[str | None] = None
 
     @property
     def url_option(self) -> str | None:
@@ -196,6 +200,18 @@ class Backend(ABC):
         """True when the driver starts transactions without sending BEGIN (a unit of work is
         then its statements and one COMMIT)."""
         return False
+
+    def is_lock_error(self, error: BaseException) -> bool:
+        """Whether the database refused a unit of work because another held a lock it needed
+        (the unit was rolled back and may be run again), whether the driver raised it or
+        SQLAlchemy wrapped it."""
+        if isinstance(error, DBAPIError) and error.orig is not None:
+            error = error.orig
+        return self._is_lock_error(error)
+
+    @abstractmethod
+    def _is_lock_error(self, driver_error: BaseException) -> bool:
+        """:meth:`is_lock_error` of the driver's own exception."""
 
     @abstractmethod
     def reset(self, seed: DbState) -> None:

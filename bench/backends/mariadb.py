@@ -57,6 +57,9 @@ from bench.counting import Observer, ServerWork, query_text
 from bench.messages import first_line
 from bench.workloads import DbState
 
+#: another transaction's lock in the way: ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK
+LOCK_ERROR_CODES = (1205, 1213)
+
 URL_ENV = "BENCH_MARIADB_URL"
 HOW_TO_ENABLE = (
     f"pass --mariadb-url or set {URL_ENV}, start a Docker daemon, "
@@ -250,6 +253,13 @@ class MariadbBackend(Backend):
 
     def implicit_begin(self) -> bool:
         return True  # PyMySQL (autocommit off) starts a transaction with the first statement
+
+    def _is_lock_error(self, driver_error: BaseException) -> bool:
+        return (
+            isinstance(driver_error, pymysql.err.OperationalError)
+            and bool(driver_error.args)
+            and driver_error.args[0] in LOCK_ERROR_CODES
+        )
 
     def _prepare_connection(self, driver_connection: Any) -> None:
         """Nothing to run: the database is chosen when connecting."""

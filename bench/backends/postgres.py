@@ -66,6 +66,12 @@ HOW_TO_ENABLE = (
 )
 ROUND_TRIPS_FROM_TRACE = "libpq protocol trace"
 ROUND_TRIPS_FROM_WIRE = "protocol messages on the wire"
+#: another transaction's lock in the way: a deadlock, a serialization failure, a lock timeout
+LOCK_ERRORS = (
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.LockNotAvailable,
+)
 
 
 class PostgresType(ServerBackendType["PostgresBackend"]):
@@ -222,6 +228,9 @@ class PostgresBackend(Backend):
 
     def roll_back(self, driver_connection: Any) -> None:
         self.statistics.session(driver_connection).roll_back()
+
+    def _is_lock_error(self, driver_error: BaseException) -> bool:
+        return isinstance(driver_error, LOCK_ERRORS)
 
     def _driver_connect(self, observer: Observer | None) -> psycopg.Connection[Any]:
         if isinstance(observer, PostgresObserver):

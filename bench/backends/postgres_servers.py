@@ -42,6 +42,9 @@ THROWAWAY_SETTINGS = {
     "synchronous_commit": "off",
     "full_page_writes": "off",
     "shared_buffers": "128MB",
+    # the concurrent workload at 16 workers holds a pool of 16 connections for each of five
+    # styles at once, beside the other workloads' engines: more than the default 100
+    "max_connections": "200",
 }
 
 

@@ -45,6 +45,10 @@ SQLITE_WAL_LIMIT = 16 << 20
 PROVISIONED_BY = "a database file in a temporary folder"
 #: the statements on which SQLite starts a trigger sub-program (the posts' ON DELETE CASCADE)
 _CASCADING_DELETE = "DELETE FROM user_account"
+#: SQLite's primary result codes for "database is locked" (another connection holds the lock)
+#: and "database table is locked"; extended codes (SQLITE_BUSY_SNAPSHOT, ...) carry them in
+#: their low byte
+_LOCKED_CODES = (5, 6)
 
 
 class SqliteType(BackendType):
@@ -58,6 +62,12 @@ class SqliteType(BackendType):
         "each row of an executemany is one statement; the driver begins a transaction only "
         "before a write, so reads run no BEGIN or COMMIT; no network, so every statement is "
         "counted as a round trip",
+    )
+    single_writer: ClassVar[str | None] = (
+        "SQLite lets one connection write at a time (one lock for the whole database, which "
+        "every request takes with BEGIN IMMEDIATE), and a connection that finds it taken "
+        "waits in SQLite's busy handler, which sleeps between tries (1, 2, 5, 10, ... up to "
+        "100 ms)"
     )
     server_work_notes: ClassVar[tuple[str, ...]] = (
         "n/a: SQLite is a library inside the application's process, with no server to "
@@ -114,9 +124,20 @@ class SqliteBackend(Backend):
     def in_transaction(self, driver_connection: Any) -> bool:
         return bool(driver_connection.in_transaction)
 
+    def _is_lock_error(self, driver_error: BaseException) -> bool:
+        code = getattr(driver_error, "sqlite_errorcode", None)
+        return isinstance(driver_error, sqlite3.OperationalError) and (
+            code is not None and code & 0xFF in _LOCKED_CODES
+        )
+
     def _driver_connect(self, observer: Observer | None) -> sqlite3.Connection:
         options = observer.driver_options() if observer else {}
-        connection: sqlite3.Connection = sqlite3.connect(self.path, **options)
+        # a connection may be made in one thread and used in another (a worker's, in the
+        # concurrent workload), never in two at once, as SQLAlchemy's pool does for a file
+        # database, for which it sets this too
+        connection: sqlite3.Connection = sqlite3.connect(
+            self.path, check_same_thread=False, **options
+        )
         return connection
 
     def _prepare_connection(self, driver_connection: Any) -> None:

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
+from sqlalchemy import Engine
+
 from implementations.contract import DBAPICursor, NewPost, NewUser, UserRecord
 
 USER_COLUMNS = "user_account.id, user_account.username, user_account.email, user_account.created_at"
@@ -26,6 +28,11 @@ class DriverSql:
     """The hand-written statements, and what differs between the drivers."""
 
     placeholder: ClassVar[str]
+    #: what locks a row read for a read-modify-write until the commit
+    lock_row: ClassVar[str] = " FOR UPDATE"
+    #: the statement a read-modify-write begins with, where the driver's own BEGIN (or none)
+    #: would not lock what it reads
+    begin_writes: ClassVar[str | None] = None
 
     def __init__(self) -> None:
         p = self.placeholder
@@ -38,6 +45,12 @@ class DriverSql:
         )
         self.update_email = f"UPDATE user_account SET email = {p} WHERE id = {p}"
         self.select_user = f"SELECT {USER_COLUMNS} FROM user_account WHERE id = {p}"
+        self.select_user_for_update = f"{self.select_user}{self.lock_row}"
+
+    def lock_at_begin(self, engine: Engine) -> None:
+        """Make the engine's transactions lock what they read until the commit, where the
+        statement alone cannot (the engine's own connections; SQLAlchemy's styles' side of
+        :attr:`begin_writes`)."""
 
     def timestamp_param(self, value: datetime) -> Any:
         """A timestamp as the driver binds it (the driver's own datetime support)."""
