@@ -73,7 +73,7 @@ def server_section(results: Results, backend: str) -> list[str]:
         "counters before and after the counted (untimed) execution: rows read / rows written / "
         "buffer pages (blocks) / log (WAL) bytes.",
         "",
-        workmarkdown_table(measured, variants),
+        work_table(measured, variants),
         "",
         "Where the figures come from:",
         "",
@@ -124,7 +124,7 @@ def _workload_rows(
     return rows
 
 
-def workmarkdown_table(cells: Sequence[CellResult], variants: Sequence[str]) -> str:
+def work_table(cells: Sequence[CellResult], variants: Sequence[str]) -> str:
     def figures(cell: CellResult, baseline: CellResult | None) -> str:
         return " / ".join(
             _figure(value)

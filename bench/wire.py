@@ -27,10 +27,12 @@ from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 LISTEN_HOST = "127.0.0.1"
-#: how long the server's bytes are held before the client gets them: longer than a driver
-#: takes between two writes it makes without waiting (encoding a COPY's rows, a pipeline's
-#: next batch), shorter than makes the counted executions slow
+#: how long the client must have sent nothing before the server's bytes are passed on to it:
+#: longer than a driver takes between two writes it makes without waiting (encoding a COPY's
+#: next chunk of rows, a pipeline's next batch), short enough to keep counting quick
 HOLD_SECONDS = 0.005
+#: the longest the server's bytes are held, however long the client goes on sending
+HOLD_LIMIT_SECONDS = 1.0
 #: how long starting, settling or stopping the relay may take before it is given up on
 _WAIT_SECONDS = 10.0
 #: loop turns a release waits, at most, for the client's bytes already in its socket
@@ -78,6 +80,8 @@ class _Relay(asyncio.Protocol):
         self._to_server: list[bytes] = []  # before the server connection is open
         self._held: list[bytes] = []
         self._holding = False
+        self._held_since = 0.0
+        self._last_client_bytes = 0.0
         self._client_spoke = False  # since the server's bytes were last passed on
         self._server_done = False
 
@@ -96,6 +100,9 @@ class _Relay(asyncio.Protocol):
             if self.client is not None:
                 self.client.close()
             return
+        if self.client is None or self.client.is_closing():
+            transport.close()  # the client left while the server was being reached
+            return
         self.server = transport
         for data in self._to_server:
             transport.write(data)
@@ -104,6 +111,7 @@ class _Relay(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.reader.client_bytes(data)
         self._client_spoke = True
+        self._last_client_bytes = self.loop.time()
         if self.server is None:
             self._to_server.append(data)
         else:
@@ -123,12 +131,19 @@ class _Relay(asyncio.Protocol):
         self._held.append(data)
         if not self._holding:
             self._holding = True
+            self._held_since = self.loop.time()
             if self._client_spoke:
                 self.loop.call_later(HOLD_SECONDS, self._release, _DRAIN_TURNS)
             else:  # the client has sent nothing since: no turn can end here
                 self._release(0)
 
     def _release(self, turns_left: int) -> None:
+        now = self.loop.time()
+        quiet_until = self._last_client_bytes + HOLD_SECONDS
+        if quiet_until > now and now - self._held_since < HOLD_LIMIT_SECONDS:
+            # the client is still sending without having seen these bytes: hold on
+            self.loop.call_at(quiet_until, self._release, turns_left)
+            return
         # the client's bytes already in its socket were sent before it could see these:
         # they are read (and shown) first
         if turns_left and self.client is not None and _pending(self.client):
@@ -190,7 +205,11 @@ class WireObserver(Generic[ReaderT]):
         loop = self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=loop.run_forever, name="wire-observer", daemon=True)
         self._thread.start()
-        server: asyncio.Server = self._call(loop.create_server(self._accept, LISTEN_HOST, 0))
+        try:
+            server: asyncio.Server = self._call(loop.create_server(self._accept, LISTEN_HOST, 0))
+        except BaseException:
+            self.stop()
+            raise
         self._server = server
         self.address = (LISTEN_HOST, server.sockets[0].getsockname()[1])
         return self.address
@@ -233,11 +252,11 @@ class WireObserver(Generic[ReaderT]):
             return
 
         async def close_all() -> None:
-            if self._server is not None:
-                self._server.close()
             for relay in self._relays:
                 relay.close()
-            await asyncio.sleep(0)  # the transports' closing callbacks run
+            if self._server is not None:
+                self._server.close()
+                await self._server.wait_closed()
 
         try:
             asyncio.run_coroutine_threadsafe(close_all(), loop).result(_WAIT_SECONDS)
@@ -245,7 +264,8 @@ class WireObserver(Generic[ReaderT]):
             loop.call_soon_threadsafe(loop.stop)
             if self._thread is not None:
                 self._thread.join(_WAIT_SECONDS)
-            loop.close()
+            if not loop.is_running():  # else the thread is stuck; it is a daemon
+                loop.close()
             self._relays.clear()
 
     @property

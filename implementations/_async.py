@@ -49,20 +49,23 @@ class AsyncVariant(Variant):
         try:
             self.loop.run_until_complete(self.open())
         except BaseException:
-            self.loop.close()
+            self.close()  # what open() acquired before it failed
             raise
 
     async def open(self) -> None:
         """Acquire the engine or connection, and connect once (so no execution pays for it)."""
 
     async def aclose(self) -> None:
-        """Release what :meth:`open` acquired."""
+        """Release what :meth:`open` acquired (also when it failed half-way)."""
 
     def close(self) -> None:
         try:
             self.loop.run_until_complete(self.aclose())
         finally:
-            self.loop.close()
+            try:
+                self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            finally:
+                self.loop.close()
 
 
 class AsyncEngineVariant(AsyncVariant):
@@ -75,4 +78,5 @@ class AsyncEngineVariant(AsyncVariant):
             pass  # the first connect runs the dialect's own queries
 
     async def aclose(self) -> None:
-        await self.engine.dispose()
+        if hasattr(self, "engine"):
+            await self.engine.dispose()

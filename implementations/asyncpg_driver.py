@@ -49,7 +49,8 @@ class AsyncpgVariant(AsyncVariant):
         self.connection: Any = await self.connections.connect_async(self.async_driver)
 
     async def aclose(self) -> None:
-        await self.connection.close()
+        if hasattr(self, "connection"):
+            await self.connection.close()
 
     async def _insert_users(self, users: Sequence[NewUser]) -> list[int]:
         rows = await self.connection.fetchmany(

@@ -35,7 +35,8 @@ class DbapiAsyncVariant(AsyncVariant):
         self.connection: Any = await self.connections.connect_async(self.async_driver)
 
     async def aclose(self) -> None:
-        await self.connection.close()
+        if hasattr(self, "connection"):
+            await self.connection.close()
 
     @asynccontextmanager
     async def _unit_of_work(self) -> AsyncIterator[Any]:

@@ -581,8 +581,9 @@ class PostgresObserver(Observer):
         if self._wire is None:
             # a connection opened while recording (connecting is part of the work) is counted
             # from its first message, its authentication exchange included
-            self._wire = WireObserver(target, lambda: WireReader(recording=self.active))
-            self._wire.start()
+            wire = WireObserver(target, lambda: WireReader(recording=self.active))
+            wire.start()
+            self._wire = wire
         assert self._wire.address is not None
         return self._wire.address
 
@@ -635,7 +636,7 @@ class PostgresObserver(Observer):
             self._add(summarize_protocol_trace(trace.stop()), ROUND_TRIPS_FROM_TRACE)
 
     def _add(self, summary: ProtocolSummary, source: str) -> None:
-        if not summary.messages:
+        if not summary.messages and not summary.bytes_received:
             return
         observation = self.observation
         observation.server_statements.extend(summary.statements)

@@ -109,11 +109,19 @@ class _AsyncSession:
             raise RuntimeError("an asyncio connection was registered outside its event loop")
         self._loop.run_until_complete(work)
 
+    def loop_closed(self) -> bool:
+        """Its loop is gone (the variant closed it): nothing can run on the connection, and
+        its server process is on its way out."""
+        return self._loop is not None and self._loop.is_closed()
+
 
 class _PsycopgAsyncSession(_PsycopgState, _AsyncSession):
     def __init__(self, connection: psycopg.AsyncConnection[Any], loop: Any) -> None:
         super().__init__(connection, loop)
         self.pid = connection.info.backend_pid
+
+    def closed(self) -> bool:
+        return self.loop_closed() or super().closed()
 
     def publish_statistics(self) -> None:
         connection = self._connection()
@@ -143,7 +151,7 @@ class _AsyncpgSession(_AsyncSession):
 
     def closed(self) -> bool:
         connection = self._connection()
-        return connection is None or connection.is_closed()
+        return self.loop_closed() or connection is None or connection.is_closed()
 
     def idle(self) -> bool:
         connection = self._connection()
@@ -173,25 +181,19 @@ def session_of(connection: Any) -> ServerSession:
 
 
 def asyncpg_arguments(url: URL, plain: bool = False) -> dict[str, Any]:
-    """asyncpg's ``connect()`` arguments for a ``postgresql`` URL: its query parameters become
-    startup settings (``options`` among them, as libpq sends it), ``sslmode`` asyncpg's
-    ``ssl``; ``plain`` turns encryption off (a wire observer cannot read it)."""
-    settings = {
-        key: value[-1] if isinstance(value, tuple) else value for key, value in url.query.items()
-    }
-    ssl = settings.pop("sslmode", None)
-    arguments: dict[str, Any] = {
-        "host": url.host,
-        "port": url.port or 5432,
-        "user": url.username,
-        "password": url.password,
-        "database": url.database,
-        "server_settings": settings,
-    }
+    """asyncpg's ``connect()`` arguments for a ``postgresql`` URL: the URL as a DSN, which
+    asyncpg reads as libpq does (``sslmode``, ``sslrootcert``, ``target_session_attrs``, ...;
+    what it does not know, ``options`` among them, goes to the server as a startup setting, as
+    libpq sends ``options``), but for ``connect_timeout``, which is asyncpg's ``timeout``;
+    ``plain`` turns encryption off (a wire observer cannot read it)."""
+    query = dict(url.query)
+    timeout = query.pop("connect_timeout", None)
+    dsn = url.set(drivername="postgresql", query=query)
+    arguments: dict[str, Any] = {"dsn": dsn.render_as_string(hide_password=False)}
+    if timeout is not None:
+        arguments["timeout"] = float(timeout[-1] if isinstance(timeout, tuple) else timeout)
     if plain:
         arguments["ssl"] = False
-    elif ssl is not None:
-        arguments["ssl"] = ssl
     return arguments
 
 
