@@ -108,6 +108,18 @@ def async_findings(results: Results, backend: str) -> list[str]:
             if differ
             else " It makes the same round trips in every workload."
         )
+        # where the two do the work another way, the ratio compares the ways as well as the
+        # drivers: the furthest from 1 is quoted with each style's own words
+        furthest = max(own, key=lambda pair: abs(math.log(pair.comparison().ratio)))
+        sends_otherwise = (furthest.cell.db_statements, furthest.cell.protocol_messages) != (
+            furthest.sync.db_statements,
+            furthest.sync.protocol_messages,
+        )
+        if furthest.cell.how != furthest.sync.how and sends_otherwise:
+            text += (
+                f" On `{furthest.cell.workload}` the two do the work differently: "
+                f"`{variant}` {furthest.cell.how}; `{furthest.sync.variant}` {furthest.sync.how}."
+            )
         lines.append(text)
     return lines
 

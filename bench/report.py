@@ -448,7 +448,8 @@ def render_report(results: Results, charts: Sequence[Path]) -> str:
         "pytest-benchmark's median over a cell's rounds; under it, the median over the raw "
         "driver's (`dbapi`) with a 95 % interval from the alternated rounds (block "
         f"bootstrap). `≈` marks a ratio whose interval holds 1: on this machine the data "
-        f"cannot tell that style from `dbapi`. {NOISY_MARK} marks a cell whose rounds spread "
+        f"cannot tell that style from `dbapi`. {_event_loop_note(results)}"
+        f"{NOISY_MARK} marks a cell whose rounds spread "
         "widely (interquartile range over 25 % of the median). `fastest to slowest` orders "
         "the styles; `≈` there joins neighbours the data cannot order."
         + "".join(
@@ -484,6 +485,18 @@ def render_report(results: Results, charts: Sequence[Path]) -> str:
             lines += [f"![{c.stem}]({CHARTS_DIR}/{c.name})" for c in backend_charts]
             lines.append("")
     return "\n".join(lines)
+
+
+def _event_loop_note(results: Results) -> str:
+    """What an asyncio style's time holds besides its work, where the run has any."""
+    loops = [c.event_loop_s for c in results.cells if c.event_loop_s is not None]
+    if not loops:
+        return ""
+    return (
+        "An asyncio style's time includes its event loop's own cost of running one execution "
+        f"({format_seconds(min(loops))} to {format_seconds(max(loops))}), which no style's "
+        "work is: the section on the asyncio styles takes it out. "
+    )
 
 
 def measured_against_projected(results: Results, backend: str) -> list[str]:
