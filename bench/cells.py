@@ -70,6 +70,9 @@ class Profile:
     #: the timed rounds of every cell of a concurrent workload, whatever a round takes: each
     #: is a whole batch of units, whose latencies make the percentiles
     concurrent_rounds: int = 5
+    #: of a concurrent workload, how many of its units one execution runs at the most (None:
+    #: all of them); rates and percentiles are per unit either way
+    concurrent_units: int | None = None
 
     def rounds_for(self, seconds_per_round: float) -> int:
         wanted = math.ceil(self.target_seconds / max(seconds_per_round, 1e-6))
@@ -87,14 +90,17 @@ PROFILES: dict[str, Profile] = {
         steady_blocks=(10, 20),
         concurrent_rounds=5,
     ),
+    # a first look in under 90 seconds for three backends, the asyncio styles and the
+    # concurrent workload included: fewer rounds, and 32 of the concurrent requests
     "quick": Profile(
         "quick",
         warmup_rounds=1,
-        min_rounds=5,
-        max_rounds=15,
-        target_seconds=0.05,
+        min_rounds=4,
+        max_rounds=10,
+        target_seconds=0.04,
         steady_blocks=(5, 8),
         concurrent_rounds=3,
+        concurrent_units=32,
     ),
 }
 
@@ -105,10 +111,18 @@ def runs_on(variant: str, backend: str) -> bool:
     return driver is None or driver in backend_type(backend).async_drivers
 
 
-def case_for(cell: Cell) -> Case:
+def case_for(cell: Cell, profile: Profile | None = None) -> Case:
     """What the cell runs: its workload at its size; of a concurrent workload, only the first
-    units where the variant runs fewer (the same seed either way)."""
-    return WORKLOADS[cell.workload].case(cell.size, load_variant(cell.variant).concurrent_units)
+    units where the variant or the profile runs fewer (the same seed either way)."""
+    limits = [
+        units
+        for units in (
+            load_variant(cell.variant).concurrent_units,
+            profile.concurrent_units if profile is not None else None,
+        )
+        if units is not None
+    ]
+    return WORKLOADS[cell.workload].case(cell.size, min(limits) if limits else None)
 
 
 class VerificationError(AssertionError):

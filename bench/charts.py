@@ -23,7 +23,11 @@ line style and one marker in every chart, so a second cue remains where colours 
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
+import signal
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,30 +78,62 @@ MANY_ROUND_TRIPS = 10
 Colors = dict[str, dict[str, Any]]
 
 
+#: the run being drawn, for the processes that draw it (inherited when they fork)
+_DRAWING: tuple[Results, Path] | None = None
+
+
 def draw_charts(results: Results, folder: Path) -> list[Path]:
-    """Every backend's charts as PNG files in ``folder``; their paths."""
+    """Every backend's charts as PNG files in ``folder``; their paths. Drawn by as many
+    processes as the machine has cores, up to two: a chart takes up to two seconds."""
+    global _DRAWING
+    jobs = [
+        (backend, name)
+        for backend in results.backends
+        for name in (*(name for name, _ in CHARTS), MEASURED_RTT)
+    ]
+    _DRAWING = (results, folder)
+    try:
+        workers = min(2, os.cpu_count() or 1)
+        if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(workers, mp_context=context, initializer=_drawer) as pool:
+                drawn = list(pool.map(_draw_one, jobs))
+        else:
+            drawn = [_draw_one(job) for job in jobs]
+    finally:
+        _DRAWING = None
+    return [path for path in drawn if path is not None]
+
+
+def _drawer() -> None:
+    # a Ctrl-C goes to the whole process group: the parent, which stops the report, handles it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _draw_one(job: tuple[str, str]) -> Path | None:
     import matplotlib
 
     matplotlib.use("Agg")
-    written = []
-    for backend in results.backends:
-        cells = results.for_backend(backend)
-        heading = results.heading(backend)
-        colors = _variant_colors(variants_of(results.cells))
-        for name, draw in CHARTS:
-            figure = draw(cells, colors, heading)
-            if figure is None:
-                continue
-            path = folder / f"{backend}-{name}.png"
-            figure.savefig(path, dpi=DPI)
-            written.append(path)
+    assert _DRAWING is not None
+    results, folder = _DRAWING
+    backend, name = job
+    cells = results.for_backend(backend)
+    heading = results.heading(backend)
+    colors = _variant_colors(variants_of(results.cells))
+    if name == MEASURED_RTT:
         delayed = [c for c in results.delayed if c.backend == backend]
         figure = measured_projection(cells, delayed, colors, heading)
-        if figure is not None:
-            path = folder / f"{backend}-measured-rtt.png"
-            figure.savefig(path, dpi=DPI)
-            written.append(path)
-    return written
+    else:
+        figure = dict(CHARTS)[name](cells, colors, heading)
+    if figure is None:
+        return None
+    path = folder / f"{backend}-{name}.png"
+    figure.savefig(path, dpi=DPI)
+    return path
+
+
+#: the chart of the cells run through the delay proxy
+MEASURED_RTT = "measured-rtt"
 
 
 #: how an asyncio variant's bars and lines differ from its synchronous form's, whose colour

@@ -106,7 +106,7 @@ def measure_group(
     first = cells[0]
     workload = WORKLOADS[first.workload]
     # the same seed for every cell; a concurrent workload's variant may run fewer units of it
-    cases = {cell: case_for(cell) for cell in cells}
+    cases = {cell: case_for(cell, profile) for cell in cells}
     outcomes: dict[Cell, Outcome] = {}
     timed: dict[Cell, Timed] = {}
     for cell in cells:

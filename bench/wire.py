@@ -70,11 +70,16 @@ class _Relay(asyncio.Protocol):
     """One client connection and the connection to the server it opens."""
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, target: tuple[str, int], reader: ConnectionReader
+        self,
+        loop: asyncio.AbstractEventLoop,
+        target: tuple[str, int],
+        reader: ConnectionReader,
+        holding: Callable[[], bool],
     ) -> None:
         self.loop = loop
         self.target = target
         self.reader = reader
+        self._holding_wanted = holding
         self.client: asyncio.Transport | None = None
         self.server: asyncio.Transport | None = None
         self._to_server: list[bytes] = []  # before the server connection is open
@@ -132,7 +137,7 @@ class _Relay(asyncio.Protocol):
         if not self._holding:
             self._holding = True
             self._held_since = self.loop.time()
-            if self._client_spoke:
+            if self._client_spoke and self._holding_wanted():
                 self.loop.call_later(HOLD_SECONDS, self._release, _DRAIN_TURNS)
             else:  # the client has sent nothing since: no turn can end here
                 self._release(0)
@@ -196,6 +201,9 @@ class WireObserver(Generic[ReaderT]):
         self._new_reader = new_reader
         self.readers: list[ReaderT] = []
         self.address: tuple[str, int] | None = None
+        #: whether the server's bytes are held (while what crosses is counted; at other times
+        #: the order of turns matters to nobody and the connections go at full speed)
+        self.hold = True
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
@@ -218,7 +226,7 @@ class WireObserver(Generic[ReaderT]):
         assert self._loop is not None
         reader = self._new_reader()
         self.readers.append(reader)
-        relay = _Relay(self._loop, self.target, reader)
+        relay = _Relay(self._loop, self.target, reader, lambda: self.hold)
         self._relays.append(relay)
         return relay
 

@@ -389,7 +389,7 @@ WORKLOADS: dict[str, Workload] = {
 }
 
 DEFAULT_SIZES: tuple[int, ...] = (1, 10, 100, 1000)
-QUICK_SIZES: tuple[int, ...] = (1, 100)
+QUICK_SIZES: tuple[int, ...] = (1, 50)
 #: the connection-pattern workload always does one unit of work per execution
 CONNECTION_SIZES: tuple[int, ...] = (1,)
 #: the numbers of worker threads (K) of a concurrent workload, and the most it accepts: a pool

@@ -42,9 +42,9 @@ class _DatabaseSession:
 class EnginePerUseVariant(Variant):
     """a new Engine per unit of work, as a context manager calling create_engine() in __enter__"""
 
-    # each request connects, 10 to 30 ms on a server: 32 of them (16 users, each twice)
-    # take as long as the other styles' 160
-    concurrent_units: ClassVar[int | None] = 32
+    # each request connects, 10 to 35 ms on a server: 16 of them (8 users, each twice) take
+    # about as long as the other styles' 160
+    concurrent_units: ClassVar[int | None] = 16
 
     def __init__(self, connections: Connections) -> None:
         super().__init__(connections)

@@ -582,6 +582,7 @@ class PostgresObserver(Observer):
             # a connection opened while recording (connecting is part of the work) is counted
             # from its first message, its authentication exchange included
             wire = WireObserver(target, lambda: WireReader(recording=self.active))
+            wire.hold = self.active
             wire.start()
             self._wire = wire
         assert self._wire.address is not None
@@ -611,6 +612,7 @@ class PostgresObserver(Observer):
         for trace in self._protocol_traces.values():
             trace.start()
         if self._wire is not None:
+            self._wire.hold = True
             self._wire.settle()
             for reader in self._wire.readers:
                 reader.take()
@@ -624,6 +626,7 @@ class PostgresObserver(Observer):
             for reader in self._wire.readers:
                 reader.recording(False)
                 self._add(reader.take(), ROUND_TRIPS_FROM_WIRE)
+            self._wire.hold = False
         if self._sources:
             self.observation.round_trips_source = " + ".join(sorted(self._sources))
         if self._read_statistics is not None and self._statistics_at_start is not None:
