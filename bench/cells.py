@@ -85,8 +85,8 @@ PROFILES: dict[str, Profile] = {
         warmup_rounds=2,
         min_rounds=5,
         # sized so that the three backends' default run stays under 8 minutes on 2 cores
-        max_rounds=150,
-        target_seconds=0.4,
+        max_rounds=120,
+        target_seconds=0.3,
         steady_blocks=(10, 20),
         concurrent_rounds=5,
     ),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.workloads import WORKLOADS
+from bench.workloads import QUICK_SIZES, WORKLOADS
 from implementations.registry import VARIANTS
 
 from helpers import bench, bench_patched, one_error_line
@@ -62,7 +62,7 @@ def test_quick_run_writes_pytest_benchmark_json(
             ("parent_child_read", ("orm", "orm_lazy", "dbapi")),
         )
         for variant in variants
-        for size in (1, 100)
+        for size in QUICK_SIZES
     }
     for entry in document["benchmarks"]:
         info = entry["extra_info"]
@@ -100,7 +100,7 @@ def test_quick_run_json_works_with_pytest_benchmark_compare(
         timeout=120,
     )
     assert compared.returncode == 0, compared.stderr
-    assert "test_parent_child_read[orm_lazy-sqlite-100]" in compared.stdout
+    assert f"test_parent_child_read[orm_lazy-sqlite-{max(QUICK_SIZES)}]" in compared.stdout
 
 
 def _existing_results(folder: Path) -> Path:

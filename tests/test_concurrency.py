@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.backends import Backend
-from bench.cells import Cell, Harness, VerificationError, case_for, check_state
+from bench.cells import PROFILES, Cell, Harness, VerificationError, case_for, check_state
 from bench.concurrency import BatchStats, ConcurrentExecution, RetryPolicy, percentile
 from bench.fix_cells import Selection
 from bench.workloads import (
@@ -21,7 +21,7 @@ from bench.workloads import (
     concurrent_requests,
 )
 from implementations.contract import revised_email
-from implementations.registry import VARIANTS
+from implementations.registry import VARIANTS, load_variant
 
 from helpers import bench
 
@@ -207,7 +207,11 @@ def test_a_run_records_throughput_latency_and_lock_errors(concurrent_run: Path) 
     for (variant, workers), entry in cells.items():
         info = entry["extra_info"]
         assert info["workers"] == workers
-        assert info["units"] == (32 if variant == "engine_per_use" else CONCURRENT_REQUESTS)
+        # the quick profile runs 32 of the requests, engine_per_use 16 wherever it runs
+        assert info["units"] == min(
+            PROFILES["quick"].concurrent_units or CONCURRENT_REQUESTS,
+            load_variant(variant).concurrent_units or CONCURRENT_REQUESTS,
+        )
         assert info["units_per_second"] == pytest.approx(info["units"] / entry["stats"]["median"])
         assert 0 < info["p50_ms"] <= info["p99_ms"]
         assert info["lock_errors"] == info["retries"]
