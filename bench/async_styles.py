@@ -110,7 +110,9 @@ def async_findings(results: Results, backend: str) -> list[str]:
         )
         # where the two do the work another way, the ratio compares the ways as well as the
         # drivers: the furthest from 1 is quoted with each style's own words
-        furthest = max(own, key=lambda pair: abs(math.log(pair.comparison().ratio)))
+        furthest, _ = max(
+            zip(own, comparisons, strict=True), key=lambda item: abs(math.log(item[1].ratio))
+        )
         sends_otherwise = (furthest.cell.db_statements, furthest.cell.protocol_messages) != (
             furthest.sync.db_statements,
             furthest.sync.protocol_messages,

@@ -22,20 +22,16 @@ from implementations.contract import (
     UserRecord,
     UserWithPosts,
 )
-from implementations.drivers import JOINED_COLUMNS, USER_COLUMNS
+from implementations.drivers import delete_users, select_users, select_users_with_posts
 
 INSERT_USER = (
     "INSERT INTO user_account (username, email, created_at) VALUES ($1, $2, $3) RETURNING id"
 )
 POST_COLUMNS = ("user_id", "title", "body", "created_at")
-SELECT_USERS = f"SELECT {USER_COLUMNS} FROM user_account WHERE id = ANY($1) ORDER BY id"
+SELECT_USERS = select_users("id = ANY($1)")
 UPDATE_EMAIL = "UPDATE user_account SET email = $1 WHERE id = $2"
-DELETE_USERS = "DELETE FROM user_account WHERE id = ANY($1)"
-SELECT_USERS_WITH_POSTS = (
-    f"SELECT {JOINED_COLUMNS} FROM user_account "
-    "LEFT OUTER JOIN user_blog_post ON user_account.id = user_blog_post.user_id "
-    "WHERE user_account.id = ANY($1) ORDER BY user_account.id, user_blog_post.id"
-)
+DELETE_USERS = delete_users("id = ANY($1)")
+SELECT_USERS_WITH_POSTS = select_users_with_posts("user_account.id = ANY($1)")
 
 
 class AsyncpgVariant(AsyncVariant):

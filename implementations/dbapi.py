@@ -30,7 +30,13 @@ from implementations.contract import (
     Variant,
     revised_email,
 )
-from implementations.drivers import JOINED_COLUMNS, USER_COLUMNS, DriverSql, driver_sql
+from implementations.drivers import (
+    DriverSql,
+    delete_users,
+    driver_sql,
+    select_users,
+    select_users_with_posts,
+)
 
 
 class DbapiVariant(Variant):
@@ -81,7 +87,7 @@ class DbapiVariant(Variant):
         condition, parameters = self.sql.id_list("id", user_ids)
         with unit_of_work(self.connection) as cursor:
             cursor.execute(
-                f"SELECT {USER_COLUMNS} FROM user_account WHERE {condition} ORDER BY id",
+                select_users(condition),
                 parameters,
             )
             return [self.sql.user_record(row) for row in cursor.fetchall()]
@@ -95,7 +101,7 @@ class DbapiVariant(Variant):
         """one DELETE ... WHERE id IN (...), or = ANY(%s) where the driver binds a list"""
         condition, parameters = self.sql.id_list("id", user_ids)
         with unit_of_work(self.connection) as cursor:
-            cursor.execute(f"DELETE FROM user_account WHERE {condition}", parameters)
+            cursor.execute(delete_users(condition), parameters)
 
     def parent_child_insert(self, users: Sequence[NewUserWithPosts]) -> list[int]:
         """users as in crud_create, then all posts in one executemany"""
@@ -118,9 +124,7 @@ class DbapiVariant(Variant):
         condition, parameters = self.sql.id_list("user_account.id", user_ids)
         with unit_of_work(self.connection) as cursor:
             cursor.execute(
-                f"SELECT {JOINED_COLUMNS} FROM user_account "
-                "LEFT OUTER JOIN user_blog_post ON user_account.id = user_blog_post.user_id "
-                f"WHERE {condition} ORDER BY user_account.id, user_blog_post.id",
+                select_users_with_posts(condition),
                 parameters,
             )
             timestamp = self.sql.timestamp_value

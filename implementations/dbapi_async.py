@@ -19,7 +19,7 @@ from implementations.contract import (
     UserRecord,
     UserWithPosts,
 )
-from implementations.drivers import JOINED_COLUMNS, USER_COLUMNS
+from implementations.drivers import delete_users, select_users, select_users_with_posts
 from implementations.drivers.postgres import Sql
 
 
@@ -76,7 +76,7 @@ class DbapiAsyncVariant(AsyncVariant):
         condition, parameters = self.sql.id_list("id", user_ids)
         async with self._unit_of_work() as cursor:
             await cursor.execute(
-                f"SELECT {USER_COLUMNS} FROM user_account WHERE {condition} ORDER BY id",
+                select_users(condition),
                 parameters,
             )
             return [self.sql.user_record(row) for row in await cursor.fetchall()]
@@ -92,7 +92,7 @@ class DbapiAsyncVariant(AsyncVariant):
         """one DELETE ... WHERE id = ANY(%s)"""
         condition, parameters = self.sql.id_list("id", user_ids)
         async with self._unit_of_work() as cursor:
-            await cursor.execute(f"DELETE FROM user_account WHERE {condition}", parameters)
+            await cursor.execute(delete_users(condition), parameters)
 
     @awaited
     async def parent_child_insert(self, users: Sequence[NewUserWithPosts]) -> list[int]:
@@ -117,9 +117,7 @@ class DbapiAsyncVariant(AsyncVariant):
         condition, parameters = self.sql.id_list("user_account.id", user_ids)
         async with self._unit_of_work() as cursor:
             await cursor.execute(
-                f"SELECT {JOINED_COLUMNS} FROM user_account "
-                "LEFT OUTER JOIN user_blog_post ON user_account.id = user_blog_post.user_id "
-                f"WHERE {condition} ORDER BY user_account.id, user_blog_post.id",
+                select_users_with_posts(condition),
                 parameters,
             )
             return group_joined_rows(await cursor.fetchall())

@@ -8,10 +8,10 @@ posts collection is loaded, for the parent-child workloads where that choice mat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, select
 from sqlalchemy.orm import Session, joinedload, scoped_session, selectinload, sessionmaker
 from sqlalchemy.sql.base import ExecutableOption
 
@@ -91,15 +91,7 @@ class OrmVariant(_OrmVariantBase):
     def parent_child_insert(self, users: Sequence[NewUserWithPosts]) -> list[int]:
         """User objects holding their Post objects; add_all() and the cascade inserts both"""
         with self.session_factory() as session, session.begin():
-            new_users = [
-                User(
-                    username=entry.user.username,
-                    email=entry.user.email,
-                    created_at=entry.user.created_at,
-                    posts=[_new_post(post) for post in entry.posts],
-                )
-                for entry in users
-            ]
+            new_users = [_new_user_with_posts(entry) for entry in users]
             session.add_all(new_users)
             session.flush()
             return [user.id for user in new_users]
@@ -197,6 +189,13 @@ def _new_post(post: NewPost) -> Post:
     return Post(title=post.title, body=post.body, created_at=post.created_at)
 
 
+def _new_user_with_posts(entry: NewUserWithPosts) -> User:
+    """A new User holding its new Posts: the cascade inserts both."""
+    user = _new_user(entry.user)
+    user.posts = [_new_post(post) for post in entry.posts]
+    return user
+
+
 def _user_record(user: User) -> UserRecord:
     return UserRecord(user.id, user.username, user.email, user.created_at)
 
@@ -205,21 +204,44 @@ def _post_record(post: Post) -> PostRecord:
     return PostRecord(post.id, post.user_id, post.title, post.body, post.created_at)
 
 
+def _users_statement(
+    user_ids: Sequence[int], posts_loader: ExecutableOption | None, ordered: bool = True
+) -> Select[User]:
+    """The Users of the ids (ordered by id when asked), their posts loaded as said."""
+    statement = select(User).where(User.id.in_(user_ids))
+    if ordered:
+        statement = statement.order_by(User.id)
+    return statement if posts_loader is None else statement.options(posts_loader)
+
+
+def _user_with_posts(user: User) -> UserWithPosts:
+    return UserWithPosts(_user_record(user), tuple(_post_record(post) for post in user.posts))
+
+
+def _users_to_append_to(
+    posts: Sequence[NewPostForUser], posts_loader: ExecutableOption | None
+) -> Select[User]:
+    """The Users the new posts belong to, each once."""
+    user_ids = list(dict.fromkeys(post.user_id for post in posts))
+    return _users_statement(user_ids, posts_loader, ordered=False)
+
+
+def _append_posts(users: Iterable[User], posts: Sequence[NewPostForUser]) -> None:
+    """Each new post appended to its User's collection, in input order."""
+    by_id = {user.id: user for user in users}
+    for new_post in posts:
+        by_id[new_post.user_id].posts.append(_new_post(new_post.post))
+
+
 def _read_users_with_posts(
     session_factory: sessionmaker[Session],
     user_ids: Sequence[int],
     posts_loader: ExecutableOption | None,
     unique: bool,
 ) -> list[UserWithPosts]:
-    statement = select(User).where(User.id.in_(user_ids)).order_by(User.id)
-    if posts_loader is not None:
-        statement = statement.options(posts_loader)
     with session_factory() as session, session.begin():
-        users = session.scalars(statement)
-        return [
-            UserWithPosts(_user_record(user), tuple(_post_record(post) for post in user.posts))
-            for user in (users.unique() if unique else users)
-        ]
+        users = session.scalars(_users_statement(user_ids, posts_loader))
+        return [_user_with_posts(user) for user in (users.unique() if unique else users)]
 
 
 def _append_through_relationship(
@@ -227,11 +249,5 @@ def _append_through_relationship(
     posts: Sequence[NewPostForUser],
     posts_loader: ExecutableOption | None,
 ) -> None:
-    user_ids = list(dict.fromkeys(post.user_id for post in posts))
-    statement = select(User).where(User.id.in_(user_ids))
-    if posts_loader is not None:
-        statement = statement.options(posts_loader)
     with session_factory() as session, session.begin():
-        users = {user.id: user for user in session.scalars(statement)}
-        for new_post in posts:
-            users[new_post.user_id].posts.append(_new_post(new_post.post))
+        _append_posts(session.scalars(_users_to_append_to(posts, posts_loader)), posts)

@@ -26,7 +26,15 @@ from implementations.contract import (
     UserRecord,
     UserWithPosts,
 )
-from implementations.orm import _new_post, _new_user, _post_record, _user_record
+from implementations.orm import (
+    _append_posts,
+    _new_user,
+    _new_user_with_posts,
+    _user_record,
+    _user_with_posts,
+    _users_statement,
+    _users_to_append_to,
+)
 from implementations.schema import User
 
 
@@ -76,15 +84,7 @@ class OrmAsyncVariant(AsyncEngineVariant):
     async def parent_child_insert(self, users: Sequence[NewUserWithPosts]) -> list[int]:
         """User objects holding their Post objects; add_all() and the cascade inserts both"""
         async with self.session_factory() as session, session.begin():
-            new_users = [
-                User(
-                    username=entry.user.username,
-                    email=entry.user.email,
-                    created_at=entry.user.created_at,
-                    posts=[_new_post(post) for post in entry.posts],
-                )
-                for entry in users
-            ]
+            new_users = [_new_user_with_posts(entry) for entry in users]
             session.add_all(new_users)
             await session.flush()
             return [user.id for user in new_users]
@@ -92,27 +92,16 @@ class OrmAsyncVariant(AsyncEngineVariant):
     @awaited
     async def parent_child_read(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
         """select(User) with selectinload(User.posts): one SELECT for users, one for posts"""
-        statement = (
-            select(User)
-            .where(User.id.in_(user_ids))
-            .order_by(User.id)
-            .options(selectinload(User.posts))
-        )
+        statement = _users_statement(user_ids, selectinload(User.posts))
         async with self.session_factory() as session, session.begin():
-            return [
-                UserWithPosts(_user_record(user), tuple(_post_record(post) for post in user.posts))
-                for user in await session.scalars(statement)
-            ]
+            return [_user_with_posts(user) for user in await session.scalars(statement)]
 
     @awaited
     async def parent_child_append(self, posts: Sequence[NewPostForUser]) -> None:
         """load the Users with selectinload(User.posts), then user.posts.append(Post(...))"""
-        user_ids = list(dict.fromkeys(post.user_id for post in posts))
-        statement = select(User).where(User.id.in_(user_ids)).options(selectinload(User.posts))
+        statement = _users_to_append_to(posts, selectinload(User.posts))
         async with self.session_factory() as session, session.begin():
-            users = {user.id: user for user in await session.scalars(statement)}
-            for new_post in posts:
-                users[new_post.user_id].posts.append(_new_post(new_post.post))
+            _append_posts(await session.scalars(statement), posts)
 
 
 class OrmAsyncpgVariant(OrmAsyncVariant):

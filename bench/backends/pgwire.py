@@ -171,16 +171,12 @@ class WireReader:
                     self.unreadable = f"a startup request of code {code}, not protocol 3.0"
                     return
                 continue
-            if len(buffer) < 5:
+            message = _take_message(buffer)
+            if message is None:
                 return
-            length = struct.unpack_from("!i", buffer, 1)[0]
-            if len(buffer) < 1 + length:
-                return
-            kind = bytes(buffer[:1])
-            body = bytes(buffer[5 : 1 + length])
-            del buffer[: 1 + length]
+            kind, body = message
             name = FRONTEND_MESSAGES.get(kind, f"'{kind.decode('latin-1')}'")
-            self.tally.client(name, 1 + length, _leading_fields(name, body))
+            self.tally.client(name, 5 + len(body), _leading_fields(name, body))
 
     def _read_server(self) -> None:
         buffer = self._from_server
@@ -196,14 +192,25 @@ class WireReader:
                     )
                     return
                 continue
-            if len(buffer) < 5:
+            message = _take_message(buffer)
+            if message is None:
                 return
-            length = struct.unpack_from("!i", buffer, 1)[0]
-            if len(buffer) < 1 + length:
-                return
-            del buffer[: 1 + length]
             if self._started:
-                self.tally.server(1 + length)
+                self.tally.server(5 + len(message[1]))
+
+
+def _take_message(buffer: bytearray) -> tuple[bytes, bytes] | None:
+    """The first whole typed message in ``buffer``, taken out of it: its type byte and its
+    body (the length field counts itself and the body, not the type byte); None until one
+    has arrived whole."""
+    if len(buffer) < 5:
+        return None
+    length = struct.unpack_from("!i", buffer, 1)[0]
+    if len(buffer) < 1 + length:
+        return None
+    kind, body = bytes(buffer[:1]), bytes(buffer[5 : 1 + length])
+    del buffer[: 1 + length]
+    return kind, body
 
 
 def _leading_fields(name: str, body: bytes) -> tuple[str, ...]:

@@ -24,6 +24,26 @@ JOINED_COLUMNS = (
 )
 
 
+def select_users(condition: str) -> str:
+    """The users matching ``condition`` (on ``id``), ordered by id."""
+    return f"SELECT {USER_COLUMNS} FROM user_account WHERE {condition} ORDER BY id"
+
+
+def select_users_with_posts(condition: str) -> str:
+    """The users matching ``condition`` (on ``user_account.id``) joined with their posts, one
+    row per post (one with NULLs for a user without any), ordered by user and post id."""
+    return (
+        f"SELECT {JOINED_COLUMNS} FROM user_account "
+        "LEFT OUTER JOIN user_blog_post ON user_account.id = user_blog_post.user_id "
+        f"WHERE {condition} ORDER BY user_account.id, user_blog_post.id"
+    )
+
+
+def delete_users(condition: str) -> str:
+    """Delete the users matching ``condition`` (on ``id``)."""
+    return f"DELETE FROM user_account WHERE {condition}"
+
+
 class DriverSql:
     """The hand-written statements, and what differs between the drivers."""
 
