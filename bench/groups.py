@@ -35,6 +35,7 @@ from bench.timing import (
 )
 from bench.workloads import WORKLOADS, Case, new_user
 from implementations._async import AsyncVariant
+from implementations.differences import sql_marker
 from implementations.registry import BASELINE_VARIANT, load_variant
 
 #: the cell whose reset is checked against a steady loop of the same call without one
@@ -370,6 +371,15 @@ def record_rounds(benchmark: Any, durations: Sequence[float]) -> None:
         stats.update(duration)
 
 
+def sql_against_baseline(cell: Cell) -> dict[str, str]:
+    """Whether the cell's variant sends the same SQL as the baseline's, or why it does not
+    (declared in implementations/differences.py, checked by tests/test_fairness.py); nothing
+    for the baseline itself."""
+    if cell.variant == BASELINE_VARIANT:
+        return {}
+    return {"sql_vs_dbapi": sql_marker(cell.variant, cell.workload, cell.backend)}
+
+
 def publish(benchmark: Any, outcome: Outcome) -> None:
     """A cell's test: raise its failure, or hand its rounds and measures to pytest-benchmark."""
     if isinstance(outcome, Failed):
@@ -395,6 +405,7 @@ def publish(benchmark: Any, outcome: Outcome) -> None:
             **outcome.observation.measures(),
             "label": variant_class.label(),
             "how": variant_class.describe(cell.workload),
+            **sql_against_baseline(cell),
             "verified": True,
             "dispersion": spread,
             "noisy": spread > NOISY_IQR,

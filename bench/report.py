@@ -63,6 +63,9 @@ __all__ = ["ReportError", "render_report", "write_report"]
 # --- the tables ----------------------------------------------------------------------------------
 
 NOISY_MARK = "‡"
+#: beside a ratio to dbapi: whether it compares the same SQL, or other SQL (a declared difference)
+SAME_SQL_MARK, OTHER_SQL_MARK = "=SQL", "≠SQL"
+SAME_SQL = "same SQL"
 #: how the order of two variants is written: told apart by the data, or not
 ORDERED, UNORDERED = " < ", " ≈ "
 
@@ -86,7 +89,29 @@ def _timing_entry(cell: CellResult | None) -> str:
         comparison = Comparison(cell.ratio_to_dbapi, *cell.ratio_ci95)
         mark = " ≈" if comparison.indistinguishable else ""
         text += f"<br>{format_comparison(comparison)}{mark}"
+        if cell.sql_vs_dbapi is not None:
+            text += f" {SAME_SQL_MARK if cell.sql_vs_dbapi == SAME_SQL else OTHER_SQL_MARK}"
     return text
+
+
+def sql_notes(cells: Sequence[CellResult]) -> list[str]:
+    """Below a workload's table: which variants send the same SQL as dbapi, and why the
+    others' differs."""
+    markers: dict[str, str] = {}
+    for cell in cells:
+        if cell.sql_vs_dbapi is not None:
+            markers.setdefault(cell.variant, cell.sql_vs_dbapi)
+    if not markers:
+        return []
+    same = [f"`{v}`" for v, marker in markers.items() if marker == SAME_SQL]
+    lines = [
+        f"SQL against `dbapi` ({SAME_SQL_MARK}, {OTHER_SQL_MARK} beside each ratio): "
+        + (f"the same SQL: {', '.join(same)}." if same else "no variant sends the same SQL.")
+    ]
+    lines += [
+        f"- `{v}`, other SQL: {marker}." for v, marker in markers.items() if marker != SAME_SQL
+    ]
+    return [*lines, ""]
 
 
 def workload_tables(results: Results, backend: str, workload: str) -> list[str]:
@@ -116,6 +141,7 @@ def workload_tables(results: Results, backend: str, workload: str) -> list[str]:
         "",
         markdown_table(header, timing_rows),
         "",
+        *sql_notes(cells),
         "Cursor calls / database statements / round trips per execution:",
         "",
         markdown_table("| size | " + " | ".join(f"`{v}`" for v in variants) + " |", count_rows),

@@ -112,6 +112,8 @@ class CellResult:
     wal_bytes: int | None = None
     #: how the variant does the workload, in its own words
     how: str = ""
+    #: "same SQL" as dbapi, or why the variant's SQL differs (None for dbapi itself)
+    sql_vs_dbapi: str | None = None
     #: an asyncio variant's: the event loop's own cost of one execution (seconds)
     event_loop_s: float | None = None
     #: the client's protocol messages by kind (PostgreSQL), where the observer saw them
@@ -345,6 +347,7 @@ def _cell(entry: Any, path: Path) -> CellResult:
             server_blocks=_optional_int(info.get("server_blocks")),
             wal_bytes=_optional_int(info.get("wal_bytes")),
             how=str(info.get("how") or ""),
+            sql_vs_dbapi=_optional_str(info.get("sql_vs_dbapi")),
             event_loop_s=_event_loop(info.get("event_loop_s"), malformed),
             protocol_messages=_messages(info.get("protocol_messages"), malformed),
             concurrency=_concurrency(info, malformed),
@@ -472,6 +475,10 @@ def _messages(value: Any, malformed: Callable[[str], ReportError]) -> dict[str, 
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def format_seconds(seconds: float) -> str:

@@ -16,7 +16,8 @@ from bench.backends.servers import Server
 from bench.cells import Cell, Harness, runs_on
 from bench.counting import ClientCall, Observation
 from bench.workloads import WORKLOADS, sizes_for
-from implementations.registry import load_variant
+from implementations.differences import sql_marker
+from implementations.registry import BASELINE_VARIANT, load_variant
 
 _PLACEHOLDER = r"(?:\?|%s|%\(\w+\)s(?:::[\w ]+)?)"
 _PLACEHOLDER_RUN = re.compile(rf"{_PLACEHOLDER}(?:, {_PLACEHOLDER}){{5,}}")
@@ -38,6 +39,14 @@ def abbreviate_sql(sql: str) -> str:
     if len(text) > _LONGEST_SQL:
         text = f"{text[: _LONGEST_SQL - 80]} ... {text[-60:]} [{len(text)} characters]"
     return text
+
+
+def sql_against_baseline(variant: str, workload: str, backend: str) -> str:
+    """The same SQL as dbapi's, or the declared reason it differs."""
+    if variant == BASELINE_VARIANT:
+        return "the baseline the others are compared with"
+    marker = sql_marker(variant, workload, backend)
+    return "same SQL as dbapi" if marker == "same SQL" else f"other SQL than dbapi: {marker}"
 
 
 def describe_call(call: ClientCall) -> str:
@@ -121,6 +130,7 @@ def print_statements(
                 observations[name] = observation
                 print(f"\n{name}: {variant.label()}")
                 print(f"  how: {variant.describe(workload_name)}")
+                print(f"  SQL: {sql_against_baseline(name, workload_name, kind.name)}")
                 for number, call in enumerate(observation.client_calls, 1):
                     print(f"  {number:>3}. {abbreviate_sql(call.sql)}")
                     print(f"       {describe_call(call)}")

@@ -3,6 +3,12 @@
 Inserts that need the new ids use ``insert().returning(..., sort_by_parameter_order=True)`` with
 a list of parameter sets, which SQLAlchemy runs as "insertmanyvalues" batches; other multi-row
 statements are one executemany call.
+
+Every statement is built once, outside any timed call, with bound parameters (a list of ids
+bound as one, as the raw driver binds it: :meth:`~implementations.drivers.DriverSql.ids_match`),
+as SQLAlchemy's ``examples/performance`` builds its Core statements: a statement built inside
+the call pays for its construction and its cache key on every call (``core_inline`` shows what
+that costs).
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Delete, Engine, Select, bindparam, delete, insert, select, update
 
 from implementations._rows import group_joined_rows
 from implementations._workers import workers_engine
@@ -27,6 +33,7 @@ from implementations.contract import (
     Variant,
     revised_email,
 )
+from implementations.drivers import DriverSql, driver_sql, ids
 from implementations.schema import user_account, user_blog_post
 
 _users = user_account.c
@@ -59,12 +66,27 @@ SELECT_USERS_WITH_POSTS = (
 )
 
 
+class CoreStatements:
+    """The statements on a list of ids, built once for the backend's driver: the ids are
+    bound as ``ids`` when they run."""
+
+    def __init__(self, sql: DriverSql) -> None:
+        self.select_users: Select[Any] = (
+            select(user_account).where(sql.ids_match(_users.id)).order_by(_users.id)
+        )
+        self.delete_users: Delete = delete(user_account).where(sql.ids_match(_users.id))
+        self.select_users_with_posts: Select[Any] = SELECT_USERS_WITH_POSTS.where(
+            sql.ids_match(_users.id)
+        )
+
+
 class CoreVariant(Variant):
     """Core: Table constructs executed on a Connection of the pooled Engine"""
 
     def __init__(self, connections: Connections) -> None:
         super().__init__(connections)
         self.engine: Engine = connections.engine
+        self.statements = CoreStatements(driver_sql(connections.backend))
         self.workers_engine: Engine | None = None
 
     def prepare_workers(self, workers: int) -> None:
@@ -83,10 +105,10 @@ class CoreVariant(Variant):
             )
 
     def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
-        """select(user_account) with id IN (...), rows turned into records"""
-        statement = select(user_account).where(_users.id.in_(user_ids)).order_by(_users.id)
+        """select(user_account) on the list of ids, built once; rows turned into records"""
         with self.engine.begin() as connection:
-            return [UserRecord(*row) for row in connection.execute(statement)]
+            rows = connection.execute(self.statements.select_users, ids(user_ids))
+            return [UserRecord(*row) for row in rows]
 
     def crud_update(self, changes: Sequence[EmailChange]) -> None:
         """update(user_account) WHERE id = :target_id, executemany over all changes"""
@@ -95,9 +117,9 @@ class CoreVariant(Variant):
             connection.execute(UPDATE_EMAIL_BY_ID, parameters)
 
     def crud_delete(self, user_ids: Sequence[int]) -> None:
-        """one delete(user_account) WHERE id IN (...)"""
+        """one delete(user_account) on the list of ids, built once"""
         with self.engine.begin() as connection:
-            connection.execute(delete(user_account).where(_users.id.in_(user_ids)))
+            connection.execute(self.statements.delete_users, ids(user_ids))
 
     def parent_child_insert(self, users: Sequence[NewUserWithPosts]) -> list[int]:
         """users with insert().returning(id) in order, then all posts in one executemany"""
@@ -111,10 +133,10 @@ class CoreVariant(Variant):
             return user_ids
 
     def parent_child_read(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
-        """one SELECT users LEFT OUTER JOIN posts, rows grouped per user"""
-        statement = SELECT_USERS_WITH_POSTS.where(_users.id.in_(user_ids))
+        """one SELECT users LEFT OUTER JOIN posts, built once; rows grouped per user"""
         with self.engine.begin() as connection:
-            return group_joined_rows(connection.execute(statement))
+            rows = connection.execute(self.statements.select_users_with_posts, ids(user_ids))
+            return group_joined_rows(rows)
 
     def parent_child_append(self, posts: Sequence[NewPostForUser]) -> None:
         """insert(user_blog_post) with the user ids given, one executemany"""
@@ -129,6 +151,22 @@ class CoreVariant(Variant):
     def connect_read_one(self, user_id: int) -> UserRecord:
         """a Connection from the process's one Engine and its pool (QueuePool)"""
         return read_user(self.engine, user_id)
+
+
+class CoreInlineVariant(Variant):
+    """Core with its SELECT built inside each call, as much application code writes it"""
+
+    def __init__(self, connections: Connections) -> None:
+        super().__init__(connections)
+        self.engine: Engine = connections.engine
+        self.sql = driver_sql(connections.backend)
+
+    def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
+        """core's SELECT, the same SQL, built inside every call (its construction and cache
+        key paid each time)"""
+        statement = select(user_account).where(self.sql.ids_match(_users.id)).order_by(_users.id)
+        with self.engine.begin() as connection:
+            return [UserRecord(*row) for row in connection.execute(statement, ids(user_ids))]
 
 
 def user_params(user: NewUser) -> dict[str, Any]:

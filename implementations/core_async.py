@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from sqlalchemy import delete, select
-
 from implementations._async import AsyncEngineVariant, awaited
 from implementations._rows import group_joined_rows
 from implementations.contract import (
@@ -23,15 +21,13 @@ from implementations.contract import (
 from implementations.core import (
     INSERT_POSTS,
     INSERT_USERS_RETURNING_IDS,
-    SELECT_USERS_WITH_POSTS,
     UPDATE_EMAIL_BY_ID,
+    CoreStatements,
     post_params,
     posts_params,
     user_params,
 )
-from implementations.schema import user_account
-
-_users = user_account.c
+from implementations.drivers import driver_sql, ids
 
 
 class CoreAsyncVariant(AsyncEngineVariant):
@@ -39,6 +35,10 @@ class CoreAsyncVariant(AsyncEngineVariant):
 
     async_driver: ClassVar[str | None] = "psycopg"
     sync_counterpart: ClassVar[str | None] = "core"
+
+    async def open(self) -> None:
+        await super().open()
+        self.statements = CoreStatements(driver_sql(self.connections.backend))
 
     @awaited
     async def crud_create(self, users: Sequence[NewUser]) -> list[int]:
@@ -51,10 +51,10 @@ class CoreAsyncVariant(AsyncEngineVariant):
 
     @awaited
     async def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
-        """select(user_account) with id IN (...), rows turned into records"""
-        statement = select(user_account).where(_users.id.in_(user_ids)).order_by(_users.id)
+        """select(user_account) on the list of ids, built once; rows turned into records"""
         async with self.engine.begin() as connection:
-            return [UserRecord(*row) for row in await connection.execute(statement)]
+            rows = await connection.execute(self.statements.select_users, ids(user_ids))
+            return [UserRecord(*row) for row in rows]
 
     @awaited
     async def crud_update(self, changes: Sequence[EmailChange]) -> None:
@@ -65,9 +65,9 @@ class CoreAsyncVariant(AsyncEngineVariant):
 
     @awaited
     async def crud_delete(self, user_ids: Sequence[int]) -> None:
-        """one delete(user_account) WHERE id IN (...)"""
+        """one delete(user_account) on the list of ids, built once"""
         async with self.engine.begin() as connection:
-            await connection.execute(delete(user_account).where(_users.id.in_(user_ids)))
+            await connection.execute(self.statements.delete_users, ids(user_ids))
 
     @awaited
     async def parent_child_insert(self, users: Sequence[NewUserWithPosts]) -> list[int]:
@@ -82,10 +82,10 @@ class CoreAsyncVariant(AsyncEngineVariant):
 
     @awaited
     async def parent_child_read(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
-        """one SELECT users LEFT OUTER JOIN posts, rows grouped per user"""
-        statement = SELECT_USERS_WITH_POSTS.where(_users.id.in_(user_ids))
+        """one SELECT users LEFT OUTER JOIN posts, built once; rows grouped per user"""
         async with self.engine.begin() as connection:
-            return group_joined_rows(await connection.execute(statement))
+            rows = await connection.execute(self.statements.select_users_with_posts, ids(user_ids))
+            return group_joined_rows(rows)
 
     @awaited
     async def parent_child_append(self, posts: Sequence[NewPostForUser]) -> None:

@@ -104,13 +104,14 @@ class DbapiVariant(Variant):
             cursor.execute(delete_users(condition), parameters)
 
     def parent_child_insert(self, users: Sequence[NewUserWithPosts]) -> list[int]:
-        """users as in crud_create, then all posts in one executemany"""
+        """users as in crud_create, then all posts: COPY where the driver has it, else one
+        executemany"""
         with unit_of_work(self.connection) as cursor:
             user_ids = self.sql.insert_returning_ids(
                 cursor, self.sql.insert_user, [self.sql.user_row(entry.user) for entry in users]
             )
-            cursor.executemany(
-                self.sql.insert_post,
+            self.sql.insert_posts(
+                cursor,
                 [
                     self.sql.post_row(user_id, post)
                     for user_id, entry in zip(user_ids, users, strict=True)
@@ -139,11 +140,10 @@ class DbapiVariant(Variant):
             )
 
     def parent_child_append(self, posts: Sequence[NewPostForUser]) -> None:
-        """INSERT INTO user_blog_post with the user ids given, one executemany"""
+        """the posts with the user ids given: COPY where the driver has it, else one
+        executemany of INSERT INTO user_blog_post"""
         with unit_of_work(self.connection) as cursor:
-            cursor.executemany(
-                self.sql.insert_post, [self.sql.post_row(p.user_id, p.post) for p in posts]
-            )
+            self.sql.insert_posts(cursor, [self.sql.post_row(p.user_id, p.post) for p in posts])
 
     def concurrent_requests(self, request: UserRequest) -> UserRecord:
         """each worker thread's own connection, opened before; SELECT ... FOR UPDATE (SQLite:

@@ -1,6 +1,7 @@
 """psycopg's ``AsyncConnection`` with hand-written SQL: the ``dbapi`` variant's statements on
 PostgreSQL (:mod:`implementations.drivers.postgres`), awaited. Like ``dbapi`` it inserts rows
-that must return ids with a pipelined ``executemany(..., returning=True)``.
+that must return ids with a pipelined ``executemany(..., returning=True)``, and loads the posts,
+which need no id back, with ``COPY`` (psycopg's ``AsyncCursor.copy()``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from implementations.contract import (
     UserWithPosts,
 )
 from implementations.drivers import delete_users, select_users, select_users_with_posts
-from implementations.drivers.postgres import Sql
+from implementations.drivers.postgres import COPY_POSTS, Sql
 
 
 class DbapiAsyncVariant(AsyncVariant):
@@ -62,6 +63,11 @@ class DbapiAsyncVariant(AsyncVariant):
             if not cursor.nextset():
                 return ids
 
+    async def _copy_posts(self, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
+        async with cursor.copy(COPY_POSTS) as copy:
+            for row in rows:
+                await copy.write_row(row)
+
     @awaited
     async def crud_create(self, users: Sequence[NewUser]) -> list[int]:
         """a pipelined executemany(INSERT ... RETURNING id, returning=True)"""
@@ -96,13 +102,13 @@ class DbapiAsyncVariant(AsyncVariant):
 
     @awaited
     async def parent_child_insert(self, users: Sequence[NewUserWithPosts]) -> list[int]:
-        """users as in crud_create, then all posts in one executemany"""
+        """users as in crud_create, then all posts by COPY"""
         async with self._unit_of_work() as cursor:
             user_ids = await self._insert_returning_ids(
                 cursor, self.sql.insert_user, [self.sql.user_row(entry.user) for entry in users]
             )
-            await cursor.executemany(
-                self.sql.insert_post,
+            await self._copy_posts(
+                cursor,
                 [
                     self.sql.post_row(user_id, post)
                     for user_id, entry in zip(user_ids, users, strict=True)
@@ -124,8 +130,6 @@ class DbapiAsyncVariant(AsyncVariant):
 
     @awaited
     async def parent_child_append(self, posts: Sequence[NewPostForUser]) -> None:
-        """INSERT INTO user_blog_post with the user ids given, one executemany"""
+        """the posts with the user ids given, by COPY"""
         async with self._unit_of_work() as cursor:
-            await cursor.executemany(
-                self.sql.insert_post, [self.sql.post_row(p.user_id, p.post) for p in posts]
-            )
+            await self._copy_posts(cursor, [self.sql.post_row(p.user_id, p.post) for p in posts])

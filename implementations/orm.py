@@ -3,15 +3,21 @@ objects, relationship cascades, and the loader strategy chosen per query.
 
 ``orm`` is the style at its best; ``orm_lazy`` and ``orm_joined`` differ from it only in how the
 posts collection is loaded, for the parent-child workloads where that choice matters;
-``orm_scoped`` only in how a thread gets its Session, for the concurrent workload.
+``orm_collection`` appends new posts through the loaded ``User.posts`` collection instead of
+adding them with the user ids in hand; ``orm_scoped`` differs only in how a thread gets its
+Session, for the concurrent workload.
+
+Statements whose shape is fixed are built once per variant instance (outside any timed call)
+with the list of ids as a bound parameter, as SQLAlchemy's ``examples/performance`` and its
+"SQL Compilation Caching" documentation advise; the ids are bound when the statement runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, joinedload, scoped_session, selectinload, sessionmaker
 from sqlalchemy.sql.base import ExecutableOption
 
@@ -30,13 +36,21 @@ from implementations.contract import (
     Variant,
     revised_email,
 )
+from implementations.drivers import DriverSql, driver_sql, ids
 from implementations.schema import Post, User
 
 
 class _OrmVariantBase(Variant):
+    #: how the variant loads the posts of the users it reads (None: lazily, on first access)
+    posts_loader: ClassVar[ExecutableOption | None] = selectinload(User.posts)
+    #: whether the loader repeats each user once per post (a joined collection), so the
+    #: result needs unique()
+    repeats_users: ClassVar[bool] = False
+
     def __init__(self, connections: Connections) -> None:
         super().__init__(connections)
         self.session_factory: sessionmaker[Session] = sessionmaker(connections.engine)
+        self.statements = OrmStatements(driver_sql(connections.backend), self.posts_loader)
         #: for the concurrent workload: an Engine whose pool fits the worker threads
         self.workers_engine: Engine | None = None
 
@@ -48,6 +62,11 @@ class _OrmVariantBase(Variant):
 
     def _workers_ready(self) -> None:
         """Make the sessions of the workers' engine (a new one, or None)."""
+
+    def _read_users_with_posts(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
+        with self.session_factory() as session, session.begin():
+            users = session.scalars(self.statements.users_with_posts, ids(user_ids))
+            return [_user_with_posts(u) for u in (users.unique() if self.repeats_users else users)]
 
     def close(self) -> None:
         self.prepare_workers(0)
@@ -72,20 +91,20 @@ class OrmVariant(_OrmVariantBase):
     def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
         """select(User) with id IN (...), each mapped object turned into a record"""
         with self.session_factory() as session, session.begin():
-            statement = select(User).where(User.id.in_(user_ids)).order_by(User.id)
-            return [_user_record(user) for user in session.scalars(statement)]
+            users = session.scalars(self.statements.users, ids(user_ids))
+            return [_user_record(user) for user in users]
 
     def crud_update(self, changes: Sequence[EmailChange]) -> None:
         """load the Users with one SELECT ... IN, set .email, the flush UPDATEs by primary key"""
         new_email = {change.user_id: change.email for change in changes}
         with self.session_factory() as session, session.begin():
-            for user in session.scalars(select(User).where(User.id.in_(list(new_email)))):
+            for user in session.scalars(self.statements.users_unordered, ids(new_email)):
                 user.email = new_email[user.id]
 
     def crud_delete(self, user_ids: Sequence[int]) -> None:
         """load the Users with one SELECT ... IN, Session.delete() each; the flush DELETEs"""
         with self.session_factory() as session, session.begin():
-            for user in session.scalars(select(User).where(User.id.in_(user_ids))):
+            for user in session.scalars(self.statements.users_unordered, ids(user_ids)):
                 session.delete(user)
 
     def parent_child_insert(self, users: Sequence[NewUserWithPosts]) -> list[int]:
@@ -98,13 +117,13 @@ class OrmVariant(_OrmVariantBase):
 
     def parent_child_read(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
         """select(User) with selectinload(User.posts): one SELECT for users, one for posts"""
-        return _read_users_with_posts(
-            self.session_factory, user_ids, selectinload(User.posts), unique=False
-        )
+        return self._read_users_with_posts(user_ids)
 
     def parent_child_append(self, posts: Sequence[NewPostForUser]) -> None:
-        """load the Users with selectinload(User.posts), then user.posts.append(Post(...))"""
-        _append_through_relationship(self.session_factory, posts, selectinload(User.posts))
+        """Session.add_all() of new Post(user_id=...) objects: the ids are in hand, so
+        nothing is loaded; the flush INSERTs them"""
+        with self.session_factory() as session, session.begin():
+            session.add_all([_new_post_for_user(new_post) for new_post in posts])
 
     def concurrent_requests(self, request: UserRequest) -> UserRecord:
         """a new Session per request, on an Engine whose pool fits the workers;
@@ -124,28 +143,43 @@ class OrmVariant(_OrmVariantBase):
 class OrmLazyLoadingVariant(_OrmVariantBase):
     """ORM with the default lazy loading of collections (the N+1 pattern)"""
 
+    posts_loader: ClassVar[ExecutableOption | None] = None
+
     # 1 + N queries: at 1000 parents one execution takes seconds and the run minutes, to show
     # what sizes up to 100 already show
     largest_default_size: ClassVar[int | None] = 100
 
     def parent_child_read(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
         """select(User), then each user.posts loads on first access: 1 + N SELECTs"""
-        return _read_users_with_posts(self.session_factory, user_ids, None, unique=False)
+        return self._read_users_with_posts(user_ids)
 
     def parent_child_append(self, posts: Sequence[NewPostForUser]) -> None:
         """load the Users, then user.posts.append(): each first append loads that collection"""
-        _append_through_relationship(self.session_factory, posts, None)
+        with self.session_factory() as session, session.begin():
+            users = session.scalars(self.statements.users_to_append_to, users_to_append_to(posts))
+            _append_posts(users, posts)
+
+
+class OrmCollectionAppendVariant(_OrmVariantBase):
+    """ORM appending through the relationship: each user's posts collection loaded first"""
+
+    def parent_child_append(self, posts: Sequence[NewPostForUser]) -> None:
+        """load the Users with selectinload(User.posts), then user.posts.append(Post(...)):
+        what appending to a collection costs when it is not loaded yet"""
+        with self.session_factory() as session, session.begin():
+            users = session.scalars(self.statements.users_to_append_to, users_to_append_to(posts))
+            _append_posts(users, posts)
 
 
 class OrmJoinedLoadingVariant(_OrmVariantBase):
     """ORM with joinedload(): users and posts in one LEFT OUTER JOIN"""
 
+    posts_loader: ClassVar[ExecutableOption | None] = joinedload(User.posts)
+    repeats_users: ClassVar[bool] = True
+
     def parent_child_read(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
         """select(User) with joinedload(User.posts): one SELECT with a LEFT OUTER JOIN"""
-        # a joined collection repeats each user once per post: unique() is required
-        return _read_users_with_posts(
-            self.session_factory, user_ids, joinedload(User.posts), unique=True
-        )
+        return self._read_users_with_posts(user_ids)
 
 
 class OrmScopedSessionVariant(_OrmVariantBase):
@@ -204,26 +238,40 @@ def _post_record(post: Post) -> PostRecord:
     return PostRecord(post.id, post.user_id, post.title, post.body, post.created_at)
 
 
-def _users_statement(
-    user_ids: Sequence[int], posts_loader: ExecutableOption | None, ordered: bool = True
-) -> Select[User]:
-    """The Users of the ids (ordered by id when asked), their posts loaded as said."""
-    statement = select(User).where(User.id.in_(user_ids))
-    if ordered:
-        statement = statement.order_by(User.id)
-    return statement if posts_loader is None else statement.options(posts_loader)
+class OrmStatements:
+    """The variant's SELECTs of users by id, built once: the ids are bound as ``ids`` when
+    they run (:func:`ids`), as the raw driver binds its list."""
+
+    def __init__(self, sql: DriverSql, posts_loader: ExecutableOption | None) -> None:
+        self.users_unordered = select(User).where(sql.ids_match(User.id))
+        self.users = self.users_unordered.order_by(User.id)
+        #: the users ordered by id, their posts loaded as the variant says
+        self.users_with_posts = (
+            self.users if posts_loader is None else self.users.options(posts_loader)
+        )
+        #: the users new posts are appended to, their posts loaded as the variant says
+        self.users_to_append_to = (
+            self.users_unordered
+            if posts_loader is None
+            else self.users_unordered.options(posts_loader)
+        )
 
 
 def _user_with_posts(user: User) -> UserWithPosts:
     return UserWithPosts(_user_record(user), tuple(_post_record(post) for post in user.posts))
 
 
-def _users_to_append_to(
-    posts: Sequence[NewPostForUser], posts_loader: ExecutableOption | None
-) -> Select[User]:
-    """The Users the new posts belong to, each once."""
-    user_ids = list(dict.fromkeys(post.user_id for post in posts))
-    return _users_statement(user_ids, posts_loader, ordered=False)
+def _new_post_for_user(new_post: NewPostForUser) -> Post:
+    """A new Post of a user that exists, by its id: no User object needed."""
+    post = new_post.post
+    return Post(
+        user_id=new_post.user_id, title=post.title, body=post.body, created_at=post.created_at
+    )
+
+
+def users_to_append_to(posts: Sequence[NewPostForUser]) -> dict[str, Any]:
+    """The parameters of the SELECT of the Users the new posts belong to, each once."""
+    return ids(dict.fromkeys(post.user_id for post in posts))
 
 
 def _append_posts(users: Iterable[User], posts: Sequence[NewPostForUser]) -> None:
@@ -231,23 +279,3 @@ def _append_posts(users: Iterable[User], posts: Sequence[NewPostForUser]) -> Non
     by_id = {user.id: user for user in users}
     for new_post in posts:
         by_id[new_post.user_id].posts.append(_new_post(new_post.post))
-
-
-def _read_users_with_posts(
-    session_factory: sessionmaker[Session],
-    user_ids: Sequence[int],
-    posts_loader: ExecutableOption | None,
-    unique: bool,
-) -> list[UserWithPosts]:
-    with session_factory() as session, session.begin():
-        users = session.scalars(_users_statement(user_ids, posts_loader))
-        return [_user_with_posts(user) for user in (users.unique() if unique else users)]
-
-
-def _append_through_relationship(
-    session_factory: sessionmaker[Session],
-    posts: Sequence[NewPostForUser],
-    posts_loader: ExecutableOption | None,
-) -> None:
-    with session_factory() as session, session.begin():
-        _append_posts(session.scalars(_users_to_append_to(posts, posts_loader)), posts)

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
@@ -26,14 +25,14 @@ from implementations.contract import (
     UserRecord,
     UserWithPosts,
 )
+from implementations.drivers import driver_sql, ids
 from implementations.orm import (
-    _append_posts,
+    OrmStatements,
+    _new_post_for_user,
     _new_user,
     _new_user_with_posts,
     _user_record,
     _user_with_posts,
-    _users_statement,
-    _users_to_append_to,
 )
 from implementations.schema import User
 
@@ -47,6 +46,9 @@ class OrmAsyncVariant(AsyncEngineVariant):
     async def open(self) -> None:
         await super().open()
         self.session_factory: async_sessionmaker[AsyncSession] = async_sessionmaker(self.engine)
+        self.statements = OrmStatements(
+            driver_sql(self.connections.backend), selectinload(User.posts)
+        )
 
     @awaited
     async def crud_create(self, users: Sequence[NewUser]) -> list[int]:
@@ -59,25 +61,24 @@ class OrmAsyncVariant(AsyncEngineVariant):
 
     @awaited
     async def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
-        """await session.scalars(select(User) with id IN (...)), objects turned into records"""
+        """await session.scalars(select(User) on the list of ids), objects turned into records"""
         async with self.session_factory() as session, session.begin():
-            statement = select(User).where(User.id.in_(user_ids)).order_by(User.id)
-            return [_user_record(user) for user in await session.scalars(statement)]
+            users = await session.scalars(self.statements.users, ids(user_ids))
+            return [_user_record(user) for user in users]
 
     @awaited
     async def crud_update(self, changes: Sequence[EmailChange]) -> None:
         """load the Users with one SELECT ... IN, set .email, the flush UPDATEs by primary key"""
         new_email = {change.user_id: change.email for change in changes}
         async with self.session_factory() as session, session.begin():
-            statement = select(User).where(User.id.in_(list(new_email)))
-            for user in await session.scalars(statement):
+            for user in await session.scalars(self.statements.users_unordered, ids(new_email)):
                 user.email = new_email[user.id]
 
     @awaited
     async def crud_delete(self, user_ids: Sequence[int]) -> None:
         """load the Users with one SELECT ... IN, await session.delete() each; flush DELETEs"""
         async with self.session_factory() as session, session.begin():
-            for user in await session.scalars(select(User).where(User.id.in_(user_ids))):
+            for user in await session.scalars(self.statements.users_unordered, ids(user_ids)):
                 await session.delete(user)
 
     @awaited
@@ -92,16 +93,16 @@ class OrmAsyncVariant(AsyncEngineVariant):
     @awaited
     async def parent_child_read(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
         """select(User) with selectinload(User.posts): one SELECT for users, one for posts"""
-        statement = _users_statement(user_ids, selectinload(User.posts))
         async with self.session_factory() as session, session.begin():
-            return [_user_with_posts(user) for user in await session.scalars(statement)]
+            users = await session.scalars(self.statements.users_with_posts, ids(user_ids))
+            return [_user_with_posts(user) for user in users]
 
     @awaited
     async def parent_child_append(self, posts: Sequence[NewPostForUser]) -> None:
-        """load the Users with selectinload(User.posts), then user.posts.append(Post(...))"""
-        statement = _users_to_append_to(posts, selectinload(User.posts))
+        """AsyncSession.add_all() of new Post(user_id=...) objects: nothing is loaded; the
+        flush INSERTs them"""
         async with self.session_factory() as session, session.begin():
-            _append_posts(await session.scalars(statement), posts)
+            session.add_all([_new_post_for_user(new_post) for new_post in posts])
 
 
 class OrmAsyncpgVariant(OrmAsyncVariant):

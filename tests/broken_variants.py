@@ -7,16 +7,25 @@ import threading
 import time
 from collections.abc import Sequence
 
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
 from implementations.contract import (
+    Connections,
     EmailChange,
     NewPostForUser,
     NewUser,
+    PostRecord,
     UserRecord,
     UserRequest,
+    UserWithPosts,
     revised_email,
 )
 from implementations.core import CoreVariant
 from implementations.dbapi import DbapiVariant, unit_of_work
+from implementations.drivers import driver_sql, ids
+from implementations.orm import OrmVariant
+from implementations.schema import User, user_account
 
 
 class SkipsLastChange(DbapiVariant):
@@ -142,3 +151,51 @@ class DeferredBegin(DbapiVariant):
                 self.first_two.abort()  # only the first two requests wait for each other
             cursor.execute(self.sql.update_email, (revised_email(read.email), request.user_id))
             return read
+
+
+class RebuildsItsSelect(CoreVariant):
+    """Core that builds its SELECT inside every call, undeclared"""
+
+    def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
+        """select(user_account).where(...) built per call"""
+        sql = driver_sql(self.connections.backend)
+        statement = select(user_account).where(sql.ids_match(user_account.c.id))
+        with self.engine.begin() as connection:
+            rows = connection.execute(statement.order_by(user_account.c.id), ids(user_ids))
+            return [UserRecord(*row) for row in rows]
+
+
+class BuildsItsLoaderPerCall(OrmVariant):
+    """ORM that adds its selectinload() option inside every call, undeclared"""
+
+    def parent_child_read(self, user_ids: Sequence[int]) -> list[UserWithPosts]:
+        """select(User).options(selectinload(User.posts)) per call"""
+        statement = self.statements.users.options(selectinload(User.posts))
+        with self.session_factory() as session, session.begin():
+            users = session.scalars(statement, ids(user_ids))
+            return [
+                UserWithPosts(
+                    UserRecord(u.id, u.username, u.email, u.created_at),
+                    tuple(
+                        PostRecord(p.id, p.user_id, p.title, p.body, p.created_at) for p in u.posts
+                    ),
+                )
+                for u in users
+            ]
+
+
+class ReadsWithoutOrder(CoreVariant):
+    """Core that reads without ORDER BY and sorts the rows itself: the right result, other SQL,
+    undeclared"""
+
+    def __init__(self, connections: Connections) -> None:
+        super().__init__(connections)
+        self.unordered = select(user_account).where(
+            driver_sql(connections.backend).ids_match(user_account.c.id)
+        )
+
+    def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
+        """SELECT without ORDER BY, sorted in Python"""
+        with self.engine.begin() as connection:
+            rows = connection.execute(self.unordered, ids(user_ids))
+            return sorted((UserRecord(*row) for row in rows), key=lambda user: user.id)

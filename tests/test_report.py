@@ -74,7 +74,8 @@ def test_the_tables_say_what_the_json_says(
         else:
             low, high = info["ratio_to_dbapi_ci95"]
             expected = f"{info['ratio_to_dbapi']:.2f}× [{low:.2f}–{high:.2f}]"
-            assert ratio == expected + (" ≈" if low <= 1 <= high else "")
+            sql_mark = " =SQL" if info["sql_vs_dbapi"] == "same SQL" else " ≠SQL"
+            assert ratio == expected + (" ≈" if low <= 1 <= high else "") + sql_mark
         assert count_row[column] == (
             f"{info['cursor_calls']} / {info['db_statements']} / {info['round_trips']}"
         )

@@ -21,7 +21,8 @@ import secrets
 import tempfile
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import IO, Any, ClassVar
 
@@ -673,6 +674,21 @@ def _observed_psycopg_cursor(observer: Observer) -> type[psycopg.Cursor[Any]]:
             parameter_sets = list(params_seq)
             observer.client_call(query_text(query), parameter_sets, executemany=True)
             super().executemany(query, parameter_sets, **options)
+
+        @contextmanager
+        def copy(self, statement: Any, params: Any = None, **options: Any) -> Iterator[Any]:
+            # one call, as asyncpg's copy_records_to_table is: its rows are its parameter sets
+            rows: list[Any] = []
+            with super().copy(statement, params, **options) as loading:
+                write_row = loading.write_row
+
+                def write_counted_row(row: Any) -> None:
+                    rows.append(row)
+                    write_row(row)
+
+                loading.write_row = write_counted_row  # type: ignore[method-assign]
+                yield loading
+            observer.client_call(query_text(statement), rows, executemany=True)
 
     return ObservedCursor
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import asyncpg
@@ -264,6 +266,23 @@ async def connect_psycopg_async(
             parameter_sets = list(params_seq)
             reporter.client_call(query_text(query), parameter_sets, executemany=True)
             await super().executemany(query, parameter_sets, **options)
+
+        @asynccontextmanager
+        async def copy(
+            self, statement: Any, params: Any = None, **options: Any
+        ) -> AsyncIterator[Any]:
+            # one call, as the synchronous cursor's: its rows are its parameter sets
+            rows: list[Any] = []
+            async with super().copy(statement, params, **options) as copy:
+                write_row = copy.write_row
+
+                async def write_counted_row(row: Any) -> None:
+                    rows.append(row)
+                    await write_row(row)
+
+                copy.write_row = write_counted_row  # type: ignore[method-assign]
+                yield copy
+            reporter.client_call(query_text(statement), rows, executemany=True)
 
     class ObservedAsyncConnection(psycopg.AsyncConnection[Any]):
         async def close(self) -> None:

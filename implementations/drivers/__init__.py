@@ -9,13 +9,27 @@ One module here per backend, named after it (``sqlite``, ``postgres``, ...), hol
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import Engine
+from sqlalchemy import ColumnElement, Engine, bindparam
+from sqlalchemy.orm import QueryableAttribute
 
 from implementations.contract import DBAPICursor, NewPost, NewUser, UserRecord
+
+#: a column of ids: a Table's, or a mapped class's attribute
+IdColumn = ColumnElement[int] | QueryableAttribute[int]
+
+#: the name of the bound list of ids in the SQLAlchemy styles' statements
+IDS = "ids"
+
+
+def ids(user_ids: Iterable[int]) -> dict[str, Any]:
+    """The parameters of a statement built with :meth:`DriverSql.ids_match`: the ids as one
+    list."""
+    return {IDS: list(user_ids)}
+
 
 USER_COLUMNS = "user_account.id, user_account.username, user_account.email, user_account.created_at"
 JOINED_COLUMNS = (
@@ -53,6 +67,8 @@ class DriverSql:
     #: the statement a read-modify-write begins with, where the driver's own BEGIN (or none)
     #: would not lock what it reads
     begin_writes: ClassVar[str | None] = None
+    #: the COPY statement that loads posts, where the driver has one (else an executemany)
+    copy_posts: ClassVar[str | None] = None
 
     def __init__(self) -> None:
         p = self.placeholder
@@ -83,6 +99,17 @@ class DriverSql:
     def id_list(self, column: str, ids: Sequence[int]) -> tuple[str, Sequence[Any]]:
         """A WHERE condition matching ``column`` against the ids, and its parameters."""
         raise NotImplementedError
+
+    def ids_match(self, column: IdColumn) -> ColumnElement[bool]:
+        """The same condition as :meth:`id_list` for the SQLAlchemy styles, built once: the
+        ids are bound as :data:`IDS` when the statement runs. An expanding IN, which renders
+        one placeholder per id as the raw driver's ``IN (?, ...)`` does."""
+        return column.in_(bindparam(IDS, expanding=True))
+
+    def insert_posts(self, cursor: DBAPICursor, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert posts, which need no id back: one executemany of the INSERT (a driver with
+        a faster way to load rows overrides this)."""
+        cursor.executemany(self.insert_post, rows)
 
     def insert_returning_ids(
         self, cursor: DBAPICursor, sql: str, rows: Sequence[Sequence[Any]]
