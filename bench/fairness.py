@@ -222,3 +222,20 @@ def first_difference(signature: Sequence[SqlRun], baseline: Sequence[SqlRun]) ->
         extra = longer[min(len(signature), len(baseline))]
         return f"{name} also sends {extra}"
     return None
+
+
+def differences_table() -> str:
+    """The declared differences as the Markdown table of docs/at-its-best.md (a test keeps
+    the two the same)."""
+    from implementations.differences import DIFFERENCES
+
+    lines = [
+        "| variants | workloads | backends | why the SQL differs from `dbapi`'s |",
+        "| --- | --- | --- | --- |",
+    ]
+    for difference in DIFFERENCES:
+        variants = ", ".join(f"`{v}`" for v in difference.variants)
+        workloads = ", ".join(f"`{w}`" for w in difference.workloads)
+        backends = ", ".join(difference.backends) if difference.backends else "every backend"
+        lines.append(f"| {variants} | {workloads} | {backends} | {difference.reason} |")
+    return "\n".join(lines)

@@ -108,9 +108,11 @@ def sql_notes(cells: Sequence[CellResult]) -> list[str]:
         f"SQL against `dbapi` ({SAME_SQL_MARK}, {OTHER_SQL_MARK} beside each ratio): "
         + (f"the same SQL: {', '.join(same)}." if same else "no variant sends the same SQL.")
     ]
-    lines += [
-        f"- `{v}`, other SQL: {marker}." for v, marker in markers.items() if marker != SAME_SQL
-    ]
+    by_reason: dict[str, list[str]] = {}
+    for variant, marker in markers.items():
+        if marker != SAME_SQL:
+            by_reason.setdefault(marker, []).append(f"`{variant}`")
+    lines += [f"- {', '.join(names)}, other SQL: {why}." for why, names in by_reason.items()]
     return [*lines, ""]
 
 

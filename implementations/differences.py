@@ -108,11 +108,24 @@ DIFFERENCES: tuple[Difference, ...] = (
     ),
     # --- connecting per use --------------------------------------------------------------------
     Difference(
-        ("engine_per_use", "nullpool", "dbapi_per_use"),
+        ("engine_per_use",),
         ("connect_read_one", "concurrent_requests"),
         None,
-        "connects inside the unit of work, so the new connection's setup statements (the "
-        "dialect's first-connect queries, the backend's SET or PRAGMA) come with it",
+        "a new Engine per unit of work runs its dialect's first-connect queries (the server's "
+        "version, settings) inside it",
+    ),
+    Difference(
+        ("nullpool",),
+        ("connect_read_one",),
+        ("sqlite", "mariadb"),
+        "a new connection per unit of work: its setup statements (SQLite's PRAGMA "
+        "foreign_keys, MariaDB's SET NAMES) come with it",
+    ),
+    Difference(
+        ("dbapi_per_use",),
+        ("connect_read_one",),
+        ("sqlite",),
+        "a new connection per unit of work: SQLite's PRAGMA foreign_keys comes with it",
     ),
 )
 

@@ -390,3 +390,30 @@ def test_providers_passed_over_are_said_only_when_asked(tmp_path: Path) -> None:
     assert "postgres: PostgreSQL via testcontainers is not possible here: no Docker" in (
         verbose.stderr
     )
+
+
+@pytest.mark.postgres
+def test_statements_shows_every_style_sending_the_raw_drivers_id_list(tmp_path: Path) -> None:
+    result = bench(
+        "statements",
+        "--workload",
+        "crud_read",
+        "--backend",
+        "postgres",
+        "--size",
+        "3",
+        "--variant",
+        "core",
+        "orm_bulk",
+        "orm",
+        "dbapi",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    sections = {section.split(":", 1)[0]: section for section in result.stdout.split("\n\n")[1:]}
+    for variant in ("core", "orm_bulk", "orm"):
+        assert "  SQL: same SQL as dbapi\n" in sections[variant], sections[variant]
+        assert "WHERE user_account.id = ANY (%(ids)s::INTEGER[])" in sections[variant]
+        assert "execute: 1 parameter\n" in sections[variant]
+    assert "SQL: the baseline the others are compared with" in sections["dbapi"]
+    assert "WHERE id = ANY(%s) ORDER BY id" in sections["dbapi"]
