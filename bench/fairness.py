@@ -19,9 +19,9 @@ Two styles send the same SQL when their signatures are equal.
 
 from __future__ import annotations
 
-import inspect
 import re
 import sys
+import sysconfig
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -33,29 +33,30 @@ from typing import Any
 import sqlalchemy
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.cache_key import HasCacheKey
+from sqlalchemy.sql.compiler import Compiled
 
-import implementations
 from bench.counting import ClientCall
-from implementations.contract import Variant
 
-_IMPLEMENTATIONS = str(Path(implementations.__file__).parent)
-_SQLALCHEMY = Path(sqlalchemy.__file__).parent
-#: where SQLAlchemy builds statements: a call into these from a variant constructs one
-_CONSTRUCTING = tuple(
-    str(_SQLALCHEMY / part)
-    for part in (
-        "sql",
-        "orm/strategy_options.py",
-        "orm/query.py",
-        "orm/_orm_constructors.py",
-        "orm/util.py",
-    )
+_SQLALCHEMY = str(Path(sqlalchemy.__file__).parent)
+_STANDARD_LIBRARY = sysconfig.get_paths()["stdlib"]
+#: the harness, whose own calls (this watch's among them) are not the variant's
+_HARNESS = str(Path(__file__).parent)
+#: the modules where SQLAlchemy builds statements: a call into them from a variant's code
+#: constructs one (the generated wrappers of .where(), .options(), ... belong to them too)
+_CONSTRUCTING = (
+    "sqlalchemy.sql",
+    "sqlalchemy.orm.strategy_options",
+    "sqlalchemy.orm.query",
+    "sqlalchemy.orm._orm_constructors",
+    "sqlalchemy.orm.util",
 )
+#: reading a Table's column (``table.c.id``) goes through these, and builds nothing
+_READING = ("ColumnCollection.__getattr__", "ColumnCollection.__getitem__")
 
 
 @dataclass(frozen=True)
 class BuiltInCall:
-    """A statement built inside a timed call, and where."""
+    """A statement built (or compiled) inside a timed call, and where."""
 
     where: str
     what: str
@@ -64,11 +65,27 @@ class BuiltInCall:
         return f"{self.where}: {self.what}"
 
 
+def _is_variant_code(filename: str) -> bool:
+    """Whether a frame runs the variant's own code (or a helper it calls): anything but
+    SQLAlchemy, the standard library, the harness and generated code."""
+    return not filename.startswith((_SQLALCHEMY, _STANDARD_LIBRARY, _HARNESS, "<"))
+
+
 def _location(frame: FrameType) -> str:
     path = Path(frame.f_code.co_filename)
-    if path.is_relative_to(_IMPLEMENTATIONS):
-        return f"implementations/{path.relative_to(_IMPLEMENTATIONS)}:{frame.f_lineno}"
+    parts = path.parts
+    if "implementations" in parts:
+        path = Path(*parts[parts.index("implementations") :])
+        return f"{path}:{frame.f_lineno}"
     return f"{path.name}:{frame.f_lineno}"
+
+
+def _nearest_variant_code(frame: FrameType | None) -> str:
+    while frame is not None:
+        if _is_variant_code(frame.f_code.co_filename):
+            return _location(frame)
+        frame = frame.f_back
+    return "inside SQLAlchemy"
 
 
 def _describe(statement: Any) -> str:
@@ -81,79 +98,97 @@ def _describe(statement: Any) -> str:
 
 
 class _Watch:
-    """Watches the calls from the variant's code into SQLAlchemy, in the thread it runs in."""
+    """Watches the calls from the variant's code into SQLAlchemy, the cache keys generated
+    for the statements it hands over, and every compilation."""
 
-    def __init__(self, code: tuple[str, ...]) -> None:
-        #: where the variant's own code is (its module, and the implementations it uses)
-        self.code = code
-        self.found: list[BuiltInCall] = []
+    def __init__(self) -> None:
+        self.calls: list[BuiltInCall] = []
         #: the statements the variant handed to SQLAlchemy, by identity, and where
         self.handed: dict[int, tuple[Any, str]] = {}
+        #: (where, what was done, the statement), described once the watch is over: rendering
+        #: a statement compiles it
+        self.statements: list[tuple[str, str, Any]] = []
         self.lock = threading.Lock()
 
     def on_event(self, frame: FrameType, event: str, arg: Any) -> None:
         if event != "call":
             return
         caller = frame.f_back
-        if caller is None or not caller.f_code.co_filename.startswith(self.code):
+        if caller is None or not _is_variant_code(caller.f_code.co_filename):
             return
-        callee = frame.f_code.co_filename
-        if not callee.startswith(str(_SQLALCHEMY)):
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith("sqlalchemy."):
             return
         where = _location(caller)
-        if callee.startswith(_CONSTRUCTING):
-            self.found.append(
-                BuiltInCall(
-                    where, f"calls {getattr(frame.f_code, 'co_qualname', frame.f_code.co_name)}()"
-                )
-            )
+        name = getattr(frame.f_code, "co_qualname", frame.f_code.co_name)
+        if module.startswith(_CONSTRUCTING) and name not in _READING:
+            self.calls.append(BuiltInCall(where, f"calls {name}()"))
         for value in frame.f_locals.values():
             if isinstance(value, Executable):
-                self.handed[id(value)] = (value, where)
+                with self.lock:
+                    self.handed[id(value)] = (value, where)
 
     def fresh_key(self, statement: Any) -> None:
         with self.lock:
             handed = self.handed.get(id(statement))
-        if handed is not None and handed[0] is statement:
-            self.found.append(
-                BuiltInCall(handed[1], f"cache key generated afresh for {_describe(statement)}")
-            )
+            if handed is not None and handed[0] is statement:
+                self.statements.append((handed[1], "cache key generated afresh", statement))
+
+    def compiled(self, statement: Any) -> None:
+        where = _nearest_variant_code(sys._getframe(2))
+        with self.lock:
+            self.statements.append((where, "compiled afresh", statement))
+
+    def found(self) -> list[BuiltInCall]:
+        described = [
+            BuiltInCall(where, f"{what}: {_describe(statement)}")
+            for where, what, statement in self.statements
+        ]
+        unique = {str(found): found for found in [*self.calls, *described]}
+        return list(unique.values())
 
 
 @contextmanager
-def _watching(code: tuple[str, ...]) -> Iterator[_Watch]:
-    watch = _Watch(code)
+def _watching() -> Iterator[_Watch]:
+    watch = _Watch()
     generate = HasCacheKey._generate_cache_key
+    compile_init = Compiled.__init__
 
     def generate_watched(element: Any) -> Any:
         watch.fresh_key(element)
         return generate(element)
 
+    def compile_watched(compiled: Any, dialect: Any, statement: Any, *args: Any, **kw: Any) -> None:
+        watch.compiled(statement)
+        compile_init(compiled, dialect, statement, *args, **kw)
+
     HasCacheKey._generate_cache_key = generate_watched  # type: ignore[method-assign,assignment]
+    Compiled.__init__ = compile_watched  # type: ignore[method-assign,assignment]
     previous = sys.getprofile()
     sys.setprofile(watch.on_event)
+    threading.setprofile(watch.on_event)  # threads the execution starts
     try:
         yield watch
     finally:
+        threading.setprofile(None)
         sys.setprofile(previous)
+        Compiled.__init__ = compile_init  # type: ignore[method-assign]
         HasCacheKey._generate_cache_key = generate  # type: ignore[method-assign]
 
 
-def statements_built_during(
-    run: Callable[[], Any], reset: Callable[[], None], variant: type[Variant]
-) -> list[BuiltInCall]:
-    """Run the variant's execution three times from the state ``reset`` restores: a warm-up,
-    a first execution, and a watched one; what the watched one built (nothing, for a variant
-    that builds its statements once). ``run`` must run the variant's code in this thread."""
-    code = (_IMPLEMENTATIONS, inspect.getfile(variant))
+def statements_built_during(run: Callable[[], Any], reset: Callable[[], None]) -> list[BuiltInCall]:
+    """Run an execution three times from the state ``reset`` restores: a warm-up, a first
+    execution, and a watched one; what the watched one built or compiled (nothing, for a
+    variant that builds its statements once: its statements' cache keys are memoized and their
+    compiled forms cached). Threads that exist already are not watched: ``run`` must run the
+    variant's code in this thread or in threads it starts."""
     for _ in range(2):
         reset()
         run()
     reset()
-    with _watching(code) as watch:
+    with _watching() as watch:
         run()
-    unique: dict[str, BuiltInCall] = {str(found): found for found in watch.found}
-    return list(unique.values())
+    return watch.found()
 
 
 # --- the same SQL -------------------------------------------------------------------------------
@@ -171,11 +206,10 @@ class SqlRun:
         return f"{self.sql}  [x{self.parameter_sets}]"
 
 
-_TRANSACTION_CONTROL = re.compile(r"^(begin|commit|rollback|savepoint|release)\b")
+_TRANSACTION_CONTROL = re.compile(r"^(begin|commit|rollback)\b(?! to)")
 _PLACEHOLDER = re.compile(r"%\(\w+\)s|%s|\$\d+|\?|(?<![:\w]):\w+|__\[postcompile_\w+\]")
 _CAST = re.compile(r"\?::(?:timestamp with(?:out)? time zone|[a-z_]+)(?:\[\])?")
-_QUALIFIER = re.compile(r"\b[a-z_][a-z0-9_]*\.(?=[a-z_])")
-_LABEL = re.compile(r" as [a-z_][a-z0-9_]*")
+_LABEL = re.compile(r" as [a-z_][a-z0-9_]*(?=,| from )")
 _IN_LIST = re.compile(r" in \(\?(, \?)*\)")
 _VALUES_GROUPS = re.compile(r"(\(\?(?:, \?)*\))(?:, \(\?(?:, \?)*\))+")
 
@@ -191,7 +225,6 @@ def normalize_sql(sql: str) -> str:
     text = re.sub(r",\s*", ", ", text)
     text = re.sub(r"\s*=\s*", " = ", text)
     text = re.sub(r"\b(in|values|any|from|join|on|where|and|or|returning)\(", r"\1 (", text)
-    text = _QUALIFIER.sub("", text)
     text = _LABEL.sub("", text)
     text = _IN_LIST.sub(" in (?...)", text)
     return _VALUES_GROUPS.sub(r"\1", text)
@@ -222,20 +255,3 @@ def first_difference(signature: Sequence[SqlRun], baseline: Sequence[SqlRun]) ->
         extra = longer[min(len(signature), len(baseline))]
         return f"{name} also sends {extra}"
     return None
-
-
-def differences_table() -> str:
-    """The declared differences as the Markdown table of docs/at-its-best.md (a test keeps
-    the two the same)."""
-    from implementations.differences import DIFFERENCES
-
-    lines = [
-        "| variants | workloads | backends | why the SQL differs from `dbapi`'s |",
-        "| --- | --- | --- | --- |",
-    ]
-    for difference in DIFFERENCES:
-        variants = ", ".join(f"`{v}`" for v in difference.variants)
-        workloads = ", ".join(f"`{w}`" for w in difference.workloads)
-        backends = ", ".join(difference.backends) if difference.backends else "every backend"
-        lines.append(f"| {variants} | {workloads} | {backends} | {difference.reason} |")
-    return "\n".join(lines)

@@ -25,12 +25,13 @@ from implementations.contract import (
 from implementations.drivers import delete_users, select_users, select_users_with_posts
 
 INSERT_USER = (
-    "INSERT INTO user_account (username, email, created_at) VALUES ($1, $2, $3) RETURNING id"
+    "INSERT INTO user_account (username, email, created_at) VALUES ($1, $2, $3) "
+    "RETURNING user_account.id"
 )
 POST_COLUMNS = ("user_id", "title", "body", "created_at")
-SELECT_USERS = select_users("id = ANY($1)")
-UPDATE_EMAIL = "UPDATE user_account SET email = $1 WHERE id = $2"
-DELETE_USERS = delete_users("id = ANY($1)")
+SELECT_USERS = select_users("user_account.id = ANY($1)")
+UPDATE_EMAIL = "UPDATE user_account SET email = $1 WHERE user_account.id = $2"
+DELETE_USERS = delete_users("user_account.id = ANY($1)")
 SELECT_USERS_WITH_POSTS = select_users_with_posts("user_account.id = ANY($1)")
 
 

@@ -209,9 +209,10 @@ class Variant:
 
     @classmethod
     def describe(cls, workload: str) -> str:
-        """The first line of the workload method's docstring: how this style does the work."""
+        """The first paragraph of the workload method's docstring, on one line: how this style
+        does the work."""
         doc = getattr(cls, workload).__doc__ or ""
-        return doc.strip().splitlines()[0] if doc.strip() else ""
+        return " ".join(doc.strip().split("\n\n")[0].split())
 
     # --- CRUD ---------------------------------------------------------------------------------
 

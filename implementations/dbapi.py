@@ -3,7 +3,7 @@ module on SQLite, psycopg 3 on PostgreSQL, ...), no SQLAlchemy in the path.
 
 The statements are the same on every backend except where the drivers differ: placeholders
 (``?`` / ``%s``), a list of ids (``IN (?, ?, ...)`` / ``= ANY(%s)``), how new ids come back
-(``lastrowid`` per row / ``executemany(..., returning=True)``) and timestamps (sqlite3 stores
+(``lastrowid`` per row / a multi-row ``INSERT ... RETURNING``) and timestamps (sqlite3 stores
 them as text, written in the same format SQLAlchemy uses so both leave identical rows). Those
 differences live in :mod:`implementations.drivers`, one module per backend.
 """
@@ -84,7 +84,7 @@ class DbapiVariant(Variant):
 
     def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
         """one SELECT ... WHERE id IN (...), or = ANY(%s) where the driver binds a list"""
-        condition, parameters = self.sql.id_list("id", user_ids)
+        condition, parameters = self.sql.id_list("user_account.id", user_ids)
         with unit_of_work(self.connection) as cursor:
             cursor.execute(
                 select_users(condition),
@@ -99,7 +99,7 @@ class DbapiVariant(Variant):
 
     def crud_delete(self, user_ids: Sequence[int]) -> None:
         """one DELETE ... WHERE id IN (...), or = ANY(%s) where the driver binds a list"""
-        condition, parameters = self.sql.id_list("id", user_ids)
+        condition, parameters = self.sql.id_list("user_account.id", user_ids)
         with unit_of_work(self.connection) as cursor:
             cursor.execute(delete_users(condition), parameters)
 

@@ -1,6 +1,7 @@
 """psycopg's ``AsyncConnection`` with hand-written SQL: the ``dbapi`` variant's statements on
 PostgreSQL (:mod:`implementations.drivers.postgres`), awaited. Like ``dbapi`` it inserts rows
-that must return ids with a pipelined ``executemany(..., returning=True)``, and loads the posts,
+that must return ids with multi-row ``INSERT ... RETURNING id`` statements that keep the rows'
+order, and loads the posts,
 which need no id back, with ``COPY`` (psycopg's ``AsyncCursor.copy()``).
 """
 
@@ -21,7 +22,7 @@ from implementations.contract import (
     UserWithPosts,
 )
 from implementations.drivers import delete_users, select_users, select_users_with_posts
-from implementations.drivers.postgres import COPY_POSTS, Sql
+from implementations.drivers.postgres import COPY_POSTS, Sql, ordered_inserts
 
 
 class DbapiAsyncVariant(AsyncVariant):
@@ -55,13 +56,12 @@ class DbapiAsyncVariant(AsyncVariant):
     async def _insert_returning_ids(
         self, cursor: Any, sql: str, rows: Sequence[Sequence[Any]]
     ) -> list[int]:
-        # as the sync driver's: pipelined, each row's result set kept by returning=True
-        await cursor.executemany(f"{sql} RETURNING id", rows, returning=True)
-        ids = []
-        while True:
-            ids.append((await cursor.fetchone())[0])
-            if not cursor.nextset():
-                return ids
+        # as the blocking driver's: multi-row INSERTs whose RETURNING keeps the rows' order
+        ids: list[int] = []
+        for statement, parameters in ordered_inserts(sql, rows):
+            await cursor.execute(statement, parameters)
+            ids.extend(row[0] for row in await cursor.fetchall())
+        return ids
 
     async def _copy_posts(self, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
         async with cursor.copy(COPY_POSTS) as copy:
@@ -70,7 +70,7 @@ class DbapiAsyncVariant(AsyncVariant):
 
     @awaited
     async def crud_create(self, users: Sequence[NewUser]) -> list[int]:
-        """a pipelined executemany(INSERT ... RETURNING id, returning=True)"""
+        """multi-row INSERT ... RETURNING id, the rows' order kept (ORDER BY a row number)"""
         async with self._unit_of_work() as cursor:
             return await self._insert_returning_ids(
                 cursor, self.sql.insert_user, [self.sql.user_row(u) for u in users]
@@ -79,7 +79,7 @@ class DbapiAsyncVariant(AsyncVariant):
     @awaited
     async def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
         """one SELECT ... WHERE id = ANY(%s)"""
-        condition, parameters = self.sql.id_list("id", user_ids)
+        condition, parameters = self.sql.id_list("user_account.id", user_ids)
         async with self._unit_of_work() as cursor:
             await cursor.execute(
                 select_users(condition),
@@ -96,7 +96,7 @@ class DbapiAsyncVariant(AsyncVariant):
     @awaited
     async def crud_delete(self, user_ids: Sequence[int]) -> None:
         """one DELETE ... WHERE id = ANY(%s)"""
-        condition, parameters = self.sql.id_list("id", user_ids)
+        condition, parameters = self.sql.id_list("user_account.id", user_ids)
         async with self._unit_of_work() as cursor:
             await cursor.execute(delete_users(condition), parameters)
 

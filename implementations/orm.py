@@ -89,20 +89,20 @@ class OrmVariant(_OrmVariantBase):
             return [user.id for user in new_users]
 
     def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
-        """select(User) with id IN (...), each mapped object turned into a record"""
+        """select(User) on the list of ids, built once; each mapped object turned into a record"""
         with self.session_factory() as session, session.begin():
             users = session.scalars(self.statements.users, ids(user_ids))
             return [_user_record(user) for user in users]
 
     def crud_update(self, changes: Sequence[EmailChange]) -> None:
-        """load the Users with one SELECT ... IN, set .email, the flush UPDATEs by primary key"""
+        """load the Users by id in one SELECT, set .email; the flush UPDATEs them"""
         new_email = {change.user_id: change.email for change in changes}
         with self.session_factory() as session, session.begin():
             for user in session.scalars(self.statements.users_unordered, ids(new_email)):
                 user.email = new_email[user.id]
 
     def crud_delete(self, user_ids: Sequence[int]) -> None:
-        """load the Users with one SELECT ... IN, Session.delete() each; the flush DELETEs"""
+        """load the Users by id in one SELECT, Session.delete() each; the flush DELETEs"""
         with self.session_factory() as session, session.begin():
             for user in session.scalars(self.statements.users_unordered, ids(user_ids)):
                 session.delete(user)

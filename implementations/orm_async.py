@@ -68,7 +68,7 @@ class OrmAsyncVariant(AsyncEngineVariant):
 
     @awaited
     async def crud_update(self, changes: Sequence[EmailChange]) -> None:
-        """load the Users with one SELECT ... IN, set .email, the flush UPDATEs by primary key"""
+        """load the Users by id in one SELECT, set .email; the flush UPDATEs them"""
         new_email = {change.user_id: change.email for change in changes}
         async with self.session_factory() as session, session.begin():
             for user in await session.scalars(self.statements.users_unordered, ids(new_email)):
@@ -76,7 +76,7 @@ class OrmAsyncVariant(AsyncEngineVariant):
 
     @awaited
     async def crud_delete(self, user_ids: Sequence[int]) -> None:
-        """load the Users with one SELECT ... IN, await session.delete() each; flush DELETEs"""
+        """load the Users by id in one SELECT, await session.delete() each; flush DELETEs"""
         async with self.session_factory() as session, session.begin():
             for user in await session.scalars(self.statements.users_unordered, ids(user_ids)):
                 await session.delete(user)

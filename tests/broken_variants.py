@@ -27,6 +27,8 @@ from implementations.drivers import driver_sql, ids
 from implementations.orm import OrmVariant
 from implementations.schema import User, user_account
 
+from statement_helper import users_statement
+
 
 class SkipsLastChange(DbapiVariant):
     """dbapi that forgets the last email change"""
@@ -199,3 +201,25 @@ class ReadsWithoutOrder(CoreVariant):
         with self.engine.begin() as connection:
             rows = connection.execute(self.unordered, ids(user_ids))
             return sorted((UserRecord(*row) for row in rows), key=lambda user: user.id)
+
+
+class RebuildsThroughAHelper(CoreVariant):
+    """Core whose SELECT a helper module builds anew in every call, undeclared"""
+
+    def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
+        """a helper's select() per call"""
+        statement = users_statement(driver_sql(self.connections.backend).ids_match)
+        with self.engine.begin() as connection:
+            return [UserRecord(*row) for row in connection.execute(statement, ids(user_ids))]
+
+
+class CompilesEveryCall(CoreVariant):
+    """Core that turns the compiled cache off: its statement is built once, compiled in every
+    call, undeclared"""
+
+    def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
+        """core's SELECT on a connection without a compiled cache"""
+        with self.engine.begin() as connection:
+            uncached = connection.execution_options(compiled_cache=None)
+            rows = uncached.execute(self.statements.select_users, ids(user_ids))
+            return [UserRecord(*row) for row in rows]

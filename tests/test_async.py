@@ -48,27 +48,24 @@ def test_the_five_asyncio_variants_are_registered_for_postgres_only() -> None:
 #   asyncpg: transaction() sends "BEGIN;" as a simple Query; fetchmany() binds the INSERT
 #     prepared (Parse) in the warm-up, so only Bind, Execute, Sync: one round trip; "COMMIT;"
 #     a Query: 1 call, 3 statements, 3 round trips, no Parse.
-#   dbapi_async: psycopg's executemany runs in pipeline mode, where BEGIN cannot be a simple
-#     Query: BEGIN is Parse, Bind, Execute and a Sync of its own (1 round trip); the INSERT is
-#     Parse, Bind, Describe, Execute and a Flush, to read its id (1), then its Sync (1);
-#     COMMIT a Query (1): 3 statements, 4 round trips, as the blocking dbapi's (psycopg
-#     prepares nothing: prepare_threshold=None when counting).
+#   dbapi_async: BEGIN a Query (1 round trip); the multi-row INSERT ... RETURNING, one Parse,
+#     Bind, Execute and Sync (1); COMMIT a Query (1): 3 statements, 3 round trips, as the
+#     blocking dbapi's (psycopg prepares nothing: prepare_threshold=None when counting).
 CRUD_CREATE_ONE = {
     "asyncpg": ((1, 3, 3), messages(0, 1, 1, 1, 2), WIRE),
-    "dbapi_async": ((1, 3, 4), messages(2, 2, 2, 2, 1), TRACE),
+    "dbapi_async": ((1, 3, 3), messages(1, 1, 1, 1, 2), TRACE),
 }
 # parent_child_insert, 2 users with 5 posts each.
 #   asyncpg: BEGIN; the users' INSERT ... RETURNING for both in one pipeline (2 Bind/Execute,
 #     1 Sync); the 10 posts in one binary COPY: a Query followed by the rows and CopyDone
 #     without waiting for the server's go-ahead, one round trip; COMMIT: 2 calls, BEGIN + 2 +
 #     COPY + COMMIT = 5 statements, 4 round trips, no Parse.
-#   dbapi_async: as dbapi (see test_counts): BEGIN with its Sync; the 2 users' INSERTs and a
-#     Flush (their ids), then a Sync; the 10 posts by COPY, a Query whose rows psycopg sends
-#     after the server's go-ahead (2 round trips); COMMIT: 2 calls, 5 statements (3 Executes
-#     and 2 Queries), 6 round trips, 2 Syncs.
+#   dbapi_async: as dbapi (see test_counts): BEGIN (1); both users in one multi-row INSERT
+#     (1); the 10 posts by COPY, a Query whose rows psycopg sends after the server's go-ahead
+#     (2); COMMIT (1): 2 calls, 4 statements (1 Execute and 3 Queries), 5 round trips.
 PARENT_CHILD_TWO = {
     "asyncpg": ((2, 5, 4), messages(0, 2, 2, 1, 3), WIRE),
-    "dbapi_async": ((2, 5, 6), messages(3, 3, 3, 2, 2), TRACE),
+    "dbapi_async": ((2, 4, 5), messages(1, 1, 1, 1, 3), TRACE),
 }
 
 

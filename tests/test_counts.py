@@ -56,15 +56,14 @@ SQLITE_PARENT_CHILD = {"orm": (12, 14), "orm_bulk": (3, 14), "core": (3, 14), "d
 #             psycopg runs as 10 Executes in one pipeline: BEGIN + 1 + 10 + COMMIT = 13
 #             statements in 4 round trips
 #   core:     the same as orm_bulk
-#   dbapi:    executemany(returning=True) of the 2 users (2 Executes), the 10 posts by COPY
-#             (one Query): BEGIN + 2 + 1 + COMMIT = 5 statements; psycopg's pipeline sends
-#             BEGIN, then the users' batch with a Flush to read their ids and a Sync to end it;
-#             the COPY waits for the server's go-ahead before its rows: 1 + 2 + 2 + 1 = 6
+#   dbapi:    both users in one multi-row INSERT ... RETURNING (1 Execute), the 10 posts by
+#             COPY (one Query): BEGIN + 1 + 1 + COMMIT = 4 statements; the COPY waits for the
+#             server's go-ahead before its rows: 1 + 1 + 2 + 1 = 5 round trips
 POSTGRES_PARENT_CHILD = {
     "orm": (2, 4, 4),
     "orm_bulk": (2, 13, 4),
     "core": (2, 13, 4),
-    "dbapi": (2, 5, 6),
+    "dbapi": (2, 4, 5),
 }
 
 

@@ -16,7 +16,6 @@ from bench.cells import Cell, Harness, case_for, runs_on
 from bench.counting import ClientCall
 from bench.fairness import (
     BuiltInCall,
-    differences_table,
     first_difference,
     normalize_sql,
     sql_signature,
@@ -28,6 +27,7 @@ from implementations.differences import (
     BUILT_PER_CALL,
     DIFFERENCES,
     declared_differences,
+    documentation_tables,
     sql_marker,
 )
 from implementations.registry import BASELINE_VARIANT, VARIANTS, load_variant
@@ -57,15 +57,12 @@ def _built_in_call(harness: Harness, backend: Backend, workload: str, variant: s
             return statements_built_during(
                 lambda: instance.concurrent_requests(case.argument[0]),
                 lambda: backend.reset(case.seed),
-                load_variant(variant),
             )
         finally:
             instance.prepare_workers(0)
     case = case_for(cell)
     run = harness.execution(cell)
-    return statements_built_during(
-        lambda: run(case.argument), lambda: backend.reset(case.seed), load_variant(variant)
-    )
+    return statements_built_during(lambda: run(case.argument), lambda: backend.reset(case.seed))
 
 
 @pytest.mark.parametrize(
@@ -147,15 +144,19 @@ def test_the_marker_says_same_sql_or_why() -> None:
         (
             "SELECT user_account.id FROM user_account WHERE user_account.id = "
             "ANY (%(ids)s::INTEGER[]) ORDER BY user_account.id",
-            "SELECT user_account.id FROM user_account WHERE id = ANY(%s) ORDER BY id",
+            "SELECT user_account.id FROM user_account WHERE user_account.id = ANY(%s) "
+            "ORDER BY user_account.id",
         ),
         ("SELECT id FROM t WHERE id IN (?, ?, ?)", "select id from t where id in (%s)"),
-        ('UPDATE "t" SET email=:email WHERE t.id = :id_1', "UPDATE t SET email = $1 WHERE id = $2"),
+        (
+            'UPDATE "t" SET email=:email WHERE t.id = :id_1',
+            "UPDATE t SET email = $1 WHERE t.id = $2",
+        ),
         (
             "INSERT INTO t (a, b) VALUES (%s, %s), (%s, %s)",
             "INSERT INTO t (a, b) VALUES (?, ?)",
         ),
-        ("SELECT t.a AS a_1 FROM t;", "SELECT a FROM t"),
+        ("SELECT t.a AS a_1, t.b AS b_1 FROM t;", "SELECT t.a, t.b FROM t"),
         (
             "SELECT a FROM t WHERE id = %(pk_1)s::INTEGER FOR UPDATE",
             "SELECT a FROM t WHERE id = ? FOR UPDATE",
@@ -174,10 +175,21 @@ def test_normalization_keeps_only_what_changes_the_meaning(first: str, second: s
         ("DELETE FROM t WHERE id = ANY(?)", "DELETE FROM t WHERE id IN (?, ?)"),
         ("INSERT INTO t (a) VALUES (?) RETURNING id", "INSERT INTO t (a) VALUES (?)"),
         ("COPY t (a) FROM STDIN", "COPY t (a) FROM STDIN (FORMAT binary)"),
+        # a qualifier says which table, and a cast is not a label
+        (
+            "SELECT a.id FROM a JOIN b ON a.id = b.a_id WHERE a.id = ?",
+            "SELECT a.id FROM a JOIN b ON a.id = b.a_id WHERE b.id = ?",
+        ),
+        ("SELECT CAST(? AS INTEGER)", "SELECT CAST(? AS TEXT)"),
     ],
 )
 def test_normalization_keeps_what_does(first: str, second: str) -> None:
     assert normalize_sql(first) != normalize_sql(second)
+
+
+def test_a_savepoint_is_not_transaction_control() -> None:
+    calls = [ClientCall("SAVEPOINT sa_1", 1, 0, False), ClientCall("COMMIT", 1, 0, False)]
+    assert [run.sql for run in sql_signature(calls)] == ["savepoint sa_1"]
 
 
 def test_a_signature_merges_repeats_and_leaves_out_transaction_control() -> None:
@@ -221,6 +233,26 @@ def test_a_statement_rebuilt_per_call_is_caught(
     assert any("select()" in found.what for found in built), built
 
 
+def test_a_statement_a_helper_module_builds_per_call_is_caught(
+    planted: Callable[[str, str], None], harness: Harness, backend: Backend
+) -> None:
+    planted("planted_helper", "RebuildsThroughAHelper")
+    built = _built_in_call(harness, backend, "crud_read", "planted_helper")
+    assert any(
+        found.where.startswith("statement_helper.py:") and "select()" in found.what
+        for found in built
+    ), built
+
+
+def test_a_statement_compiled_in_every_call_is_caught(
+    planted: Callable[[str, str], None], harness: Harness, backend: Backend
+) -> None:
+    planted("planted_compiles", "CompilesEveryCall")
+    built = _built_in_call(harness, backend, "crud_read", "planted_compiles")
+    assert [found.what.split(":")[0] for found in built] == ["compiled afresh"], built
+    assert built[0].where.startswith("broken_variants.py:"), built
+
+
 def test_options_built_per_call_are_caught(
     planted: Callable[[str, str], None], harness: Harness, backend: Backend
 ) -> None:
@@ -242,4 +274,4 @@ def test_undeclared_different_sql_is_caught(
 
 def test_the_documentation_lists_every_declared_difference() -> None:
     docs = (Path(__file__).parent.parent / "docs" / "at-its-best.md").read_text()
-    assert differences_table() in docs
+    assert documentation_tables() in docs

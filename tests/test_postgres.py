@@ -416,4 +416,4 @@ def test_statements_shows_every_style_sending_the_raw_drivers_id_list(tmp_path: 
         assert "WHERE user_account.id = ANY (%(ids)s::INTEGER[])" in sections[variant]
         assert "execute: 1 parameter\n" in sections[variant]
     assert "SQL: the baseline the others are compared with" in sections["dbapi"]
-    assert "WHERE id = ANY(%s) ORDER BY id" in sections["dbapi"]
+    assert "WHERE user_account.id = ANY(%s) ORDER BY user_account.id" in sections["dbapi"]

@@ -271,15 +271,15 @@ def test_round_trip_times_are_parsed_or_refused() -> None:
 def test_a_pipelined_executemany_keeps_its_round_trips_through_the_proxy(
     postgres_backend: Backend, postgres_harness: Harness
 ) -> None:
-    # dbapi's crud_create at size 100 is psycopg's executemany: 100 INSERTs, pipelined
-    cell = Cell("crud_create", "dbapi", "postgres", 100)
-    case = WORKLOADS["crud_create"].case(100)
+    # dbapi's crud_update at size 100 is psycopg's executemany: 100 UPDATEs, pipelined
+    cell = Cell("crud_update", "dbapi", "postgres", 100)
+    case = WORKLOADS["crud_update"].case(100)
     direct = postgres_harness.count(cell, case)
     delayed = DelayedHarnesses(postgres_backend)
     try:
         through = delayed.get(10.0)
         proxied = through.count(cell, case)
-        run = through.variant("dbapi").crud_create
+        run = through.variant("dbapi").crud_update
         timings = []
         for _ in range(3):
             postgres_backend.reset(case.seed)

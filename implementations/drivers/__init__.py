@@ -40,7 +40,7 @@ JOINED_COLUMNS = (
 
 def select_users(condition: str) -> str:
     """The users matching ``condition`` (on ``id``), ordered by id."""
-    return f"SELECT {USER_COLUMNS} FROM user_account WHERE {condition} ORDER BY id"
+    return f"SELECT {USER_COLUMNS} FROM user_account WHERE {condition} ORDER BY user_account.id"
 
 
 def select_users_with_posts(condition: str) -> str:
@@ -79,8 +79,8 @@ class DriverSql:
             "INSERT INTO user_blog_post (user_id, title, body, created_at) "
             f"VALUES ({p}, {p}, {p}, {p})"
         )
-        self.update_email = f"UPDATE user_account SET email = {p} WHERE id = {p}"
-        self.select_user = f"SELECT {USER_COLUMNS} FROM user_account WHERE id = {p}"
+        self.update_email = f"UPDATE user_account SET email = {p} WHERE user_account.id = {p}"
+        self.select_user = f"SELECT {USER_COLUMNS} FROM user_account WHERE user_account.id = {p}"
         self.select_user_for_update = f"{self.select_user}{self.lock_row}"
 
     def lock_at_begin(self, engine: Engine) -> None:

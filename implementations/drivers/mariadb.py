@@ -31,7 +31,7 @@ class Sql(DriverSql):
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
             page = rows[start : start + ROWS_PER_STATEMENT]
             cursor.execute(
-                f"{head} VALUES {', '.join([group] * len(page))} RETURNING id",
+                f"{head} VALUES {', '.join([group] * len(page))} RETURNING user_account.id",
                 [value for row in page for value in row],
             )
             ids.extend(sorted(row[0] for row in cursor.fetchall()))
