@@ -16,7 +16,7 @@ from bench.backends.servers import Server
 from bench.cells import Cell, Harness, runs_on
 from bench.counting import ClientCall, Observation
 from bench.workloads import WORKLOADS, sizes_for
-from implementations.differences import sql_marker
+from implementations.differences import SAME_SQL, sql_marker
 from implementations.registry import BASELINE_VARIANT, load_variant
 
 _PLACEHOLDER = r"(?:\?|%s|%\(\w+\)s(?:::[\w ]+)?)"
@@ -46,7 +46,7 @@ def sql_against_baseline(variant: str, workload: str, backend: str) -> str:
     if variant == BASELINE_VARIANT:
         return "the baseline the others are compared with"
     marker = sql_marker(variant, workload, backend)
-    return "same SQL as dbapi" if marker == "same SQL" else f"other SQL than dbapi: {marker}"
+    return "same SQL as dbapi" if marker == SAME_SQL else f"other SQL than dbapi: {marker}"
 
 
 def describe_call(call: ClientCall) -> str:

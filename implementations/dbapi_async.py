@@ -1,8 +1,8 @@
 """psycopg's ``AsyncConnection`` with hand-written SQL: the ``dbapi`` variant's statements on
 PostgreSQL (:mod:`implementations.drivers.postgres`), awaited. Like ``dbapi`` it inserts rows
 that must return ids with multi-row ``INSERT ... RETURNING id`` statements that keep the rows'
-order, and loads the posts,
-which need no id back, with ``COPY`` (psycopg's ``AsyncCursor.copy()``).
+order, and loads the posts, which need no id back, with ``COPY`` (psycopg's
+``AsyncCursor.copy()``).
 """
 
 from __future__ import annotations

@@ -67,8 +67,6 @@ class DriverSql:
     #: the statement a read-modify-write begins with, where the driver's own BEGIN (or none)
     #: would not lock what it reads
     begin_writes: ClassVar[str | None] = None
-    #: the COPY statement that loads posts, where the driver has one (else an executemany)
-    copy_posts: ClassVar[str | None] = None
 
     def __init__(self) -> None:
         p = self.placeholder

@@ -43,7 +43,6 @@ def ordered_inserts(sql: str, rows: Sequence[Sequence[Any]]) -> Iterator[tuple[s
 
 class Sql(DriverSql):
     placeholder: ClassVar[str] = "%s"
-    copy_posts: ClassVar[str | None] = COPY_POSTS
 
     def id_list(self, column: str, ids: Sequence[int]) -> tuple[str, Sequence[Any]]:
         return f"{column} = ANY(%s)", [list(ids)]
