@@ -25,12 +25,17 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import shutil
 import signal
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench import stopping
+from bench.leftovers import owned_prefix
 from bench.results import (
     PROJECTED_WORKLOADS,
     CellResult,
@@ -89,6 +94,7 @@ def draw_charts(results: Results, folder: Path) -> list[Path]:
     """Every backend's charts as PNG files in ``folder``; their paths. Drawn by as many
     processes as the machine has cores, up to two: a chart takes up to two seconds."""
     global _DRAWING
+    settings = ExitStack()
     jobs = [
         (backend, name)
         for backend in results.backends
@@ -96,6 +102,7 @@ def draw_charts(results: Results, folder: Path) -> list[Path]:
     ]
     _DRAWING = (results, folder)
     try:
+        settings.enter_context(_matplotlib_settings_folder())
         workers = min(2, os.cpu_count() or 1)
         if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
             context = multiprocessing.get_context("fork")
@@ -105,7 +112,40 @@ def draw_charts(results: Results, folder: Path) -> list[Path]:
             drawn = [_draw_one(job) for job in jobs]
     finally:
         _DRAWING = None
+        settings.close()
     return [path for path in drawn if path is not None]
+
+
+@contextmanager
+def _matplotlib_settings_folder() -> Iterator[None]:
+    """Where the home folder cannot hold matplotlib's settings and font cache, a temporary
+    folder of the run's own, removed afterwards (matplotlib would warn four times and leave
+    folders of its own in the temporary folder)."""
+    if os.environ.get("MPLCONFIGDIR") or _writable_home_settings():
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix=owned_prefix("bench-matplotlib-"))
+    forget = stopping.remove_at_once(Path(folder))
+    os.environ["MPLCONFIGDIR"] = folder
+    try:
+        yield
+    finally:
+        del os.environ["MPLCONFIGDIR"]
+        shutil.rmtree(folder, ignore_errors=True)
+        forget()
+
+
+def _writable_home_settings() -> bool:
+    """Whether matplotlib can keep its settings and cache where it looks by default."""
+    home = Path.home()
+    for variable, default in (("XDG_CONFIG_HOME", ".config"), ("XDG_CACHE_HOME", ".cache")):
+        folder = Path(os.environ.get(variable) or home / default) / "matplotlib"
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
+            return False
+    return True
 
 
 def _drawer() -> None:

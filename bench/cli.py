@@ -7,14 +7,10 @@ the previous ``benchmarks.json`` as it was.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import shlex
-import shutil
-import signal
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -23,19 +19,39 @@ from typing import NoReturn
 
 import pytest
 
+from bench import stopping
 from bench.backends import BACKENDS, LEFT_BEHIND, BackendType, backend_type, backend_types
-from bench.backends.servers import ProvidedServers, Server, ServerError, ServerUnavailable
+from bench.backends.servers import (
+    ProvidedServers,
+    Server,
+    ServerError,
+    ServerUnavailable,
+)
 from bench.cells import runs_on
+from bench.leftovers import owned_prefix, remove_left_behind
 from bench.messages import first_line
 from bench.network import parse_rtts
-from bench.workloads import DEFAULT_SIZES, QUICK_SIZES, WORKLOADS, parse_sizes
+from bench.output_folder import (
+    REPORT_FILE,
+    RESULTS_FILE,
+    FolderRefused,
+    check_output_folder,
+    files_made,
+    locked_output_folder,
+    staging_folder,
+)
+from bench.workloads import (
+    DEFAULT_SIZES,
+    MAX_WORKERS,
+    QUICK_SIZES,
+    WORKLOADS,
+    parse_sizes,
+    sizes_for,
+)
 from implementations.registry import VARIANTS, load_variant
 
 BENCHMARKS_DIR = Path(__file__).parent / "benchmarks"
 DEFAULT_OUT = Path("results/latest")
-RESULTS_FILE = "benchmarks.json"
-REPORT_FILE = "REPORT.md"
-CHARTS_DIR = "charts"
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -106,6 +122,12 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
             )
 
 
+_FORCE_HELP = (
+    "write into a folder that also holds files no run wrote (they are kept; files of the "
+    "same name as the results, report and charts are replaced)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m bench",
@@ -137,9 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_server_options(run)
     run.add_argument("--out", type=_folder, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT}")
+    run.add_argument("--force", action="store_true", help=_FORCE_HELP)
 
     report = commands.add_parser("report", help="charts and REPORT.md from benchmarks.json")
     report.add_argument("results_dir", type=_folder)
+    report.add_argument("--force", action="store_true", help=_FORCE_HELP)
 
     compare = commands.add_parser(
         "compare", help="what changed between two runs, cell by cell, beyond their noise"
@@ -161,21 +185,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signal_number, _stop)
-    if STOP.is_set():  # a signal came while the handlers of __main__ were in place
-        return _interrupted_status()
+    stopping.install()
+    if stopping.requested():  # a signal came while the handlers of __main__ were in place
+        return stopping.exit_status()
     try:
         args = build_parser().parse_args(argv)
         status = int(COMMANDS[args.command](args))
         sys.stdout.flush()  # here, where a reader gone away is caught, not at exit
         return status
-    except UsageError as exc:
+    except (UsageError, FolderRefused) as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
+        stopping.request()
         print("bench: interrupted", file=sys.stderr)
-        return _interrupted_status()
+        return stopping.exit_status()
     except BrokenPipeError:
         # the reader went away (`python -m bench list | head`): stop quietly, and keep
         # Python's own final flush of stdout from failing again
@@ -183,63 +207,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
-#: set by Ctrl-C or SIGTERM, and never cleared: a run that saw it does not publish results
-STOP = threading.Event()
-#: the signal that stopped the run: the exit status is 128 + its number (130, 143)
-_SIGNALLED = [signal.SIGINT]
-
-
-def _interrupted_status() -> int:
-    return 128 + int(_SIGNALLED[0])
-
-
-def _stop(signum: int, frame: object) -> None:
-    """Unwind like Ctrl-C, so whatever was started is stopped on the way out. The event
-    stays set, for Python drops a KeyboardInterrupt raised inside a garbage-collection
-    callback; a second signal stops at once (:func:`_stop_now`)."""
-    STOP.set()
-    _SIGNALLED[0] = signal.Signals(signum)
-    signal.signal(signal.SIGINT, _stop_now)
-    signal.signal(signal.SIGTERM, _stop_now)
-    raise KeyboardInterrupt
-
-
-def _stop_now(signum: int, frame: object) -> None:
-    """The second signal: kill what the harness started, without waiting for it to shut
-    down, remove its folders and the run's unpublished files, and exit."""
-    from bench.backends.servers import kill_now
-
-    killed = kill_now()
-    for path in _REMOVE_AT_ONCE:
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-    print(
-        "bench: stopped at once" + ("; the servers it had started were killed" if killed else ""),
-        file=sys.stderr,
-    )
-    os._exit(_interrupted_status())
-
-
-#: what a second signal removes on its way out: the run's staging folder and its holder note
-_REMOVE_AT_ONCE: list[Path] = []
-
-
 class _RunGuard:
     """pytest plugin: end the session before the next cell once a signal came in, and catch
-    a failure to write the results (a full disk) so that it becomes one line, not pytest's
-    internal-error traceback."""
+    a failure to write the results (a full disk) or a selection refused before any cell ran
+    (a server short of connection slots) so that each becomes one line, not pytest's
+    traceback or its own error line."""
 
     def __init__(self) -> None:
         self.save_error: OSError | None = None
+        self.refused: str | None = None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> Generator[None, None, None]:
+        try:
+            return (yield)
+        except pytest.UsageError as exc:
+            self.refused = str(exc)
+            raise pytest.UsageError() from None  # said once, by the command line
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> bool | None:
-        if STOP.is_set():
+        if stopping.requested():
             item.session.shouldstop = "interrupted by a signal"
             return True
         return None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        try:
+            return (yield)
+        except KeyboardInterrupt:
+            # ends the session as Ctrl-C does, without the traceback pytest would describe
+            # first: its arguments' reprs (a case of 100000 rows) took seconds to make
+            stopping.request()
+            raise pytest.exit.Exception(
+                "interrupted by a signal", returncode=pytest.ExitCode.INTERRUPTED
+            ) from None
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
@@ -298,67 +301,11 @@ def _say(line: str) -> None:
 # --- run -----------------------------------------------------------------------------------------
 
 
-def _check_output_folder(folder: Path) -> None:
-    """Refuse, before anything runs, an output folder the results could not be written to;
-    create nothing yet."""
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    problem = None
-    if not existing.is_dir():
-        problem = f"{existing} is a file, not a folder"
-    elif not os.access(existing, os.W_OK | os.X_OK):
-        problem = f"{existing} is not writable"
-    elif (folder / RESULTS_FILE).is_dir():
-        problem = f"{folder / RESULTS_FILE} is a folder"
-    if problem:
-        raise UsageError(f"cannot write results to {folder}: {problem}")
-
-
-#: who holds an output folder: written by the run holding it, removed when it ends
-HOLDER_FILE = ".running"
-
-
-@contextmanager
-def _locked_output_folder(folder: Path) -> Iterator[Path]:
-    """The output folder, created if need be, held by this run alone (an exclusive lock on
-    the folder itself) until the run ends; removed again if the run left nothing in it."""
-    created = not folder.exists()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError as exc:
-        raise UsageError(f"cannot write results to {folder}: {exc.strerror or exc}") from None
-    holder = folder / HOLDER_FILE
-    held = False
-    try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            try:
-                who = holder.read_text().strip() or "which has not said who it is yet"
-            except OSError:
-                who = "which has not said who it is yet"
-            raise UsageError(
-                f"{folder} is in use by another run ({who}); wait for it or choose another --out"
-            ) from None
-        held = True
-        _REMOVE_AT_ONCE.append(holder)
-        started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-        try:
-            holder.write_text(f"pid {os.getpid()}, started {started}\n")
-        except OSError as exc:
-            holder.unlink(missing_ok=True)
-            raise UsageError(f"cannot write results to {folder}: {exc.strerror or exc}") from None
-        try:
-            yield folder
-        finally:
-            holder.unlink(missing_ok=True)
-    finally:
-        # only the run that held the folder removes it: another may have created it as well
-        if held and created and not any(folder.iterdir()):
-            folder.rmdir()
-        os.close(descriptor)
+def _remove_left_behind() -> None:
+    """What runs that were killed left in the temporary folder, removed before this one
+    starts servers of its own."""
+    for removed in remove_left_behind():
+        _say(f"bench: removed {removed}, left by a run that was killed")
 
 
 def _measure(
@@ -381,7 +328,10 @@ def _measure(
         pytest_args += [f"--bench-backend={name}" for name in BACKENDS if name in servers]
 
         # pytest-benchmark's own storage (unused: the JSON goes where --out says)
-        storage = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-storage-"))
+        storage = stack.enter_context(
+            tempfile.TemporaryDirectory(prefix=owned_prefix("bench-storage-"))
+        )
+        stack.callback(stopping.remove_at_once(Path(storage)))
         guard = _RunGuard()
         exit_code = _run_pytest(
             [
@@ -391,9 +341,11 @@ def _measure(
             ],
             [guard, ProvidedServers(servers)],
         )
+        if guard.refused:
+            raise UsageError(guard.refused)
         for line in LEFT_BEHIND:
             _say(f"bench: {line}")
-        if STOP.is_set() or exit_code != 0:
+        if stopping.requested() or exit_code != 0:
             return _run_failed(exit_code, out)
         if guard.save_error is not None:
             return _not_written(out, guard.save_error)
@@ -403,7 +355,7 @@ def _measure(
 def command_run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     out: Path = args.out
-    _check_output_folder(out)
+    check_output_folder(out, force=args.force)
     workloads = tuple(dict.fromkeys(args.workload or WORKLOADS))
     variants = tuple(dict.fromkeys(args.variant or VARIANTS))
     if not any(
@@ -412,6 +364,7 @@ def command_run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"no selected variant implements the selected workloads ({', '.join(workloads)})"
         )
+    workloads = _with_sizes(workloads, args)
     backends = backend_types(None if args.backend == "all" else (args.backend,))
     if not any(runs_on(variant, kind.name) for variant in variants for kind in backends):
         raise UsageError(
@@ -424,6 +377,10 @@ def command_run(args: argparse.Namespace) -> int:
         "-q",
         # short tracebacks: a long one prints each frame's arguments, a connection string too
         "--tb=short",
+        # its garbage collections at the end took seconds after a run at large sizes; the
+        # exceptions a finalizer raises go to Python's own hook (see bench.stopping)
+        "-p",
+        "no:unraisableexception",
         "--benchmark-quiet",
         "-W",
         "ignore::pytest_benchmark.logger.PytestBenchmarkWarning",
@@ -445,16 +402,18 @@ def command_run(args: argparse.Namespace) -> int:
         pytest_args.append(f"--bench-rtt={','.join(f'{rtt:g}' for rtt in args.rtt)}")
 
     published: list[bool] = []
-    with _locked_output_folder(out), _staging_folder(out) as staging:
+    stopping.announce()
+    with locked_output_folder(out, _say), staging_folder(out) as staging:
         try:
+            _remove_left_behind()
             failed = _measure(args, out, staging, pytest_args)
             if failed is None:
                 failed = _publish(staging, out, published)
         except KeyboardInterrupt:
-            STOP.set()
+            stopping.request()
             if published:
                 _say(f"bench: interrupted; {out / RESULTS_FILE} and its report hold the new run")
-                return _interrupted_status()
+                return stopping.exit_status()
             failed = _run_failed(2, out)
     if failed is not None:
         return failed
@@ -464,32 +423,38 @@ def command_run(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextmanager
-def _staging_folder(out: Path) -> Iterator[Path]:
-    """A hidden folder in OUT where the run's results, report and charts are made, before
-    they replace the previous ones together; removed at the end, whatever happened."""
-    try:
-        staging = Path(tempfile.mkdtemp(prefix=".run-", dir=out))
-    except OSError as exc:
-        raise UsageError(f"cannot write results to {out}: {exc.strerror or exc}") from None
-    _REMOVE_AT_ONCE.append(staging)
-    try:
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+def _with_sizes(workloads: tuple[str, ...], args: argparse.Namespace) -> tuple[str, ...]:
+    """The selected workloads that have a size to run at, before any server is started; a
+    usage error when none has (a concurrent workload's sizes are numbers of workers)."""
+    sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    kept = tuple(
+        name
+        for name in workloads
+        if sizes_for(WORKLOADS[name], sizes, given=bool(args.sizes), quick=args.quick)
+    )
+    left_out = [name for name in workloads if name not in kept]
+    reason = f"its sizes are numbers of workers, 1 to {MAX_WORKERS}"
+    if not kept:
+        raise UsageError(
+            f"--sizes {','.join(map(str, sizes))}: no size fits {left_out[0]} ({reason})"
+        )
+    for name in left_out:
+        _say(f"bench: {name} is left out: {reason}")
+    return kept
 
 
 def _publish(staging: Path, out: Path, published: list[bool]) -> int | None:
     """The report and charts drawn beside the new results, then all three moved into OUT
     together; None when done (``published`` then says so), else the exit status (nothing in
     OUT changed)."""
-    from bench.report import ReportError, draw_report, replace_together
+    from bench.output_folder import publish
+    from bench.report import ReportError, draw_report
     from bench.results import load_results
 
     try:
         os.chmod(staging / RESULTS_FILE, _ordinary_file_mode())
         draw_report(load_results(staging), staging)
-        replace_together(staging, out, (RESULTS_FILE, REPORT_FILE, CHARTS_DIR))
+        publish(staging, out, files_made(staging))
         published.append(True)
     except ReportError as exc:
         _say(f"bench: error: {exc}; {_kept(out)}")
@@ -522,7 +487,7 @@ def _run_pytest(arguments: list[str], plugins: list[object]) -> int:
     except Exception:
         # pytest can fail while describing an interruption (the traceback of a frame in
         # compiled code has no line number); its session was still finished and torn down
-        if STOP.is_set():
+        if stopping.requested():
             return int(pytest.ExitCode.INTERRUPTED)
         raise
 
@@ -537,9 +502,9 @@ def _kept(out: Path) -> str:
 
 def _run_failed(exit_code: int, out: Path) -> int:
     kept = _kept(out)
-    if STOP.is_set() or exit_code == 2:  # pytest's "interrupted"
+    if stopping.requested() or exit_code == 2:  # pytest's "interrupted"
         _say(f"bench: interrupted; {kept}")
-        return _interrupted_status()
+        return stopping.exit_status()
     if exit_code == 1:
         _say(f"bench: some cells failed (see above); {kept}")
         return EXIT_FAILED
@@ -578,8 +543,10 @@ def command_report(args: argparse.Namespace) -> int:
 
     folder: Path = args.results_dir
     try:
+        if (folder / RESULTS_FILE).is_file():  # else the missing results are the error
+            check_output_folder(folder, force=args.force, option="")
         # a run writing into the folder must not have its report replaced under it
-        with _locked_output_folder(folder) if folder.is_dir() else _nothing():
+        with locked_output_folder(folder, _say) if folder.is_dir() else _nothing():
             written = write_report(folder)
     except ReportError as exc:
         _say(f"bench: error: {exc}")
@@ -612,10 +579,15 @@ def command_statements(args: argparse.Namespace) -> int:
             f"the selected variants ({', '.join(variants)}) do not run on {kind.title}; "
             f"{variants[0]} runs on {', '.join(_backends_of(variants[0]))}"
         )
+    stopping.announce()
+    if kind.needs_server:
+        _remove_left_behind()
     with _server(kind, args, required=True, skipped=[]) as server:
         assert server is not None
         try:
             print_statements(args.workload, kind, args.size, variants, server)
+            # a Ctrl-C lost in a finalizer: the statements were not all shown
+            stopping.raise_if_requested()
         except AssertionError as exc:  # a variant that failed its verification
             _say(f"bench: error: {first_line(exc)}")
             return EXIT_FAILED

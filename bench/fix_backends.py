@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -25,6 +26,50 @@ from bench.messages import first_line
 BACKEND_DESCRIPTIONS = pytest.StashKey[dict[str, dict[str, str]]]()
 #: whether each backend's timings include a network hop
 BACKEND_NETWORKED = pytest.StashKey[dict[str, bool]]()
+
+
+@dataclass(frozen=True)
+class ConnectionNeed:
+    """The most connections a run's cells hold on a backend's server at once."""
+
+    connections: int
+    #: when, e.g. "concurrent_requests at 16 workers"
+    during: str
+    #: what the selection could have fewer of, e.g. "variants or workers"
+    fewer: str
+
+
+#: each backend's need, set once the cells are known (:mod:`bench.fix_cells`); a server
+#: provisioned on first use is held against it then
+CONNECTIONS_NEEDED = pytest.StashKey[dict[str, ConnectionNeed]]()
+
+
+def short_of_connections(kind: BackendType, server: Server, need: ConnectionNeed) -> str | None:
+    """The one line saying that the server takes fewer connections than the run needs at once;
+    None when it takes enough. Raises ServerError when the server cannot be asked."""
+    room = kind.connection_room(server)
+    if room is None or room.free >= need.connections:
+        return None
+    where = f" at {server.masked_url}" if server.masked_url else ""
+    return (
+        f"{kind.title}{where} allows {room.free} more connections ({room.limit}); this "
+        f"selection needs {need.connections} at once (during {need.during}); {room.remedy} "
+        f"or choose fewer {need.fewer}"
+    )
+
+
+def _stop_if_short_of_connections(config: pytest.Config, kind: BackendType, server: Server) -> None:
+    """Before any cell runs on a server provisioned on first use: end the session with one
+    line when it takes fewer connections than the selected cells need at once."""
+    need = config.stash.get(CONNECTIONS_NEEDED, {}).get(kind.name)
+    if need is None:
+        return  # not a benchmark run (the harness's own tests)
+    try:
+        problem = short_of_connections(kind, server, need)
+    except ServerError as exc:
+        problem = str(exc)
+    if problem:
+        pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -100,7 +145,8 @@ def _record(config: pytest.Config, backend: Backend) -> None:
     )
 
 
-def _provided(config: pytest.Config, name: str) -> Server | None:
+def provided_server(config: pytest.Config, name: str) -> Server | None:
+    """The backend's server when ``python -m bench run`` provisioned it before the session."""
     for plugin in config.pluginmanager.get_plugins():
         if isinstance(plugin, ProvidedServers) and name in plugin.servers:
             return plugin.servers[name]
@@ -111,7 +157,7 @@ def _server_fixture(kind: BackendType) -> Callable[..., Iterator[Server]]:
     @pytest.fixture(scope="session", name=f"{kind.name}_server")
     def server(request: pytest.FixtureRequest) -> Iterator[Server]:
         config = request.config
-        provided = _provided(config, kind.name)
+        provided = provided_server(config, kind.name)
         if provided is not None:
             yield provided
             return
@@ -131,6 +177,7 @@ def _server_fixture(kind: BackendType) -> Callable[..., Iterator[Server]]:
         except ServerError as exc:
             pytest.fail(str(exc), pytrace=False)
         with stack:
+            _stop_if_short_of_connections(config, kind, found)
             yield found
 
     return server

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench import stopping
 from bench.cells import Cell, Harness, Profile, case_for, check_result, check_state
 from bench.concurrency import BatchStats, ConcurrentExecution, concurrency_measures
 from bench.counting import Observation
@@ -234,6 +235,8 @@ class _Runner:
 
     def round(self) -> tuple[float, float]:
         """Seconds the reset took and seconds the execution took."""
+        # the Ctrl-C that a finalizer swallowed is seen here, not after the whole group
+        stopping.raise_if_requested()
         reset_started = time.perf_counter()
         if self.mutates:
             self.harness.backend.reset(self.case.seed)

@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
-import signal
-import tempfile
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +25,15 @@ from bench.delays import (
     measured_rtts,
     reasons,
 )
+from bench.output_folder import (
+    CHARTS_DIR,
+    REPORT_FILE,
+    RESULTS_FILE,
+    FolderRefused,
+    files_made,
+    publish,
+    staging_folder,
+)
 from bench.results import (
     PROJECTED_WORKLOADS,
     CellResult,
@@ -42,7 +47,10 @@ from bench.results import (
     format_seconds,
     is_concurrent,
     load_results,
+    markdown_code,
+    markdown_code_block,
     markdown_table,
+    markdown_text,
     reference_size,
     variants_of,
     workloads_of,
@@ -51,8 +59,6 @@ from bench.server_cost import server_section
 from bench.throughput import concurrency_section
 from implementations.registry import BASELINE_VARIANT
 
-REPORT_FILE = "REPORT.md"
-CHARTS_DIR = "charts"
 #: the network round-trip time the summary quotes, and the largest it looks at
 QUOTED_RTT_MS = 1.0
 RTT_LIMIT_MS = 10.0
@@ -112,7 +118,10 @@ def sql_notes(cells: Sequence[CellResult]) -> list[str]:
     for variant, marker in markers.items():
         if marker != SAME_SQL:
             by_reason.setdefault(marker, []).append(f"`{variant}`")
-    lines += [f"- {', '.join(names)}, other SQL: {why}." for why, names in by_reason.items()]
+    lines += [
+        f"- {', '.join(names)}, other SQL: {markdown_text(why)}."
+        for why, names in by_reason.items()
+    ]
     return [*lines, ""]
 
 
@@ -427,7 +436,8 @@ def noise_lines(harness: dict[str, Any]) -> list[str]:
             "one run much less.",
             "",
         ]
-    except (KeyError, TypeError, ZeroDivisionError):
+    # a field of another type than the harness writes (a text where a number was): no line
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return []
 
 
@@ -444,29 +454,31 @@ def render_report(results: Results, charts: Sequence[Path]) -> str:
     versions = harness.get("versions", {})
     servers = harness.get("servers", {})
     cpu = machine.get("cpu", {}) if isinstance(machine.get("cpu"), dict) else {}
+    # every text below comes from the JSON, which anyone can edit: each is written so that it
+    # shows itself and cannot end its code block, table row or line and start markup of its own
+    text = markdown_text
     lines = [
         "# Data-access benchmark report",
         "",
-        f"Run at {results.datetime} on `{machine.get('node', '?')}`: "
-        f"{cpu.get('brand_raw', machine.get('processor', '?'))}, "
-        f"{cpu.get('count', os.cpu_count())} CPUs, {machine.get('system', '?')} "
-        f"{machine.get('release', '')}, "
-        f"{machine.get('python_implementation', 'Python')} {machine.get('python_version', '?')}.",
+        f"Run at {text(results.datetime)} on {markdown_code(machine.get('node', '?'))}: "
+        f"{text(cpu.get('brand_raw', machine.get('processor', '?')))}, "
+        f"{text(cpu.get('count', os.cpu_count()))} CPUs, {text(machine.get('system', '?'))} "
+        f"{text(machine.get('release', ''))}, "
+        f"{text(machine.get('python_implementation', 'Python'))} "
+        f"{text(machine.get('python_version', '?'))}.",
         "",
         "| component | version |",
         "| --- | --- |",
-        *(f"| {name} | {version} |" for name, version in versions.items()),
+        *(f"| {text(name)} | {text(version)} |" for name, version in versions.items()),
         "",
-        f"Code: {_source(harness.get('source', {}))}. Profile: {harness.get('profile', '?')}. "
-        "Reproduce with:",
+        f"Code: {_source(harness.get('source', {}))}. "
+        f"Profile: {text(harness.get('profile', '?'))}. Reproduce with:",
         "",
-        "```",
-        str(harness.get("command") or "python -m bench run --backend all"),
-        "```",
+        *markdown_code_block(harness.get("command") or "python -m bench run --backend all"),
         "",
     ]
     if harness.get("notes"):
-        lines += [f"> {note}" for note in harness["notes"]] + [""]
+        lines += [f"> {text(note)}" for note in harness["notes"]] + [""]
     lines += noise_lines(harness)
     lines += [
         "How to read it: each cell was verified (result and table contents equal the "
@@ -493,7 +505,9 @@ def render_report(results: Results, charts: Sequence[Path]) -> str:
         server = servers.get(backend, {})
         if server:
             lines += [
-                "Server: " + ", ".join(f"{key} `{value}`" for key, value in server.items()) + ".",
+                "Server: "
+                + ", ".join(f"{markdown_text(k)} {markdown_code(v)}" for k, v in server.items())
+                + ".",
                 "",
             ]
         found = findings(results, backend)
@@ -669,7 +683,7 @@ def _source(source: dict[str, object]) -> str:
     if not source.get("commit"):
         return "the harness's commit is unknown (not run from a git checkout of it)"
     state = "with uncommitted changes" if source.get("dirty") else "clean"
-    return f"harness commit `{str(source['commit'])[:12]}` ({state})"
+    return f"harness commit {markdown_code(str(source['commit'])[:12])} ({state})"
 
 
 def draw_report(results: Results, into: Path) -> None:
@@ -680,63 +694,18 @@ def draw_report(results: Results, into: Path) -> None:
     (into / REPORT_FILE).write_text(render_report(results, charts))
 
 
-def replace_together(staging: Path, folder: Path, names: Sequence[str]) -> None:
-    """Move ``names`` from ``staging`` into ``folder``, replacing what is there, as one unit:
-    the old ones are set aside first, and if a move fails, every new one is taken back and
-    every old one restored. Ctrl-C and SIGTERM wait until it is done (they would otherwise
-    land between two moves). If even the restoring fails, the old ones stay in the hidden
-    folder they were set aside in, which the error names."""
-    with _signals_held():
-        aside = Path(tempfile.mkdtemp(prefix=".previous-", dir=folder))
-        moved: list[str] = []
-        set_aside: list[str] = []
-        try:
-            for name in names:
-                if (folder / name).exists():
-                    (folder / name).rename(aside / name)
-                    set_aside.append(name)
-                (staging / name).rename(folder / name)
-                moved.append(name)
-        except OSError as exc:
-            try:
-                for name in moved:
-                    (folder / name).rename(staging / name)
-                for name in set_aside:
-                    (aside / name).rename(folder / name)
-            except OSError:
-                raise OSError(
-                    exc.errno, f"{exc.strerror}; the previous files are kept in {aside}"
-                ) from exc
-            shutil.rmtree(aside, ignore_errors=True)
-            raise
-        shutil.rmtree(aside, ignore_errors=True)
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 def write_report(folder: Path) -> Path:
     """Charts and REPORT.md for the results in ``folder``; the report's path.
 
-    Everything is drawn in a staging folder first, then the charts folder and the report
-    replace the previous ones together (:func:`replace_together`).
+    Everything is drawn in a staging folder first, then the charts and the report replace
+    the ones the harness wrote before, together (:func:`bench.output_folder.publish`).
     """
     results = load_results(folder)
-    staging: Path | None = None
     try:
-        staging = Path(tempfile.mkdtemp(prefix=".report-", dir=folder))
-        draw_report(results, staging)
-        replace_together(staging, folder, (CHARTS_DIR, REPORT_FILE))
-    except OSError as exc:
-        raise ReportError(f"cannot write the report into {folder}: {exc.strerror or exc}") from None
-    finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
+        with staging_folder(folder, prefix=".report-") as staging:
+            draw_report(results, staging)
+            publish(staging, folder, files_made(staging), keep=(RESULTS_FILE,))
+    except (OSError, FolderRefused) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ReportError(f"cannot write the report into {folder}: {reason}") from None
     return folder / REPORT_FILE

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import reprlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -245,15 +246,7 @@ _HARNESS_FIELDS: dict[str, Callable[[Any], bool]] = {
     "notes": lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v),
     "versions": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
     "servers": lambda v: isinstance(v, dict) and all(isinstance(x, dict) for x in v.values()),
-    "not_applicable": lambda v: (
-        isinstance(v, list)
-        and all(
-            isinstance(n, dict)
-            and isinstance(n.get("workload"), str)
-            and isinstance(n.get("variant"), str)
-            for n in v
-        )
-    ),
+    "not_applicable": lambda v: isinstance(v, list) and all(isinstance(n, dict) for n in v),
     "source": lambda v: isinstance(v, dict),
     "networked": lambda v: isinstance(v, dict) and all(isinstance(x, bool) for x in v.values()),
     "noise": lambda v: isinstance(v, dict),
@@ -270,14 +263,41 @@ def _harness_section(section: Any, path: Path) -> dict[str, Any]:
     for key, well_formed in _HARNESS_FIELDS.items():
         if key in section and not well_formed(section[key]):
             raise ReportError(f"{path}: the harness section's {key!r} is malformed")
+    # the names of the variants a workload does not apply to are written into the report
+    for entry in section.get("not_applicable", []):
+        for key in ("workload", "variant"):
+            if not _is_name(entry.get(key)):
+                raise ReportError(
+                    f"{path}: the harness section's 'not_applicable' has a malformed {key}: "
+                    f"{_shown(entry.get(key))} ({NAME_RULE})"
+                )
     return section
 
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: a workload's, variant's or backend's name: the report's tables and the charts' file names
+#: are made of them. A pattern, not the registries' names: results of test variants and of
+#: older versions of the harness are reported too (fullmatch: ``$`` lets a trailing newline
+#: through).
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+NAME_RULE = "a name is a lower-case letter, then up to 63 lower-case letters, digits or _"
+#: a value quoted in an error: its repr (one line, whatever it holds), cut short
+_QUOTE = reprlib.Repr()
+_QUOTE.maxstring = _QUOTE.maxother = 60
+
+
+def _is_name(value: Any) -> bool:
+    return isinstance(value, str) and _NAME.fullmatch(value) is not None
+
+
+def _shown(value: Any) -> str:
+    return _QUOTE.repr(value)
 
 
 def _cell(entry: Any, path: Path) -> CellResult:
     name = entry.get("name", "?") if isinstance(entry, dict) else "?"
+    # the benchmark's name is quoted in the errors, which are one line
+    if not (isinstance(name, str) and name.isprintable()):
+        name = _shown(name)
     info = entry.get("extra_info") if isinstance(entry, dict) else None
     stats = entry.get("stats") if isinstance(entry, dict) else None
     missing = [f for f in REQUIRED_FIELDS if not isinstance(info, dict) or f not in info]
@@ -294,8 +314,10 @@ def _cell(entry: Any, path: Path) -> CellResult:
         return ReportError(f"{path}: benchmark {name} has a malformed {what}")
 
     for key in ("workload", "variant", "backend"):
-        if not (isinstance(info[key], str) and _NAME.match(info[key])):
-            raise malformed(key)
+        if not _is_name(info[key]):
+            raise ReportError(
+                f"{path}: benchmark {name} has a malformed {key}: {_shown(info[key])} ({NAME_RULE})"
+            )
     counts = {}
     for key in ("size", "cursor_calls", "db_statements", "round_trips", "rows"):
         value = info[key]
@@ -439,6 +461,12 @@ def _steady_loop(value: Any, malformed: Callable[[str], ReportError]) -> dict[st
     keys = ("steady_median_s", "cell_median_s", "ratio")
     if not (isinstance(value, dict) and all(_is_number(value.get(k)) for k in keys)):
         raise malformed("steady_loop")
+    interval = value.get("ratio_ci95")
+    # the report formats its bounds as numbers
+    if interval is not None and not (
+        isinstance(interval, list) and len(interval) == 2 and all(map(_is_number, interval))
+    ):
+        raise malformed("steady_loop")
     return value
 
 
@@ -572,6 +600,55 @@ def format_comparison(comparison: Comparison) -> str:
     if not comparison.known:
         return f"{comparison.ratio:.2f}× [no interval]"
     return f"{comparison.ratio:.2f}× [{comparison.low:.2f}–{comparison.high:.2f}]"
+
+
+# --- text from the JSON in Markdown ---------------------------------------------------------------
+
+#: control characters, line breaks among them: a line break would end a table row or let the
+#: text start a block of its own
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+#: what starts inline markup: a code span, emphasis, a link, raw HTML, an entity, a table cell,
+#: a strikethrough, an escape (an underscore only at a word's edge: inside one it is text)
+_INLINE_MARKUP = re.compile(r"[\\`*\[\]<&|~]|(?<![^\W_])_|_(?![^\W_])")
+#: what starts a block when it begins a line: a heading, a quote, a list item, a setext line
+_BLOCK_MARKUP = ("#", ">", "+", "-", "=")
+_ORDERED_ITEM = re.compile(r"(\d{1,9})([.)])(?=\s|$)")
+_BACKTICKS = re.compile(r"`+")
+
+
+def markdown_text(value: object) -> str:
+    """``value`` as Markdown text that shows exactly itself, on one line (control characters
+    become spaces): safe in a paragraph, a table cell, a list item or a quote."""
+    text = _INLINE_MARKUP.sub(lambda m: "\\" + m.group(), _CONTROL.sub(" ", str(value)).strip())
+    if text.startswith(_BLOCK_MARKUP):
+        return "\\" + text
+    item = _ORDERED_ITEM.match(text)
+    return f"{item[1]}\\{text[item.end(1) :]}" if item else text
+
+
+def markdown_code(value: object) -> str:
+    """``value`` as inline code on one line, fenced by one backtick more than its longest run
+    of them (CommonMark), so none of its own ends the span. Not for a table cell: there a
+    ``|`` ends the cell even inside code."""
+    text = _CONTROL.sub(" ", str(value)) or " "
+    fence = "`" * (_longest_backticks(text) + 1)
+    # a backtick at an edge would join the fence; CommonMark strips one space off each end
+    # where both ends have one, so a padded text reads as it was
+    if text.strip(" ") and (text[0] in "` " or text[-1] in "` "):
+        text = f" {text} "
+    return f"{fence}{text}{fence}"
+
+
+def markdown_code_block(value: object) -> list[str]:
+    """``value`` as a fenced code block, its lines: the fence is longer than the longest run
+    of backticks in it (CommonMark), so no line of its own closes the block."""
+    text = str(value).replace("\r\n", "\n").replace("\r", "\n")
+    fence = "`" * max(3, _longest_backticks(text) + 1)
+    return [fence, *text.split("\n"), fence]
+
+
+def _longest_backticks(text: str) -> int:
+    return max((len(run) for run in _BACKTICKS.findall(text)), default=0)
 
 
 def markdown_table(header: str, rows: Sequence[Sequence[str]]) -> str:

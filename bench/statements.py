@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+from bench import stopping
 from bench.backends import BackendType
 from bench.backends.servers import Server
 from bench.cells import Cell, Harness, runs_on
@@ -125,6 +126,8 @@ def print_statements(
             print(f"  {workload.description}")
             observations = {}
             for name in applicable:
+                # a Ctrl-C lost in a finalizer stops before the next variant, not at the end
+                stopping.raise_if_requested()
                 variant = load_variant(name)
                 observation = harness.count(Cell(workload_name, name, kind.name, size), case)
                 observations[name] = observation

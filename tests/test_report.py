@@ -133,7 +133,12 @@ def test_the_report_can_be_made_again_from_the_json(
     assert result.returncode == 0, result.stderr
     assert (copy / "REPORT.md").read_text() == (out / "REPORT.md").read_text()
     assert len(list((copy / "charts").iterdir())) == 3
-    assert sorted(p.name for p in copy.iterdir()) == ["REPORT.md", "benchmarks.json", "charts"]
+    assert sorted(p.name for p in copy.iterdir()) == [
+        ".bench-files",
+        "REPORT.md",
+        "benchmarks.json",
+        "charts",
+    ]
 
 
 def _without_fields(document: dict[str, Any]) -> dict[str, Any]:

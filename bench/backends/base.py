@@ -12,11 +12,13 @@ Engines and driver connections are made here, the same way for every variant, so
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -34,6 +36,19 @@ from implementations.schema import metadata
 StoredRow = tuple[Any, ...]
 #: what a backend could not clean up on a server, one line each, for the command line to say
 LEFT_BEHIND: list[str] = []
+
+
+@dataclass(frozen=True)
+class ConnectionRoom:
+    """How many more connections a server takes from the run's user now, and the limit that
+    leaves the fewest."""
+
+    free: int
+    #: that limit, for the line that says the run does not fit, e.g. "max_connections 20, 3 of
+    #: them reserved for superusers, 2 in use"
+    limit: str
+    #: what would give more, e.g. "raise max_connections"
+    remedy: str
 
 
 class BackendType(ABC):
@@ -94,8 +109,24 @@ class BackendType(ABC):
         """The versions of the driver and client libraries that shape the numbers."""
         return {}
 
+    def connection_room(self, server: Server) -> ConnectionRoom | None:
+        """How many more connections the server takes from the run's user right now: its own
+        limit and the user's, less the connections others hold (asked before any cell runs,
+        to refuse a selection that needs more at once). None where nothing limits them.
+        Raises ServerError, one line, when the server cannot be asked."""
+        return None
+
 
 DatabaseT = TypeVar("DatabaseT", bound="Backend")
+
+#: why a URL whose password holds an unencoded @ is refused; it quotes nothing of the URL:
+#: where its password ends cannot be known
+UNENCODED_AT = "the URL's password holds an unencoded @: write each @ in it as %40"
+
+
+def _authority(raw: str) -> str:
+    """What stands between a URL's ``scheme://`` and its path or query: user part, host, port."""
+    return re.split(r"[/?#]", raw.partition("://")[2], maxsplit=1)[0]
 
 
 class ServerBackendType(BackendType, Generic[DatabaseT]):
@@ -118,10 +149,16 @@ class ServerBackendType(BackendType, Generic[DatabaseT]):
         try:
             url = make_url(raw)
         except (ArgumentError, ValueError):
+            # an unencoded @ may also make the port unreadable (user:pa@ss:word@host)
+            if _authority(raw).count("@") > 1:
+                raise ServerError(UNENCODED_AT) from None
             raise ServerError(
                 f"not a database URL: expected {self.url_schemes[0]}://user:password@host:port/"
                 "database"
             ) from None
+        if "@" in (url.host or ""):
+            # make_url split at the password's own @: the rest of it would pass for the host
+            raise ServerError(UNENCODED_AT)
         if url.get_backend_name() not in self.url_schemes:
             raise ServerError(f"not a {self.title} URL: {mask(url)}")
         return url.set(drivername=self.drivername)

@@ -29,6 +29,7 @@ connection once InnoDB's background purge has caught up.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import secrets
 from collections.abc import Callable
@@ -48,11 +49,12 @@ from bench.backends.base import (
     LEFT_BEHIND,
     Backend,
     BackendType,
+    ConnectionRoom,
     ServerBackendType,
     StoredRow,
 )
 from bench.backends.mariadb_servers import LocalServerProvider, TestcontainersProvider
-from bench.backends.servers import ServerError, mask
+from bench.backends.servers import Server, ServerError, mask
 from bench.counting import Observer, ServerWork, query_text
 from bench.messages import first_line
 from bench.workloads import DbState
@@ -127,6 +129,9 @@ class MariadbType(ServerBackendType["MariadbBackend"]):
     def server_version(self, url: URL) -> str:
         return server_version(url)
 
+    def connection_room(self, server: Server) -> ConnectionRoom | None:
+        return connection_room(server.address)
+
     def _database(self, server_url: URL, name: str, provisioned_by: str) -> MariadbBackend:
         return MariadbBackend(server_url, name, provisioned_by)
 
@@ -151,13 +156,18 @@ def connect_arguments(url: URL) -> dict[str, Any]:
     return dict(arguments)
 
 
+def _connect(url: URL) -> pymysql.Connection[Any]:
+    """One connection to the server, or a one-line ServerError naming the masked URL."""
+    try:
+        return pymysql.connect(**{**connect_arguments(url), "connect_timeout": 10})
+    except pymysql.MySQLError as exc:
+        raise ServerError(f"cannot connect to MariaDB at {mask(url)}: {first_line(exc)}") from None
+
+
 def server_version(url: URL) -> str:
     """Connect once and check that the harness can work there: the server's version, or a
     one-line ServerError naming the masked URL."""
-    try:
-        connection = pymysql.connect(**{**connect_arguments(url), "connect_timeout": 10})
-    except pymysql.MySQLError as exc:
-        raise ServerError(f"cannot connect to MariaDB at {mask(url)}: {first_line(exc)}") from None
+    connection = _connect(url)
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT VERSION()")
@@ -180,6 +190,65 @@ def server_version(url: URL) -> str:
         raise ServerError(f"cannot use MariaDB at {mask(url)}: {first_line(exc)}") from None
     finally:
         connection.close()
+
+
+#: the server's connection limit and the account's (the session value of max_user_connections
+#: is the account's own MAX_USER_CONNECTIONS where it has one, else the server's; 0: none),
+#: the connections open now, and those of the account (PROCESSLIST shows an account without
+#: the PROCESS privilege its own), this one not counted
+_CONNECTION_LIMITS = """
+SELECT @@global.max_connections, @@global.max_user_connections, @@session.max_user_connections,
+  (SELECT variable_value FROM information_schema.GLOBAL_STATUS
+   WHERE variable_name = 'THREADS_CONNECTED'),
+  (SELECT count(*) FROM information_schema.PROCESSLIST
+   WHERE user = SUBSTRING_INDEX(CURRENT_USER(), '@', 1) AND id <> CONNECTION_ID()),
+  CURRENT_USER()
+"""
+
+
+def connection_room(url: URL) -> ConnectionRoom | None:
+    """How many more connections the server takes from the URL's account now (this connection,
+    which closes, not counted): ``max_connections`` less the connections open, and the
+    account's ``max_user_connections`` less its own; the limit that leaves the fewest. None
+    where the server cannot tell."""
+    connection = _connect(url)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_CONNECTION_LIMITS)
+            row = cursor.fetchone()
+    except pymysql.MySQLError:
+        return None  # a server that cannot tell: the run goes on unchecked
+    finally:
+        connection.close()
+    max_connections, server_account_limit, account_limit, connected, of_the_account = (
+        int(value) for value in row[:5]
+    )
+    account = str(row[5])
+    everyone = connected - 1  # this one closes
+    rooms = [
+        ConnectionRoom(
+            max_connections - everyone,
+            f"max_connections {max_connections}" + (f", {everyone} in use" if everyone else ""),
+            "raise max_connections",
+        )
+    ]
+    if account_limit != 0:
+        # the account's own limit where it differs from the server's; -1 allows it none
+        setting = (
+            "max_user_connections"
+            if account_limit == server_account_limit
+            else f"{account}'s MAX_USER_CONNECTIONS"
+        )
+        rooms.append(
+            ConnectionRoom(
+                max(account_limit, 0) - of_the_account,
+                f"{setting} {account_limit}"
+                + (f", {of_the_account} in use" if of_the_account else ""),
+                f"raise {setting}",
+            )
+        )
+    fewest = min(rooms, key=lambda room: room.free)
+    return ConnectionRoom(max(fewest.free, 0), fewest.limit, fewest.remedy)
 
 
 class MariadbBackend(Backend):
@@ -216,6 +285,19 @@ class MariadbBackend(Backend):
     @property
     def url(self) -> URL:
         return self._url
+
+    def _end_sessions_in_the_database(self) -> None:
+        """End the connections still in the run's database: a variant interrupted inside its
+        transaction, whose connection was never returned; DROP DATABASE would wait out the
+        lock timeout on it. Only this run connects to its database."""
+        with contextlib.suppress(pymysql.MySQLError):
+            for (session,) in self._execute(
+                "SELECT id FROM information_schema.PROCESSLIST"
+                " WHERE db = %s AND id <> CONNECTION_ID()",
+                (self.database,),
+            ):
+                with contextlib.suppress(pymysql.MySQLError):  # it may have gone meanwhile
+                    self._execute(f"KILL CONNECTION {int(session)}")
 
     def _execute(self, sql: str, parameters: Any = None) -> list[Any]:
         with self._admin.cursor() as cursor:
@@ -367,6 +449,7 @@ class MariadbBackend(Backend):
 
     def close(self) -> None:
         try:
+            self._end_sessions_in_the_database()
             self._execute(f"DROP DATABASE IF EXISTS `{self.database}`")
         except pymysql.MySQLError as exc:
             LEFT_BEHIND.append(

@@ -15,6 +15,7 @@ execution, once every backend the harness ever connected has published its pendi
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 import secrets
@@ -23,12 +24,14 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any, ClassVar
 
 import asyncpg
 import psycopg
 import sqlalchemy.ext.asyncio
+from psycopg.rows import class_row
 from sqlalchemy import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -38,6 +41,7 @@ from bench.backends.base import (
     LEFT_BEHIND,
     Backend,
     BackendType,
+    ConnectionRoom,
     ServerBackendType,
     StoredRow,
 )
@@ -52,6 +56,7 @@ from bench.backends.postgres_async import (
 )
 from bench.backends.postgres_servers import LocalClusterProvider, TestcontainersProvider
 from bench.backends.servers import (
+    Server,
     ServerError,
     mask,
 )
@@ -118,6 +123,9 @@ class PostgresType(ServerBackendType["PostgresBackend"]):
     def server_version(self, url: URL) -> str:
         return server_version(url)
 
+    def connection_room(self, server: Server) -> ConnectionRoom | None:
+        return connection_room(server.address)
+
     def _database(self, server_url: URL, name: str, provisioned_by: str) -> PostgresBackend:
         return PostgresBackend(server_url, name, provisioned_by)
 
@@ -161,6 +169,116 @@ def server_version(url: URL) -> str:
         raise ServerError(
             f"cannot create the run's schema at {mask(url)}: {first_line(exc)}"
         ) from None
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """What limits a role's new connections on a PostgreSQL server, and what others hold."""
+
+    max_connections: int
+    superuser_reserved_connections: int
+    #: PostgreSQL 16+: the slots kept for roles with pg_use_reserved_connections (0 before)
+    reserved_connections: int
+    role: str
+    superuser: bool
+    may_use_reserved: bool
+    #: the role's and the database's CONNECTION LIMIT; -1 for none
+    role_limit: int
+    database: str
+    database_limit: int
+    #: client connections open now (the asking one not counted): all, the role's, the database's
+    in_use: int
+    in_use_by_role: int
+    in_use_in_database: int
+
+    def room(self) -> ConnectionRoom:
+        """How many more the role may open: the server's slots less those reserved from it,
+        and the role's and the database's limits (which bind no superuser), each less the
+        connections that count against it; the limit that leaves the fewest."""
+        reserved = 0
+        if not self.superuser:
+            reserved = self.superuser_reserved_connections
+            reserved += 0 if self.may_use_reserved else self.reserved_connections
+        rooms = [
+            ConnectionRoom(
+                self.max_connections - reserved - self.in_use,
+                f"max_connections {self.max_connections}"
+                + (f", {reserved} of them reserved" if reserved else "")
+                + _in_use(self.in_use),
+                "raise max_connections",
+            )
+        ]
+        if not self.superuser and self.role_limit >= 0:
+            rooms.append(
+                ConnectionRoom(
+                    self.role_limit - self.in_use_by_role,
+                    f"role {self.role}'s CONNECTION LIMIT {self.role_limit}"
+                    + _in_use(self.in_use_by_role),
+                    f"raise role {self.role}'s CONNECTION LIMIT",
+                )
+            )
+        if not self.superuser and self.database_limit >= 0:
+            rooms.append(
+                ConnectionRoom(
+                    self.database_limit - self.in_use_in_database,
+                    f"database {self.database}'s CONNECTION LIMIT {self.database_limit}"
+                    + _in_use(self.in_use_in_database),
+                    f"raise database {self.database}'s CONNECTION LIMIT",
+                )
+            )
+        fewest = min(rooms, key=lambda room: room.free)
+        return ConnectionRoom(max(fewest.free, 0), fewest.limit, fewest.remedy)
+
+
+def _in_use(count: int) -> str:
+    return f", {count} in use" if count else ""
+
+
+_CONNECTION_LIMITS = """
+SELECT
+  current_setting('max_connections')::int AS max_connections,
+  current_setting('superuser_reserved_connections')::int AS superuser_reserved_connections,
+  coalesce(current_setting('reserved_connections', true)::int, 0) AS reserved_connections,
+  r.rolname AS role,
+  r.rolsuper AS superuser,
+  EXISTS (SELECT FROM pg_roles p WHERE p.rolname = 'pg_use_reserved_connections'
+          AND pg_has_role(r.oid, p.oid, 'USAGE')) AS may_use_reserved,
+  r.rolconnlimit AS role_limit,
+  d.datname AS database,
+  d.datconnlimit AS database_limit,
+  a.in_use, a.in_use_by_role, a.in_use_in_database
+FROM pg_roles r, pg_database d, (
+  SELECT count(*) AS in_use,
+         count(*) FILTER (WHERE usename = current_user) AS in_use_by_role,
+         count(*) FILTER (WHERE datname = current_database()) AS in_use_in_database
+  FROM pg_stat_activity
+  WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+) a
+WHERE r.rolname = current_user AND d.datname = current_database()
+"""
+
+
+def connection_limits(url: URL) -> ConnectionLimits | None:
+    """The limits on the URL's role's connections, read on a connection of its own (which
+    closes, and is not counted in use); None where the server cannot tell them (a version
+    without ``pg_stat_activity.backend_type``): the run goes on unchecked."""
+    try:
+        connection = psycopg.connect(conninfo_for(url), connect_timeout=10, autocommit=True)
+    except psycopg.Error as exc:
+        raise ServerError(
+            f"cannot connect to PostgreSQL at {mask(url)}: {first_line(exc)}"
+        ) from None
+    with connection, connection.cursor(row_factory=class_row(ConnectionLimits)) as cursor:
+        try:
+            return cursor.execute(_CONNECTION_LIMITS).fetchone()
+        except psycopg.Error:
+            return None
+
+
+def connection_room(url: URL) -> ConnectionRoom | None:
+    """How many more connections the server takes from the URL's role now."""
+    limits = connection_limits(url)
+    return limits.room() if limits is not None else None
 
 
 class PostgresBackend(Backend):
@@ -383,6 +501,7 @@ class PostgresBackend(Backend):
 
     def close(self) -> None:
         try:
+            self._end_sessions_holding_the_schema()
             self._admin.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
         except psycopg.Error as exc:
             # the server went away (or the connection did): say what is left where, and how
@@ -393,6 +512,19 @@ class PostgresBackend(Backend):
             )
         finally:
             self._admin.close()
+
+    def _end_sessions_holding_the_schema(self) -> None:
+        """End the sessions that still hold locks on the run's tables: a variant interrupted
+        inside its transaction, whose connection was never returned; DROP SCHEMA would wait
+        out the lock timeout on it. Only this run's sessions touch its schema."""
+        with contextlib.suppress(psycopg.Error):
+            self._admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM (SELECT DISTINCT l.pid FROM pg_locks l"
+                " JOIN pg_class c ON c.oid = l.relation"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = %s AND l.pid <> pg_backend_pid()) AS holders",
+                (self.schema,),
+            )
 
 
 TIMING_SETTINGS = ("fsync", "synchronous_commit", "full_page_writes", "shared_buffers")

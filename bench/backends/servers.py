@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,9 +29,14 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager, suppre
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
+from urllib.parse import quote_plus
 
 from sqlalchemy import URL, make_url
 
+from bench import stopping
+from bench.backends import watchdog
+from bench.backends.watchdog import is_alive, proc_stat, processes_serving, remove_shared_memory
+from bench.leftovers import owned_prefix
 from bench.messages import first_line
 
 Note = Callable[[str], None]
@@ -75,11 +82,47 @@ class ProvidedServers:
         self.servers = servers
 
 
+#: what a secret is shown as
+HIDDEN = "***"
+#: the query parameters that hold a secret, by name, in any case: libpq's ``password`` and
+#: ``sslpassword``, PyMySQL's ``passwd``, and whatever else names a password, secret or token
+SECRET_PARAMETER = re.compile(r"pass|pwd|secret|token|credential", re.IGNORECASE)
+
+
 def mask(url: URL) -> str:
-    """The URL as text with its password hidden, in the user part or the query."""
-    if "password" in url.query:
-        url = url.update_query_dict({"password": "***"})
-    return url.render_as_string(hide_password=True).replace("password=%2A%2A%2A", "password=***")
+    """The URL as text with every secret hidden: the user part's password and each query
+    parameter whose name says it holds one. A host holding an ``@`` means the password held an
+    unencoded one (``make_url`` splits at the first), so everything before the host's last
+    ``@`` is hidden, user name included: where the password ends cannot be known."""
+    host = url.host or ""
+    user_part_unknown = "@" in host
+    # the URL without its query, which is rendered below; without its user part when unknown
+    bare = URL.create(
+        url.drivername,
+        username=None if user_part_unknown else url.username,
+        password=None if user_part_unknown else url.password,
+        host=host.rpartition("@")[2],
+        port=url.port,
+        database=url.database,
+    )
+    text = bare.render_as_string(hide_password=True)
+    if user_part_unknown:
+        scheme, _, rest = text.partition("://")
+        text = f"{scheme}://{HIDDEN}@{rest}"
+    if url.query:
+        # rendered as SQLAlchemy renders a query (keys sorted), with secrets left unencoded
+        text += "?" + "&".join(
+            f"{quote_plus(name)}="
+            + (HIDDEN if SECRET_PARAMETER.search(name) else quote_plus(value))
+            for name in sorted(url.query)
+            for value in _values(url.query[name])
+        )
+    return text
+
+
+def _values(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    """A query parameter's values: one, or each of a repeated parameter's."""
+    return value if isinstance(value, tuple) else (value,)
 
 
 class Provider(Protocol):
@@ -213,10 +256,11 @@ _SERVER_FOLDERS: set[Path] = set()
 
 class ServerFolder:
     """A temporary folder for one throwaway server, owned by the user the server runs as, and
-    the server binaries run there. :meth:`remove` ends every process still serving it."""
+    the server binaries run there. :meth:`remove` ends every process still serving it; a
+    watchdog (:mod:`bench.backends.watchdog`) does the same if the harness is killed."""
 
     def __init__(self, prefix: str, user: pwd.struct_passwd | None) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix=prefix))
+        self.path = Path(tempfile.mkdtemp(prefix=owned_prefix(prefix)))
         self.user = user
         #: the process groups of the binaries run
         self.process_groups: list[int] = []
@@ -225,6 +269,7 @@ class ServerFolder:
         if user is not None:
             os.chown(self.path, user.pw_uid, user.pw_gid)
         self.path.chmod(0o700)
+        self._watchdog = _start_watchdog(self.path)
 
     def own(self, path: Path) -> None:
         """Give a file the harness wrote here to the server's user."""
@@ -290,25 +335,68 @@ class ServerFolder:
                 time.sleep(0.1)
 
     def remove(self) -> None:
+        segment = watchdog.shared_memory_of(self.path)
         self.end_processes()
+        if segment is not None:  # a postmaster that was killed leaves it behind
+            remove_shared_memory(*segment)
         _SERVER_FOLDERS.discard(self.path)
         shutil.rmtree(self.path, ignore_errors=True)
+        _stop_watchdog(self._watchdog)
 
 
-def kill_now() -> int:
+def _start_watchdog(folder: Path) -> subprocess.Popen[bytes] | None:
+    """The process that removes ``folder``'s server if the harness dies; None where it cannot
+    be started (the harness still removes the server itself)."""
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-I", watchdog.__file__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        assert process.stdin is not None
+        process.stdin.write(f"{folder}\n".encode())
+        process.stdin.flush()
+    except OSError:
+        return None
+    return process
+
+
+def _stop_watchdog(process: subprocess.Popen[bytes] | None) -> None:
+    """Close the watchdog's pipe (the folder is gone: it finds nothing to do) and reap it."""
+    if process is None:
+        return
+    with suppress(OSError):
+        assert process.stdin is not None
+        process.stdin.close()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def kill_now() -> str:
     """Kill, without waiting, every server process the harness started, and remove their
-    folders: what a second Ctrl-C does instead of the orderly clean-up. How many process
-    groups and server folders there were."""
+    shared memory and folders: what a second Ctrl-C does instead of the orderly clean-up.
+    What was killed, for its last line ("" for nothing)."""
     found = len(_RUNNING_GROUPS) + len(_SERVER_FOLDERS)
     for group in list(_RUNNING_GROUPS):
         with suppress(ProcessLookupError, PermissionError):
             os.killpg(group, signal.SIGKILL)
     for folder in list(_SERVER_FOLDERS):
+        segment = watchdog.shared_memory_of(folder)
         for pid in processes_serving(folder):
             with suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
+        if segment is not None:  # removed as soon as the server's last process is gone
+            remove_shared_memory(*segment)
         shutil.rmtree(folder, ignore_errors=True)
-    return found
+    return "the servers it had started were killed" if found else ""
+
+
+stopping.at_once(kill_now)
 
 
 def last_log_lines(log: Path, count: int = 2) -> str:
@@ -334,7 +422,7 @@ def end_process_group(group: int, leader: subprocess.Popen[bytes] | None = None)
 
 
 def _end_process(pid: int) -> None:
-    _end(lambda signal_number: os.kill(pid, signal_number), lambda: _is_alive(pid))
+    _end(lambda signal_number: os.kill(pid, signal_number), lambda: is_alive(pid))
 
 
 def _end(
@@ -354,41 +442,14 @@ def _end(
             time.sleep(0.02)
 
 
-def _proc_stat(pid: str) -> list[str] | None:
-    """A process's /proc stat fields after its name: state, ppid, pgrp, ..."""
-    try:
-        return (Path("/proc") / pid / "stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _is_alive(pid: int) -> bool:
-    fields = _proc_stat(str(pid))
-    return fields is not None and fields[0] != "Z"
-
-
 def _living_members(group: int) -> list[int]:
     """The processes of a group that have not exited (zombies waiting to be reaped have)."""
     members = []
     for entry in Path("/proc").glob("[0-9]*"):
-        fields = _proc_stat(entry.name)
+        fields = proc_stat(entry.name)
         if fields is not None and fields[2] == str(group) and fields[0] != "Z":
             members.append(int(entry.name))
     return members
-
-
-def processes_serving(folder: Path) -> list[int]:
-    """The processes whose command line names this folder (Linux's /proc)."""
-    needle = str(folder).encode()
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            command_line = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if needle in command_line and _is_alive(int(entry.name)):
-            found.append(int(entry.name))
-    return found
 
 
 def free_port() -> int:
