@@ -185,14 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    stopping.install()
-    if stopping.requested():  # a signal came while the handlers of __main__ were in place
-        return stopping.exit_status()
     try:
-        args = build_parser().parse_args(argv)
-        status = int(COMMANDS[args.command](args))
-        sys.stdout.flush()  # here, where a reader gone away is caught, not at exit
-        return status
+        stopping.install()
+        try:
+            args = build_parser().parse_args(argv)
+            status = int(COMMANDS[args.command](args))
+            sys.stdout.flush()  # here, where a reader gone away is caught, not at exit
+            return status
+        finally:
+            stopping.settle()
     except (UsageError, FolderRefused) as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -46,6 +46,9 @@ _REQUEST = _Request()
 #: whether the first signal says that a second stops at once: only once there is something
 #: to stop (servers, a run), not for a command that ends by itself in a moment
 _ANNOUNCE = [False]
+#: whether the first signal unwinds (raises KeyboardInterrupt): from :func:`install` until
+#: :func:`settle`, while the command line is there to catch it
+_UNWINDS = [False]
 #: a copy of stderr made before pytest's output capture replaces it, so that what is said
 #: while a cell runs reaches the terminal
 _STDERR: list[int] = []
@@ -55,7 +58,9 @@ _REMOVE_AT_ONCE: list[tuple[Path, bool]] = []
 
 
 def install() -> None:
-    """Handle SIGINT and SIGTERM from now on (the command line's first step)."""
+    """Handle SIGINT and SIGTERM from now on (the command line's first step, inside the
+    block that catches KeyboardInterrupt)."""
+    _UNWINDS[0] = True
     if not _STDERR:
         with contextlib.suppress(OSError, ValueError, AttributeError):
             _STDERR.append(os.dup(sys.stderr.fileno()))
@@ -78,6 +83,12 @@ def install() -> None:
 class _QuietWhenStopping(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not _REQUEST.requested
+
+
+def settle() -> None:
+    """The command is over: a signal from now on is noted, not raised (nothing would catch
+    the KeyboardInterrupt; Python would end by the signal instead of the command's status)."""
+    _UNWINDS[0] = False
 
 
 def announce() -> None:
@@ -145,7 +156,9 @@ def _on_signal(signum: int, frame: object) -> None:
         _REQUEST.requested = True
         if _ANNOUNCE[0]:
             say("bench: stopping; a second Ctrl-C stops at once")
-        raise KeyboardInterrupt
+        if _UNWINDS[0]:
+            raise KeyboardInterrupt
+        return
     if _REQUEST.at_once or now - _REQUEST.at < SAME_REQUEST_SECONDS:
         return
     _REQUEST.at_once = True

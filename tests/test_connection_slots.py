@@ -25,7 +25,8 @@ from bench.backends.base import ConnectionRoom
 from bench.backends.mariadb import MARIADB
 from bench.backends.mariadb_servers import THROWAWAY_SETTINGS as MARIADB_SETTINGS
 from bench.backends.mariadb_servers import LocalServerProvider
-from bench.backends.postgres import ConnectionLimits, PostgresType, conninfo_for
+from bench.backends.postgres import ConnectionLimits, PostgresType
+from bench.backends.postgres_conninfo import conninfo_for
 from bench.backends.servers import Server
 from bench.cells import PROFILES
 from bench.fix_backends import ConnectionNeed, short_of_connections

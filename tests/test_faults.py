@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bench.backends.postgres import conninfo_for
+from bench.backends.postgres_conninfo import conninfo_for
 from bench.backends.postgres_servers import LocalClusterProvider
 from bench.backends.servers import Server, mask
 

@@ -2,7 +2,8 @@
 cross-check, and a reset that runs DDL only when a round inserted rows.
 
 As for PostgreSQL, the testcontainers path needs a Docker engine that neither this machine nor
-CI has: its fall-through is tested, starting a real container is not.
+CI has: its fall-through is tested (in test_server_backends.py), starting a real container
+is not.
 """
 
 from __future__ import annotations
@@ -24,38 +25,20 @@ from bench.backends.mariadb import (
     connect_arguments,
     parse_mariadb_url,
 )
-from bench.backends.mariadb_servers import DEFAULT_IMAGE, LocalServerProvider
-from bench.backends.mariadb_servers import TestcontainersProvider as ContainerProvider
-from bench.backends.servers import ProviderUnavailable, Server, ServerError, mask
+from bench.backends.mariadb_servers import LocalServerProvider
+from bench.backends.servers import Server
 from bench.cells import Cell, Harness
 from bench.counting import Observation
 from bench.workloads import WORKLOADS
 
-from helpers import bench, free_port, one_error_line, processes_under, server_tmpdir
+from helpers import bench, one_error_line, processes_under, server_tmpdir
 
 
 def count(harness: Harness, workload: str, variant: str, size: int) -> Observation:
     return harness.count(Cell(workload, variant, "mariadb", size), WORKLOADS[workload].case(size))
 
 
-# --- URLs ---------------------------------------------------------------------------------------
-
-
-def test_a_mariadb_or_mysql_url_is_used_with_pymysql() -> None:
-    for raw in ("mariadb://u:p@h:3306/d", "mysql://u:p@h/d", "mysql+mysqldb://u@h/d"):
-        assert parse_mariadb_url(raw).drivername == "mariadb+pymysql"
-
-
-@pytest.mark.parametrize(
-    ("raw", "message"),
-    [
-        ("postgresql://u:secret@h/d", "not a MariaDB URL: postgresql://u:***@h/d"),
-        ("not a url", "not a database URL"),
-    ],
-)
-def test_other_urls_are_refused(raw: str, message: str) -> None:
-    with pytest.raises(ServerError, match=message.replace("*", r"\*")):
-        parse_mariadb_url(raw)
+# --- URLs (what every server backend shares: tests/test_server_backends.py) ------------------
 
 
 def test_raw_connections_are_made_as_sqlalchemy_makes_them() -> None:
@@ -69,54 +52,7 @@ def test_raw_connections_are_made_as_sqlalchemy_makes_them() -> None:
     assert arguments["client_flag"] & pymysql.constants.CLIENT.FOUND_ROWS
 
 
-def test_an_unreachable_url_is_one_masked_line() -> None:
-    url = f"mariadb://bench:s3cret-pw@127.0.0.1:{free_port()}/app"
-    for arguments, env in (
-        (["run", "--backend", "mariadb", "--mariadb-url", url], {}),
-        (
-            ["statements", "--workload", "crud_read", "--backend", "mariadb"],
-            {"BENCH_MARIADB_URL": url},
-        ),
-    ):
-        result = bench(*arguments, env=env)
-        assert result.returncode == 2
-        source = "--mariadb-url" if "--mariadb-url" in arguments else "BENCH_MARIADB_URL"
-        assert one_error_line(result).startswith(
-            f"bench: error: {source}: cannot connect to MariaDB at "
-            "mariadb+pymysql://bench:***@127.0.0.1:"
-        )
-        assert "s3cret-pw" not in result.stdout + result.stderr
-
-
-@pytest.mark.mariadb
-def test_wrong_credentials_are_one_masked_line(mariadb_server: Server) -> None:
-    raw = mariadb_server.address.set(password="not-the-password").render_as_string(
-        hide_password=False
-    )
-    result = bench("run", "--backend", "mariadb", "--mariadb-url", raw)
-    assert result.returncode == 2
-    line = one_error_line(result)
-    assert "Access denied" in line and "not-the-password" not in line
-    assert mask(mariadb_server.address).split("@")[1] in line
-
-
 # --- where the server comes from ------------------------------------------------------------
-
-
-def test_testcontainers_without_a_docker_daemon_falls_through(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    provider = ContainerProvider(docker_timeout=1)
-    assert provider.image == DEFAULT_IMAGE
-    assert provider.unavailable_reason() == (
-        "no Docker daemon answered at unix:///nonexistent/docker.sock"
-    )
-    with (
-        pytest.raises(ProviderUnavailable, match=f"could not start {DEFAULT_IMAGE}"),
-        provider.start(),
-    ):
-        pass
 
 
 def test_without_server_binaries_the_local_provider_says_so(tmp_path: Path) -> None:

@@ -1,9 +1,9 @@
 """Where the PostgreSQL server comes from, and what a user sees when it cannot be had.
 
 The testcontainers path needs a Docker engine, which this machine and CI do not have: its
-selection and its failure handling are tested here (against a Docker client with no daemon
-behind it, and with stand-in providers for the order of the chain); starting a real container
-is not.
+selection and its failure handling are tested (here with stand-in providers for the order of
+the chain, and in test_server_backends.py against a Docker client with no daemon behind it);
+starting a real container is not.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bench.backends.postgres import POSTGRES, PostgresType, conninfo_for, parse_postgres_url
-from bench.backends.postgres_servers import DEFAULT_IMAGE, LocalCluster, LocalClusterProvider
+from bench.backends.postgres import POSTGRES, PostgresType, parse_postgres_url
+from bench.backends.postgres_conninfo import conninfo_for
+from bench.backends.postgres_servers import LocalCluster, LocalClusterProvider
 from bench.backends.postgres_servers import TestcontainersProvider as ContainerProvider
 from bench.backends.servers import (
     Note,
@@ -35,24 +36,7 @@ from bench.workloads import WORKLOADS
 
 from helpers import bench, free_port
 
-# --- URLs ---------------------------------------------------------------------------------------
-
-
-def test_a_postgres_url_is_used_with_psycopg() -> None:
-    for raw in ("postgresql://u:p@h:5432/d", "postgres://u:p@h/d", "postgresql+psycopg2://u@h/d"):
-        assert parse_postgres_url(raw).drivername == "postgresql+psycopg"
-
-
-@pytest.mark.parametrize(
-    ("raw", "message"),
-    [
-        ("mysql://u:secret@h/d", "not a PostgreSQL URL: mysql://u:***@h/d"),
-        ("not a url", "not a database URL"),
-    ],
-)
-def test_other_urls_are_refused(raw: str, message: str) -> None:
-    with pytest.raises(ServerError, match=message.replace("*", r"\*")):
-        parse_postgres_url(raw)
+# --- URLs (what every server backend shares: tests/test_server_backends.py) ------------------
 
 
 def test_masking_hides_only_the_password() -> None:
@@ -60,42 +44,31 @@ def test_masking_hides_only_the_password() -> None:
     assert mask(url) == "postgresql+psycopg://bench:***@db.example:6432/app"
 
 
-def test_an_unreachable_url_is_one_masked_line() -> None:
+def test_with_every_backend_an_unreachable_url_is_still_the_only_line() -> None:
+    """The run provisions PostgreSQL's server before the others': its error is all it says."""
     url = f"postgresql://bench:s3cret-pw@127.0.0.1:{free_port()}/app"
-    for arguments, env in (
-        (["run", "--backend", "postgres", "--postgres-url", url], {}),
-        (["run", "--backend", "all"], {"BENCH_POSTGRES_URL": url}),
-        (
-            ["statements", "--workload", "crud_read", "--backend", "postgres"],
-            {"BENCH_POSTGRES_URL": url},
-        ),
-    ):
-        result = bench(*arguments, env=env)
-        assert result.returncode == 2
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1, result.stderr
-        source = "--postgres-url" if "--postgres-url" in arguments else "BENCH_POSTGRES_URL"
-        assert lines[0].startswith(
-            f"bench: error: {source}: cannot connect to PostgreSQL at "
-            "postgresql+psycopg://bench:***@127.0.0.1:"
-        )
-        assert "s3cret-pw" not in result.stdout + result.stderr
+    result = bench("run", "--backend", "all", env={"BENCH_POSTGRES_URL": url})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(
+        "bench: error: BENCH_POSTGRES_URL: cannot connect to PostgreSQL at "
+        "postgresql+psycopg://bench:***@127.0.0.1:"
+    )
+    assert "s3cret-pw" not in result.stdout + result.stderr
 
 
 @pytest.mark.postgres
-def test_wrong_credentials_and_a_missing_database_are_one_masked_line(
-    postgres_server: Server,
-) -> None:
-    wrong_password = postgres_server.address.set(password="not-the-password")
-    missing_database = postgres_server.address.set(database="no_such_database")
-    for url, problem in ((wrong_password, "password"), (missing_database, "no_such_database")):
-        raw = url.render_as_string(hide_password=False)
-        result = bench("run", "--backend", "postgres", "--postgres-url", raw)
-        assert result.returncode == 2
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and problem in lines[0], result.stderr
-        assert mask(url) in lines[0]
-        assert str(url.password) not in result.stdout + result.stderr
+def test_a_missing_database_is_one_masked_line(postgres_server: Server) -> None:
+    url = postgres_server.address.set(database="no_such_database")
+    result = bench(
+        "run", "--backend", "postgres", "--postgres-url", url.render_as_string(hide_password=False)
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no_such_database" in lines[0], result.stderr
+    assert mask(url) in lines[0]
+    assert str(url.password) not in result.stdout + result.stderr
 
 
 @pytest.mark.postgres
@@ -289,23 +262,6 @@ def test_a_given_url_is_used_without_asking_any_provider() -> None:
     with (
         pytest.raises(ServerError, match="cannot connect"),
         provide_postgres(f"postgresql://u:p@127.0.0.1:{free_port()}/d", print, (Forbidden("x"),)),
-    ):
-        pass
-
-
-def test_testcontainers_without_a_docker_daemon_falls_through(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    provider = ContainerProvider(docker_timeout=1)
-    assert provider.image == DEFAULT_IMAGE
-    assert provider.unavailable_reason() == (
-        "no Docker daemon answered at unix:///nonexistent/docker.sock"
-    )
-    # were it tried anyway, the container's failure to start is a fall-through, not a crash
-    with (
-        pytest.raises(ProviderUnavailable, match=f"could not start {DEFAULT_IMAGE}"),
-        provider.start(),
     ):
         pass
 

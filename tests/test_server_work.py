@@ -105,7 +105,7 @@ def test_a_cascading_delete_counts_only_the_users_on_mariadb(mariadb_harness: Ha
     )
     assert observation.server_work is not None
     # InnoDB runs ON DELETE CASCADE inside the engine, below the Handler_delete counter (and
-    # MariaDB 10.11 has no Innodb_rows_deleted): the README says so
+    # MariaDB 10.11 has no Innodb_rows_deleted): docs/measures.md says so
     assert observation.server_work.rows_written == size
 
 

@@ -19,7 +19,8 @@ import pymysql
 import pytest
 
 from bench.backends.mariadb import MariadbBackend
-from bench.backends.postgres import PostgresBackend, conninfo_for
+from bench.backends.postgres import PostgresBackend
+from bench.backends.postgres_conninfo import conninfo_for
 from bench.backends.servers import Server
 
 from helpers import TESTS_DIR, bench, processes_under, throwaway_postgres_env

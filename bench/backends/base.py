@@ -34,6 +34,9 @@ from implementations.contract import DBAPIConnection
 from implementations.schema import metadata
 
 StoredRow = tuple[Any, ...]
+#: what each backend's :meth:`Backend.snapshot` reads: every row of both tables, ordered by id
+SNAPSHOT_USERS = "SELECT id, username, email, created_at FROM user_account ORDER BY id"
+SNAPSHOT_POSTS = "SELECT id, user_id, title, body, created_at FROM user_blog_post ORDER BY id"
 #: what a backend could not clean up on a server, one line each, for the command line to say
 LEFT_BEHIND: list[str] = []
 
@@ -373,7 +376,3 @@ class Backend(ABC):
             tuple((u.id, u.username, u.email, stored(u.created_at)) for u in state.users),
             tuple((p.id, p.user_id, p.title, p.body, stored(p.created_at)) for p in state.posts),
         )
-
-
-_SNAPSHOT_USERS = "SELECT id, username, email, created_at FROM user_account ORDER BY id"
-_SNAPSHOT_POSTS = "SELECT id, user_id, title, body, created_at FROM user_blog_post ORDER BY id"

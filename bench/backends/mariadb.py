@@ -44,9 +44,9 @@ from sqlalchemy import URL, DateTime, Engine, event
 from sqlalchemy.ext.compiler import compiles
 
 from bench.backends.base import (
-    _SNAPSHOT_POSTS,
-    _SNAPSHOT_USERS,
     LEFT_BEHIND,
+    SNAPSHOT_POSTS,
+    SNAPSHOT_USERS,
     Backend,
     BackendType,
     ConnectionRoom,
@@ -425,8 +425,8 @@ class MariadbBackend(Backend):
         return int(rows[0][1]) if rows else 0
 
     def snapshot(self) -> tuple[tuple[StoredRow, ...], tuple[StoredRow, ...]]:
-        users = tuple(tuple(row) for row in self._execute(_SNAPSHOT_USERS))
-        posts = tuple(tuple(row) for row in self._execute(_SNAPSHOT_POSTS))
+        users = tuple(tuple(row) for row in self._execute(SNAPSHOT_USERS))
+        posts = tuple(tuple(row) for row in self._execute(SNAPSHOT_POSTS))
         return users, posts
 
     def tcp_address(self) -> tuple[str, int] | None:

@@ -36,9 +36,9 @@ from sqlalchemy import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.backends.base import (
-    _SNAPSHOT_POSTS,
-    _SNAPSHOT_USERS,
     LEFT_BEHIND,
+    SNAPSHOT_POSTS,
+    SNAPSHOT_USERS,
     Backend,
     BackendType,
     ConnectionRoom,
@@ -53,6 +53,10 @@ from bench.backends.postgres_async import (
     driver_connection_of,
     observed_asyncpg_connection,
     session_of,
+)
+from bench.backends.postgres_conninfo import (
+    conninfo_for,
+    join_options,
 )
 from bench.backends.postgres_servers import LocalClusterProvider, TestcontainersProvider
 from bench.backends.servers import (
@@ -474,8 +478,8 @@ class PostgresBackend(Backend):
 
     def snapshot(self) -> tuple[tuple[StoredRow, ...], tuple[StoredRow, ...]]:
         with self._admin.transaction():
-            users = tuple(self._admin.execute(_SNAPSHOT_USERS).fetchall())
-            posts = tuple(self._admin.execute(_SNAPSHOT_POSTS).fetchall())
+            users = tuple(self._admin.execute(SNAPSHOT_USERS).fetchall())
+            posts = tuple(self._admin.execute(SNAPSHOT_POSTS).fetchall())
         return users, posts
 
     def describe(self) -> dict[str, str]:
@@ -539,37 +543,10 @@ def server_settings(connection: psycopg.Connection[Any]) -> dict[str, str]:
     return values
 
 
-def conninfo_for(url: URL, **extra: Any) -> str:
-    """A libpq connection string for a SQLAlchemy URL, its query parameters (``sslmode``,
-    ``options``, ...) included, as SQLAlchemy's engines pass them; ``extra`` overrides them,
-    but for ``options``, which is appended."""
-    parameters: dict[str, Any] = {
-        key: value[-1] if isinstance(value, tuple) else value for key, value in url.query.items()
-    }
-    for key, value in (
-        ("host", url.host),
-        ("port", url.port),
-        ("user", url.username),
-        ("password", url.password),
-        ("dbname", url.database),
-    ):
-        if value is not None:
-            parameters[key] = value
-    if "options" in extra:
-        extra = {**extra, "options": join_options(parameters.get("options"), extra["options"])}
-    return psycopg.conninfo.make_conninfo("", **{**parameters, **extra})
-
-
-def join_options(given: Any, ours: str) -> str:
-    """A server options string with ours after the user's, so ours win where they clash."""
-    given_text = given[-1] if isinstance(given, tuple) else given
-    return f"{given_text} {ours}" if given_text else ours
-
-
 # --- the server's cumulative statistics ---------------------------------------------------------
 
 #: the run's own tables, their indexes, TOAST and sequences, summed: (rows read, rows written,
-#: blocks); the figures each is made of are listed in the README
+#: blocks); the figures each is made of are listed in docs/measures.md
 _STATISTICS = """
 SELECT
   (SELECT coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0)), 0)

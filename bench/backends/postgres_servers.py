@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import URL
 
+from bench.backends.postgres_conninfo import conninfo_for
 from bench.backends.servers import (
     ContainerProvider,
     ProviderUnavailable,
@@ -202,8 +203,6 @@ class LocalCluster:
                     raise ProviderUnavailable(f"{exc}: {reason}" if reason else str(exc)) from None
 
     def create_database(self, name: str) -> URL:
-        from bench.backends.postgres import conninfo_for
-
         server = URL.create(
             "postgresql+psycopg",
             username="postgres",

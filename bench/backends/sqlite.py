@@ -21,8 +21,8 @@ from sqlalchemy import URL
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from bench.backends.base import (
-    _SNAPSHOT_POSTS,
-    _SNAPSHOT_USERS,
+    SNAPSHOT_POSTS,
+    SNAPSHOT_USERS,
     Backend,
     BackendType,
     StoredRow,
@@ -195,8 +195,8 @@ class SqliteBackend(Backend):
 
     def snapshot(self) -> tuple[tuple[StoredRow, ...], tuple[StoredRow, ...]]:
         with self._admin:
-            users = tuple(self._admin.execute(_SNAPSHOT_USERS))
-            posts = tuple(self._admin.execute(_SNAPSHOT_POSTS))
+            users = tuple(self._admin.execute(SNAPSHOT_USERS))
+            posts = tuple(self._admin.execute(SNAPSHOT_POSTS))
         return users, posts
 
     def describe(self) -> dict[str, str]:
