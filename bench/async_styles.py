@@ -27,7 +27,6 @@ from bench.results import (
     workloads_of,
 )
 from bench.timing import Sample, indistinguishable, ratio_interval
-from implementations.registry import VARIANTS, load_variant
 
 #: the protocol messages the table lists, in the order a statement sends them
 MESSAGES = ("Parse", "Bind", "Execute", "Sync", "Query")
@@ -57,16 +56,10 @@ class AsyncPair:
         return Comparison(ratio, low, high)
 
 
-def sync_counterpart(variant: str) -> str | None:
-    """The synchronous form of an asyncio variant (None for the others, and for a variant this
-    version does not know)."""
-    return load_variant(variant).sync_counterpart if variant in VARIANTS else None
-
-
 def async_pairs(results: Results, backend: str, size: int) -> list[AsyncPair]:
     pairs = []
     for cell in results.for_backend(backend):
-        counterpart = sync_counterpart(cell.variant)
+        counterpart = results.catalog.sync_counterpart(cell.variant)
         if cell.size != size or counterpart is None:
             continue
         sync = results.lookup(cell.workload, counterpart, backend, size)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench import stopping
+from bench.catalog import Catalog
 from bench.leftovers import owned_prefix
 from bench.results import (
     PROJECTED_WORKLOADS,
@@ -49,7 +50,7 @@ from bench.results import (
     variants_of,
     workloads_of,
 )
-from implementations.registry import VARIANTS, load_variant
+from implementations.registry import VARIANTS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -162,7 +163,7 @@ def _draw_one(job: tuple[str, str]) -> Path | None:
     backend, name = job
     cells = results.for_backend(backend)
     heading = results.heading(backend)
-    colors = _variant_colors(variants_of(results.cells))
+    colors = _variant_colors(variants_of(results.cells), results.catalog)
     if name == MEASURED_RTT:
         delayed = [c for c in results.delayed if c.backend == backend]
         figure = measured_projection(cells, delayed, colors, heading)
@@ -184,7 +185,7 @@ MEASURED_RTT = "measured-rtt"
 ASYNC_LOOKS = (("//", "--", "x"), ("xx", ":", "+"), ("..", "-.", "*"))
 
 
-def _variant_colors(variants: Sequence[str]) -> Colors:
+def _variant_colors(variants: Sequence[str], catalog: Catalog) -> Colors:
     """The same look for a variant in every chart: by its place in the registry. An asyncio
     variant takes the colour of its synchronous form, hatched and dashed, so the two stand
     side by side."""
@@ -193,7 +194,7 @@ def _variant_colors(variants: Sequence[str]) -> Colors:
     looks: Colors = {}
     forms: dict[str, int] = {}
     for name in [*known, *others]:
-        counterpart = load_variant(name).sync_counterpart if name in VARIANTS else None
+        counterpart = catalog.sync_counterpart(name)
         if counterpart in looks:
             assert counterpart is not None
             hatch, linestyle, marker = ASYNC_LOOKS[forms.get(counterpart, 0) % len(ASYNC_LOOKS)]

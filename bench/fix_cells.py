@@ -17,6 +17,7 @@ import pytest
 
 from bench.backends import BACKENDS, backend_type, backend_types
 from bench.backends.servers import ServerError
+from bench.catalog import Catalog
 from bench.cells import PROFILES, Cell, Harness, Profile, case_for, runs_on
 from bench.fix_backends import (
     BACKEND_DESCRIPTIONS,
@@ -562,5 +563,7 @@ def pytest_benchmark_update_json(
             name: WORKLOADS[name].description for name in selection.workloads
         },
         "variant_labels": {name: load_variant(name).label() for name in selection.variants},
+        # what the report needs of the backends and variants, so that it imports neither
+        "catalog": Catalog.from_code().to_json(),
         "noise": {"start": at_start, "end": machine_state()} if at_start else {},
     }

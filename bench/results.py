@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.backends import BACKENDS, count_notes_of, title_of
+from bench.catalog import Catalog, CatalogError
 from bench.messages import first_line
 from bench.timing import Sample, indistinguishable, median_interval, ratio_interval
 from bench.workloads import WORKLOADS
@@ -151,19 +151,22 @@ class Results:
     harness: dict[str, Any] = field(default_factory=dict)
     #: the cells run through the delay proxy (``run --rtt``)
     delayed: list[CellResult] = field(default_factory=list)
+    #: what the run knew of its backends and variants (titles, notes, synchronous forms);
+    #: this version's when none is given
+    catalog: Catalog = field(default_factory=Catalog.from_code)
 
     @property
     def backends(self) -> list[str]:
-        return _order((cell.backend for cell in self.cells), tuple(BACKENDS))
+        return _order((cell.backend for cell in self.cells), self.catalog.backend_order())
 
     def heading(self, backend: str) -> Heading:
         """The backend's title, and whether the run recorded its timings as networked."""
         networked = self.harness.get("networked", {})
         return Heading(
             backend,
-            title_of(backend),
+            self.catalog.title_of(backend),
             bool(networked.get(backend, False)) if isinstance(networked, dict) else False,
-            count_notes_of(backend),
+            self.catalog.count_notes_of(backend),
         )
 
     def for_backend(self, backend: str) -> list[CellResult]:
@@ -225,13 +228,26 @@ def load_results(folder: Path) -> Results:
             )
             raise ReportError(f"{path}: the cell {where} appears twice")
         seen.add(key)
+    harness = _harness_section(document.get("harness"), path)
     return Results(
         cells=[cell for cell in cells if not cell.proxied],
         datetime=str(document.get("datetime", "unknown")),
         machine=document["machine_info"],
-        harness=_harness_section(document.get("harness"), path),
+        harness=harness,
         delayed=[cell for cell in cells if cell.proxied],
+        catalog=_catalog(harness, path),
     )
+
+
+def _catalog(harness: dict[str, Any], path: Path) -> Catalog:
+    """The run's catalog; for results written before the JSON carried one, this version's
+    (the one case where reporting imports the backends and variants)."""
+    if "catalog" not in harness:
+        return Catalog.from_code()
+    try:
+        return Catalog.from_json(harness["catalog"])
+    except CatalogError as exc:
+        raise ReportError(f"{path}: {exc}") from None
 
 
 #: the types of the harness section's fields that the report reads

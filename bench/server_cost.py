@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bench.backends import server_work_notes_of
 from bench.results import (
     CellResult,
     Results,
@@ -62,7 +61,7 @@ def server_section(results: Results, backend: str) -> list[str]:
         return []
     size = reference_size(cells)
     measured = [c for c in at_size(cells, size) if has_server_work(c)]
-    notes = server_work_notes_of(backend)
+    notes = results.catalog.server_work_notes_of(backend)
     lines = ["### What the server did", ""]
     if not measured:
         reason = " ".join(notes) or "this run recorded no server figures for it"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bench.backends import single_writer_of
 from bench.results import (
     CellResult,
     Concurrency,
@@ -130,15 +129,16 @@ def concurrency_findings(
 ) -> list[str]:
     """Per variant: where its throughput stops growing with K, and why; then the order of the
     styles at the largest K."""
+    single_writer = results.catalog.single_writer_of(backend)
     lines = []
     for variant in variants_of(cells):
         line = sorted(
             (c for c in cells if c.variant == variant and c.concurrency), key=lambda c: c.size
         )
         if len(line) >= 2:
-            lines.append(_growth(variant, line, single_writer_of(backend)))
-    if single_writer_of(backend) is not None and lines:
-        lines.append(f"One writer at a time: {single_writer_of(backend)}.")
+            lines.append(_growth(variant, line, single_writer))
+    if single_writer is not None and lines:
+        lines.append(f"One writer at a time: {single_writer}.")
     largest = max(c.size for c in cells)
     at_largest = sorted(
         (c for c in cells if c.size == largest and c.concurrency),

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from bench import charts
+from bench.catalog import Catalog
 from bench.results import CellResult, Heading, format_seconds, load_results, variants_of
 from bench.workloads import QUICK_SIZES
 
@@ -358,7 +359,7 @@ def _panel_labels(axes: Any) -> list[str]:
 
 def test_a_legend_lists_only_the_variants_drawn(tmp_path: Path) -> None:
     cells = _cells_for_charts(tmp_path)
-    colors = charts._variant_colors(variants_of(cells))
+    colors = charts._variant_colors(variants_of(cells), Catalog.from_code())
     heading = Heading("postgres", "PostgreSQL", networked=True)
     # connect_read_one runs at one size: no line in the scaling chart, so not in its legend
     figure = charts.scaling(cells, colors, heading)
@@ -375,7 +376,9 @@ def test_labels_count_one_round_trip_in_the_singular(tmp_path: Path) -> None:
     assert charts.plural(2, "round trip") == "2 round trips"
     cells = _cells_for_charts(tmp_path)
     figure = charts.projection(
-        cells, charts._variant_colors(variants_of(cells)), Heading("p", "P", networked=True)
+        cells,
+        charts._variant_colors(variants_of(cells), Catalog.from_code()),
+        Heading("p", "P", networked=True),
     )
     assert figure is not None
     labels = [label for axes in figure.axes for label in _panel_labels(axes)]
@@ -386,7 +389,9 @@ def test_labels_count_one_round_trip_in_the_singular(tmp_path: Path) -> None:
 def test_many_round_trips_get_a_panel_of_their_own(tmp_path: Path) -> None:
     cells = _cells_for_charts(tmp_path)
     figure = charts.projection(
-        cells, charts._variant_colors(variants_of(cells)), Heading("p", "P", networked=True)
+        cells,
+        charts._variant_colors(variants_of(cells), Catalog.from_code()),
+        Heading("p", "P", networked=True),
     )
     assert figure is not None
     panels = {axes.get_title(): axes for axes in figure.axes}
@@ -399,7 +404,7 @@ def test_many_round_trips_get_a_panel_of_their_own(tmp_path: Path) -> None:
 
 def test_without_a_network_there_is_no_projection_and_no_round_trip_panel(tmp_path: Path) -> None:
     cells = _cells_for_charts(tmp_path)
-    colors = charts._variant_colors(variants_of(cells))
+    colors = charts._variant_colors(variants_of(cells), Catalog.from_code())
     heading = Heading("sqlite", "SQLite", networked=False)
     assert charts.projection(cells, colors, heading) is None
     figure = charts.statements(cells, colors, heading)
@@ -413,7 +418,7 @@ def test_without_a_network_there_is_no_projection_and_no_round_trip_panel(tmp_pa
 def test_every_registered_variant_has_a_look_of_its_own() -> None:
     from implementations.registry import VARIANTS, load_variant
 
-    looks = charts._variant_colors(list(VARIANTS))
+    looks = charts._variant_colors(list(VARIANTS), Catalog.from_code())
     synchronous = [v for v in VARIANTS if load_variant(v).sync_counterpart is None]
     assert len({looks[v]["color"] for v in synchronous}) == len(synchronous)
     for variant in VARIANTS:

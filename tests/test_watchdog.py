@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.backends import watchdog
+from bench import watchdog
 from bench.backends.servers import ServerFolder
 from bench.leftovers import remove_left_behind
 

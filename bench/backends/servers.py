@@ -33,11 +33,10 @@ from urllib.parse import quote_plus
 
 from sqlalchemy import URL, make_url
 
-from bench import stopping
-from bench.backends import watchdog
-from bench.backends.watchdog import is_alive, proc_stat, processes_serving, remove_shared_memory
+from bench import stopping, watchdog
 from bench.leftovers import owned_prefix
 from bench.messages import first_line
+from bench.watchdog import is_alive, proc_stat, processes_serving, remove_shared_memory
 
 Note = Callable[[str], None]
 
@@ -257,7 +256,7 @@ _SERVER_FOLDERS: set[Path] = set()
 class ServerFolder:
     """A temporary folder for one throwaway server, owned by the user the server runs as, and
     the server binaries run there. :meth:`remove` ends every process still serving it; a
-    watchdog (:mod:`bench.backends.watchdog`) does the same if the harness is killed."""
+    watchdog (:mod:`bench.watchdog`) does the same if the harness is killed."""
 
     def __init__(self, prefix: str, user: pwd.struct_passwd | None) -> None:
         self.path = Path(tempfile.mkdtemp(prefix=owned_prefix(prefix)))
