@@ -88,6 +88,23 @@ def remove_shared_memory(key: int, segment_id: int) -> bool:
     return False
 
 
+def remove_segments_created_by(pids: set[int]) -> int:
+    """Remove the shared memory segments these processes created (a server's, or the one of
+    the server initdb runs to bootstrap a cluster, which names it nowhere once initdb has
+    removed its half-made folder); how many."""
+    try:
+        rows = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+    except OSError:
+        return 0
+    removed = 0
+    for row in rows:
+        fields = row.split()  # key shmid perms size cpid lpid nattch ...
+        if len(fields) > 4 and fields[4].isdigit() and int(fields[4]) in pids:
+            libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+            removed += libc.shmctl(int(fields[1]), _IPC_RMID, None) == 0
+    return removed
+
+
 def proc_stat(pid: str) -> list[str] | None:
     """A process's /proc stat fields after its name: state, ppid, pgrp, ..."""
     try:

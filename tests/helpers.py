@@ -80,6 +80,12 @@ def processes_under(folder: Path, name: bytes = b"") -> list[int]:
     return found
 
 
+def shared_memory_segments() -> set[tuple[str, str]]:
+    """The System V shared memory segments (key, id) on this machine."""
+    rows = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+    return {(row.split()[0], row.split()[1]) for row in rows}
+
+
 def throwaway_postgres_env(tmpdir: Path) -> dict[str, str]:
     """The environment of a run that must start a PostgreSQL server of its own: no server URL,
     and its temporary files (the server's folder among them) in ``tmpdir``."""

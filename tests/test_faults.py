@@ -21,7 +21,14 @@ from bench.backends.postgres_conninfo import conninfo_for
 from bench.backends.postgres_servers import LocalClusterProvider
 from bench.backends.servers import Server, mask
 
-from helpers import bench, bench_patched, one_error_line, processes_under, throwaway_postgres_env
+from helpers import (
+    bench,
+    bench_patched,
+    one_error_line,
+    processes_under,
+    shared_memory_segments,
+    throwaway_postgres_env,
+)
 
 QUICK_SQLITE = ("run", "--backend", "sqlite", "--quick", "--workload", "crud_read")
 #: one small PostgreSQL run, into the folder "o"
@@ -225,6 +232,7 @@ def _start_postgres_run(tmp_path: Path, own_tmpdir: Path) -> subprocess.Popen[st
 def test_a_signal_while_initdb_runs_ends_the_run_within_two_seconds(
     tmp_path: Path, own_tmpdir: Path, signal_number: int, status: int
 ) -> None:
+    segments = shared_memory_segments()
     process = _start_postgres_run(tmp_path, own_tmpdir)
     signalled = time.monotonic()
     process.send_signal(signal_number)
@@ -237,11 +245,14 @@ def test_a_signal_while_initdb_runs_ends_the_run_within_two_seconds(
     assert processes_under(own_tmpdir) == []
     assert list(own_tmpdir.iterdir()) == []  # the cluster's folder was removed
     assert not (tmp_path / "o").exists()
+    # nor the segment of the server initdb runs to bootstrap the cluster
+    assert shared_memory_segments() - segments == set()
 
 
 @pytest.mark.postgres
 def test_two_ctrl_c_while_initdb_runs_are_one_request(tmp_path: Path, own_tmpdir: Path) -> None:
     # a terminal and tox each send one: the second, a moment later, is the same request
+    segments = shared_memory_segments()
     process = _start_postgres_run(tmp_path, own_tmpdir)
     process.send_signal(signal.SIGINT)
     time.sleep(0.05)
@@ -254,6 +265,7 @@ def test_two_ctrl_c_while_initdb_runs_are_one_request(tmp_path: Path, own_tmpdir
     assert _last_line(stderr) == "bench: interrupted; no results were written"
     assert processes_under(own_tmpdir) == []
     assert list(own_tmpdir.iterdir()) == []
+    assert shared_memory_segments() - segments == set()
 
 
 @pytest.mark.parametrize("delay", [0.1, 0.25, 0.5])

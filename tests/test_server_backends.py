@@ -161,3 +161,22 @@ def test_testcontainers_without_a_docker_daemon_falls_through(
         provider.start(),
     ):
         pass
+
+
+def test_a_container_gets_the_settings_of_the_servers_the_harness_starts() -> None:
+    # no Docker engine here: what the containers are told, not the containers themselves
+    from bench.backends import mariadb_servers, postgres_servers
+
+    assert postgres_servers.container_command() == [
+        "postgres",
+        "-c", "fsync=off",
+        "-c", "synchronous_commit=off",
+        "-c", "full_page_writes=off",
+        "-c", "shared_buffers=128MB",
+        "-c", "max_connections=200",
+    ]  # fmt: skip
+    assert mariadb_servers.server_options() == [
+        "--innodb_flush_log_at_trx_commit=0",
+        "--innodb_doublewrite=0",
+        "--innodb_buffer_pool_size=128M",
+    ]

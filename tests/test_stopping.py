@@ -23,7 +23,13 @@ from bench.backends.postgres import PostgresBackend
 from bench.backends.postgres_conninfo import conninfo_for
 from bench.backends.servers import Server
 
-from helpers import TESTS_DIR, bench, processes_under, throwaway_postgres_env
+from helpers import (
+    TESTS_DIR,
+    bench,
+    processes_under,
+    shared_memory_segments,
+    throwaway_postgres_env,
+)
 
 #: a run long enough to be interrupted while it measures
 POSTGRES_RUN = ("run", "--backend", "postgres", "--quick", "--workload", "crud_read", "--out", "o")
@@ -128,12 +134,6 @@ gc.collect()
 # --- whole runs ---------------------------------------------------------------------------------
 
 
-def _segments() -> set[tuple[str, str]]:
-    """The System V shared memory segments (key, id) on this machine."""
-    rows = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
-    return {(row.split()[0], row.split()[1]) for row in rows}
-
-
 def _segment_of(folder: Path) -> tuple[str, str] | None:
     """The shared memory segment of the PostgreSQL server running in ``folder``."""
     for pid_file in folder.glob("bench-postgres-*/data/postmaster.pid"):
@@ -171,7 +171,7 @@ def _start_measuring(
         assert time.monotonic() < deadline, "the run never measured a cell"
         time.sleep(0.02)
     segment = _segment_of(own_tmpdir)
-    assert segment is not None and segment in _segments()
+    assert segment is not None and segment in shared_memory_segments()
     return process, lines, segment
 
 
@@ -193,7 +193,9 @@ def _stderr_at_the_end(process: subprocess.Popen[str], timeout: float = 60) -> s
 
 def _nothing_left(own_tmpdir: Path, tmp_path: Path, segment: tuple[str, str]) -> None:
     assert _until(lambda: not processes_under(own_tmpdir)), processes_under(own_tmpdir)
-    assert _until(lambda: segment not in _segments()), "the server's shared memory stayed"
+    assert _until(lambda: segment not in shared_memory_segments()), (
+        "the server's shared memory stayed"
+    )
     assert _until(lambda: not list(own_tmpdir.iterdir())), list(own_tmpdir.iterdir())
     assert not (tmp_path / "o").exists()
 
@@ -269,7 +271,9 @@ def test_a_killed_harness_leaves_no_server_running(tmp_path: Path, own_tmpdir: P
     _stderr_at_the_end(process)
     # the watchdog sees the harness's pipe close and ends the server
     assert _until(lambda: not processes_under(own_tmpdir), 15), processes_under(own_tmpdir)
-    assert _until(lambda: segment not in _segments()), "the server's shared memory stayed"
+    assert _until(lambda: segment not in shared_memory_segments()), (
+        "the server's shared memory stayed"
+    )
     assert _until(lambda: not list(own_tmpdir.glob("bench-postgres-*")))
     # the rest stays until the next run, which removes it and says so
     left = sorted(p.name for p in own_tmpdir.iterdir())

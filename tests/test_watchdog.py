@@ -19,16 +19,11 @@ from bench import watchdog
 from bench.backends.servers import ServerFolder
 from bench.leftovers import remove_left_behind
 
-from helpers import processes_under
+from helpers import processes_under, shared_memory_segments
 
 _IPC_PRIVATE = 0
 _IPC_CREAT = 0o1000
 _IPC_RMID = 0
-
-
-def _segments() -> set[tuple[str, str]]:
-    rows = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
-    return {(row.split()[0], row.split()[1]) for row in rows}
 
 
 @pytest.fixture
@@ -54,11 +49,17 @@ def _server_folder(parent: Path, name: str, segment: tuple[int, int] | None) -> 
 
 
 def _stand_in_server(folder: Path) -> subprocess.Popen[bytes]:
-    """A process serving the folder, as the harness finds servers: by their command line."""
-    return subprocess.Popen(
+    """A process serving the folder, as the harness finds servers: by their command line
+    (once it shows: between fork and exec the child still has the test's)."""
+    process = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(120)", str(folder)],
         start_new_session=True,
     )
+    deadline = time.monotonic() + 10
+    while process.pid not in processes_under(folder):
+        assert time.monotonic() < deadline, "the stand-in server never started"
+        time.sleep(0.01)
+    return process
 
 
 def _until_gone(process: subprocess.Popen[bytes], seconds: float = 10) -> bool:
@@ -76,11 +77,11 @@ def test_clean_up_ends_the_server_removes_its_shared_memory_and_its_folder(
     folder = _server_folder(tmp_path, "bench-postgres-1-x", segment)
     server = _stand_in_server(folder)
     key, segment_id = segment
-    assert (f"{key}", f"{segment_id}") in _segments()
+    assert (f"{key}", f"{segment_id}") in shared_memory_segments()
     found = watchdog.clean_up(folder, grace_seconds=1.0)
     assert found == ["1 server process", "a shared memory segment"]
     assert _until_gone(server)
-    assert (f"{key}", f"{segment_id}") not in _segments()
+    assert (f"{key}", f"{segment_id}") not in shared_memory_segments()
     assert not folder.exists()
 
 

@@ -63,7 +63,12 @@ class TestcontainersProvider(ContainerProvider):
         # root: the run makes a database of its own
         return MySqlContainer(
             self.image, dialect="pymysql", username="root", password=password, dbname="bench"
-        )
+        ).with_command(server_options())  # the image's entrypoint hands them to the server
+
+
+def server_options() -> list[str]:
+    """The settings of every server the harness starts, as the server's options."""
+    return [f"--{name}={value}" for name, value in THROWAWAY_SETTINGS.items()]
 
 
 class LocalServerProvider:
@@ -177,7 +182,7 @@ class LocalServer:
                         "--skip-name-resolve",
                         "--skip-log-bin",
                         f"--init-file={init_file}",
-                        *(f"--{key}={value}" for key, value in THROWAWAY_SETTINGS.items()),
+                        *server_options(),
                     ],
                     output,
                 )

@@ -63,7 +63,15 @@ class TestcontainersProvider(ContainerProvider):
 
         return PostgresContainer(
             self.image, username="bench", password=password, dbname="bench", driver=None
-        )
+        ).with_command(container_command())
+
+
+def container_command() -> list[str]:
+    """The image's command with the settings of every server the harness starts (the image's
+    entrypoint hands ``postgres -c name=value ...`` to the server): the image's own defaults
+    would time fsync and hold 100 connections, fewer than a run may need."""
+    settings = (["-c", f"{name}={value}"] for name, value in THROWAWAY_SETTINGS.items())
+    return ["postgres", *(word for setting in settings for word in setting)]
 
 
 class LocalClusterProvider:

@@ -36,7 +36,13 @@ from sqlalchemy import URL, make_url
 from bench import stopping, watchdog
 from bench.leftovers import owned_prefix
 from bench.messages import first_line
-from bench.watchdog import is_alive, proc_stat, processes_serving, remove_shared_memory
+from bench.watchdog import (
+    is_alive,
+    proc_stat,
+    processes_serving,
+    remove_segments_created_by,
+    remove_shared_memory,
+)
 
 Note = Callable[[str], None]
 
@@ -309,8 +315,10 @@ class ServerFolder:
                 returncode = process.wait(timeout=timeout)
             except BaseException:
                 self.interrupted = True
+                started = set(_living_members(process.pid))
                 end_process_group(process.pid, process)
                 process.wait()
+                remove_segments_created_by(started)
                 raise
             finally:
                 _RUNNING_GROUPS.discard(process.pid)
@@ -381,9 +389,11 @@ def kill_now() -> str:
     shared memory and folders: what a second Ctrl-C does instead of the orderly clean-up.
     What was killed, for its last line ("" for nothing)."""
     found = len(_RUNNING_GROUPS) + len(_SERVER_FOLDERS)
+    started = {pid for group in _RUNNING_GROUPS for pid in _living_members(group)}
     for group in list(_RUNNING_GROUPS):
         with suppress(ProcessLookupError, PermissionError):
             os.killpg(group, signal.SIGKILL)
+    remove_segments_created_by(started)  # initdb's bootstrap server's, say
     for folder in list(_SERVER_FOLDERS):
         segment = watchdog.shared_memory_of(folder)
         for pid in processes_serving(folder):
