@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from bench import stopping
 from bench.catalog import Catalog
 from bench.leftovers import owned_prefix
+from bench.output_folder import nearest_existing
 from bench.results import (
     PROJECTED_WORKLOADS,
     CellResult,
@@ -141,9 +142,7 @@ def _writable_home_settings() -> bool:
     home = Path.home()
     for variable, default in (("XDG_CONFIG_HOME", ".config"), ("XDG_CACHE_HOME", ".cache")):
         folder = Path(os.environ.get(variable) or home / default) / "matplotlib"
-        existing = folder
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
+        existing = nearest_existing(folder)
         if not (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
             return False
     return True

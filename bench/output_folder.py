@@ -73,9 +73,7 @@ def check_output_folder(folder: Path, force: bool, option: str = "--out") -> Non
             f"{option or 'report'} {folder}: that is the published reference run; remake it with "
             f"`tox -e reference` (which sets {REFERENCE_ENV}=1), or choose another folder"
         )
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = nearest_existing(folder)
     problem = None
     if not existing.is_dir():
         problem = f"{existing} is a file, not a folder"
@@ -95,6 +93,13 @@ def check_output_folder(folder: Path, force: bool, option: str = "--out") -> Non
                 f"{folder} holds {foreign[0]}{others}, which no run of the harness wrote; "
                 f"{instead}pass --force to write beside them (they are never deleted)"
             )
+
+
+def nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists: where creating it would start."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def owned_files(folder: Path) -> list[str]:

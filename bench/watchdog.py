@@ -76,15 +76,9 @@ def shared_memory_of(folder: Path) -> tuple[int, int] | None:
 def remove_shared_memory(key: int, segment_id: int) -> bool:
     """Remove the segment if it is still the one with that key (it goes when the last
     process using it has gone); whether it was there to remove."""
-    try:
-        rows = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
-    except OSError:
-        return False
-    for row in rows:
-        fields = row.split()
-        if len(fields) > 1 and fields[0] == str(key) and fields[1] == str(segment_id):
-            libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-            return bool(libc.shmctl(segment_id, _IPC_RMID, None) == 0)
+    for fields in _segments():
+        if fields[0] == str(key) and fields[1] == str(segment_id):
+            return _remove_segment(segment_id)
     return False
 
 
@@ -92,17 +86,27 @@ def remove_segments_created_by(pids: set[int]) -> int:
     """Remove the shared memory segments these processes created (a server's, or the one of
     the server initdb runs to bootstrap a cluster, which names it nowhere once initdb has
     removed its half-made folder); how many."""
+    created = [int(fields[1]) for fields in _segments() if _creator(fields) in pids]
+    return sum(_remove_segment(segment_id) for segment_id in created)
+
+
+def _segments() -> list[list[str]]:
+    """The System V shared memory segments, each as its fields in /proc/sysvipc/shm: key,
+    shmid, perms, size, cpid, lpid, nattch, ..."""
     try:
         rows = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
     except OSError:
-        return 0
-    removed = 0
-    for row in rows:
-        fields = row.split()  # key shmid perms size cpid lpid nattch ...
-        if len(fields) > 4 and fields[4].isdigit() and int(fields[4]) in pids:
-            libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-            removed += libc.shmctl(int(fields[1]), _IPC_RMID, None) == 0
-    return removed
+        return []
+    return [fields for fields in map(str.split, rows) if len(fields) > 4]
+
+
+def _creator(fields: list[str]) -> int | None:
+    return int(fields[4]) if fields[4].isdigit() else None
+
+
+def _remove_segment(segment_id: int) -> bool:
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    return bool(libc.shmctl(segment_id, _IPC_RMID, None) == 0)
 
 
 def proc_stat(pid: str) -> list[str] | None:
