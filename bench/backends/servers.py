@@ -395,13 +395,8 @@ def kill_now() -> str:
             os.killpg(group, signal.SIGKILL)
     remove_segments_created_by(started)  # initdb's bootstrap server's, say
     for folder in list(_SERVER_FOLDERS):
-        segment = watchdog.shared_memory_of(folder)
-        for pid in processes_serving(folder):
-            with suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        if segment is not None:  # removed as soon as the server's last process is gone
-            remove_shared_memory(*segment)
-        shutil.rmtree(folder, ignore_errors=True)
+        # no grace: killed at once; the segment goes when the server's last process does
+        watchdog.clean_up(folder, grace_seconds=0.0)
     return "the servers it had started were killed" if found else ""
 
 
