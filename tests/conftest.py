@@ -10,11 +10,11 @@ import pytest
 
 from bench.backends import Backend, backend_types
 from bench.backends.postgres_servers import LocalClusterProvider
-from bench.cells import Harness
+from bench.measure.cells import Harness
 
 from helpers import bench, server_tmpdir
 
-pytest_plugins = ["bench.fix_backends", "bench.fix_harness", "pytester"]
+pytest_plugins = ["bench.plugin.backends", "bench.plugin.harnesses", "pytester"]
 
 #: every registered backend; those with a server carry the marker of their name
 BACKEND_PARAMS = [

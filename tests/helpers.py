@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from bench.backends import backend_types
-from bench.cells import runs_on
+from bench.measure.cells import runs_on
 
 TESTS_DIR = Path(__file__).parent
 

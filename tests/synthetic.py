@@ -11,7 +11,8 @@ from typing import Any
 
 from pytest_benchmark.stats import Stats
 
-from bench.timing import Sample, interleave, ratio_interval
+from bench.measure.timing import interleave
+from bench.results.statistics import Sample, ratio_interval
 
 #: (workload, size) -> variant -> the cell's true median in seconds
 Medians = Mapping[tuple[str, int], Mapping[str, float]]

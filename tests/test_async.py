@@ -13,11 +13,11 @@ import pytest
 from bench.backends import Backend
 from bench.backends.pgwire import ProtocolSummary, WireReader
 from bench.backends.postgres import PostgresObserver
-from bench.cells import Cell, Harness, runs_on
-from bench.counting import Observation
-from bench.timing import event_loop_seconds
-from bench.wire import WireObserver
-from bench.workloads import WORKLOADS, sizes_for
+from bench.measure.cells import Cell, Harness, runs_on
+from bench.measure.counting import Observation
+from bench.measure.timing import event_loop_seconds
+from bench.measure.wire import WireObserver
+from bench.measure.workloads import WORKLOADS, sizes_for
 from implementations.registry import VARIANTS, load_variant
 
 from helpers import bench, one_error_line

@@ -1,5 +1,5 @@
 """Every registered backend has its session fixtures under the names the tests and
-:mod:`bench.fix_cells` ask for (``NAME_server``, ``NAME_backend``, ``NAME_harness``,
+:mod:`bench.plugin.cells` ask for (``NAME_server``, ``NAME_backend``, ``NAME_harness``,
 ``NAME_delayed_harnesses``). The two plugins write them out per backend, so that a reader finds
 each name; this says which lines a newly registered backend still needs."""
 
@@ -10,8 +10,9 @@ from types import ModuleType
 
 import pytest
 
-from bench import fix_backends, fix_harness
 from bench.backends import BACKENDS
+from bench.plugin import backends as fix_backends
+from bench.plugin import harnesses as fix_harness
 
 #: the end of each fixture's name, the plugin defining it and the factory that makes it there
 FIXTURES: tuple[tuple[str, ModuleType, str], ...] = (
@@ -23,7 +24,7 @@ FIXTURES: tuple[tuple[str, ModuleType, str], ...] = (
 
 
 def test_every_registered_backend_has_its_fixtures(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest('pytest_plugins = ["bench.fix_backends", "bench.fix_harness"]')
+    pytester.makeconftest('pytest_plugins = ["bench.plugin.backends", "bench.plugin.harnesses"]')
     listing = pytester.runpytest_inprocess("--fixtures").stdout.str()
     missing = [
         f'{plugin.__name__}: {name}_{role} = {factory}("{name}")'

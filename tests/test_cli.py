@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.workloads import QUICK_SIZES, WORKLOADS
+from bench.measure.workloads import QUICK_SIZES, WORKLOADS
 from implementations.registry import VARIANTS
 
 from helpers import bench, bench_patched, one_error_line
@@ -231,7 +231,10 @@ def test_a_failing_cell_keeps_the_previous_results(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert result.returncode == 1
-    assert "FAILED: bench.cells.VerificationError: crud_update[broken-sqlite-1]" in result.stdout
+    assert (
+        "FAILED: bench.measure.cells.VerificationError: crud_update[broken-sqlite-1]"
+        in result.stdout
+    )
     assert "some cells failed" in result.stderr and "left as it was" in result.stderr
     assert previous.read_text() == '{"previous": "good results"}'
     assert sorted(p.name for p in out.iterdir()) == ["benchmarks.json"]
@@ -354,7 +357,7 @@ def test_where_the_backends_came_from_is_said_after_the_tests(pytester: pytest.P
             pass
         """
     )
-    result = pytester.runpytest_subprocess("-p", "bench.fix_backends")
+    result = pytester.runpytest_subprocess("-p", "bench.plugin.backends")
     result.assert_outcomes(passed=2)
     lines = result.stdout.lines
     progress = next(line for line in lines if line.startswith("test_uses_sqlite.py"))

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 
 from bench.backends import Backend
-from bench.cells import PROFILES, Cell, Harness, VerificationError, case_for, check_state
-from bench.concurrency import BatchStats, ConcurrentExecution, RetryPolicy, percentile
-from bench.fix_cells import Selection
-from bench.workloads import (
+from bench.measure.cells import PROFILES, Cell, Harness, VerificationError, case_for, check_state
+from bench.measure.concurrency import BatchStats, ConcurrentExecution, RetryPolicy, percentile
+from bench.measure.workloads import (
     CONCURRENT_REQUESTS,
     SAME_USER_DISTANCE,
     WORKLOADS,
     concurrent_requests,
 )
+from bench.plugin.cells import Selection
 from implementations.contract import revised_email
 from implementations.registry import VARIANTS, load_variant
 
@@ -52,7 +52,7 @@ def test_the_numbers_of_workers_by_profile_and_as_asked() -> None:
         selection = Selection(workloads=(WORKLOAD,), backends=("sqlite",), **options)  # type: ignore[arg-type]
         return sorted({cell.size for cell in selection.cells(WORKLOAD)})
 
-    from bench.cells import PROFILES
+    from bench.measure.cells import PROFILES
 
     assert workers() == [1, 4, 16]
     assert workers(profile=PROFILES["quick"]) == [1, 4]
@@ -109,7 +109,7 @@ def test_a_request_refused_with_a_lock_error_is_retried_once_and_counted(
 def test_retries_are_bounded(sqlite_harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     import sqlite3
 
-    from bench.concurrency import RetriesExhausted
+    from bench.measure.concurrency import RetriesExhausted
 
     refused = 0
 
@@ -120,7 +120,7 @@ def test_retries_are_bounded(sqlite_harness: Harness, monkeypatch: pytest.Monkey
         error.sqlite_errorcode = 5  # type: ignore[attr-defined]
         raise error
 
-    from bench.concurrency import WorkerPool
+    from bench.measure.concurrency import WorkerPool
 
     pool = WorkerPool(1)
     try:

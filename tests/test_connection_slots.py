@@ -28,10 +28,10 @@ from bench.backends.mariadb_servers import LocalServerProvider
 from bench.backends.postgres import ConnectionLimits, PostgresType
 from bench.backends.postgres_conninfo import conninfo_for
 from bench.backends.servers import Server
-from bench.cells import PROFILES
-from bench.fix_backends import ConnectionNeed, short_of_connections
-from bench.fix_cells import Selection, connections_needed, keeps_connection, prepares_workers
-from bench.workloads import DEFAULT_SIZES, QUICK_SIZES, WORKLOADS
+from bench.measure.cells import PROFILES
+from bench.measure.workloads import DEFAULT_SIZES, QUICK_SIZES, WORKLOADS
+from bench.plugin.backends import ConnectionNeed, short_of_connections
+from bench.plugin.cells import Selection, connections_needed, keeps_connection, prepares_workers
 from implementations.registry import VARIANTS, load_variant
 
 from helpers import bench

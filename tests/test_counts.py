@@ -12,9 +12,9 @@ import pytest
 
 from bench.backends import Backend
 from bench.backends.sqlite import SqliteBackend, SqliteObserver
-from bench.cells import Cell, Harness
-from bench.counting import Observation
-from bench.workloads import WORKLOADS, sizes_for
+from bench.measure.cells import Cell, Harness
+from bench.measure.counting import Observation
+from bench.measure.workloads import WORKLOADS, sizes_for
 from implementations.registry import VARIANTS, load_variant
 
 from helpers import per_backend

@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from bench.delays import (
+from bench.report.delays import (
     Delayed,
     crossing_sentence,
     delayed_cells,
     measured_crossing,
     reasons,
 )
-from bench.report import render_report
-from bench.results import CellResult, ReportError, Results, load_results
+from bench.report.document import render_report
+from bench.results.load import CellResult, ReportError, Results, load_results
 
 from helpers import bench
 from synthetic import synthetic_run

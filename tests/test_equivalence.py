@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from bench.backends import Backend
-from bench.cells import Cell, Harness, VerificationError, case_for, runs_on
-from bench.workloads import WORKLOADS, sizes_for
+from bench.measure.cells import Cell, Harness, VerificationError, case_for, runs_on
+from bench.measure.workloads import WORKLOADS, sizes_for
 from implementations.registry import VARIANTS, load_variant
 
 from helpers import per_backend

@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 
 from bench.backends import Backend, backend_types
-from bench.cells import Cell, Harness, case_for, runs_on
-from bench.counting import ClientCall
-from bench.fairness import (
+from bench.measure.cells import Cell, Harness, case_for, runs_on
+from bench.measure.counting import ClientCall
+from bench.measure.fairness import (
     BuiltInCall,
     first_difference,
     normalize_sql,
     sql_signature,
     statements_built_during,
 )
-from bench.workloads import WORKLOADS
+from bench.measure.workloads import WORKLOADS
 from implementations import registry
 from implementations.differences import (
     BUILT_PER_CALL,

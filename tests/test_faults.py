@@ -172,7 +172,7 @@ def test_results_report_and_charts_are_replaced_together(tmp_path: Path) -> None
 def test_a_failed_replacement_restores_the_previous_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bench.output_folder import publish
+    from bench.results.output_folder import publish
 
     out, staging = tmp_path / "out", tmp_path / "out" / ".run-x"
     before = _previous_run(out)
@@ -343,13 +343,13 @@ def test_a_server_that_dies_mid_run_leaves_a_schema_the_message_names(
         pid_file = Path(row[0]) / "postmaster.pid"
         # the server is killed as the first group begins
         result = bench_patched(
-            "import os, signal, bench.groups\n"
-            "measure = bench.groups.measure_group\n"
+            "import os, signal, bench.measure.groups\n"
+            "measure = bench.measure.groups.measure_group\n"
             "def dying(*args, **kwargs):\n"
             f"    pid = int(open({str(pid_file)!r}).read().split()[0])\n"
             "    os.kill(pid, signal.SIGKILL)\n"
             "    return measure(*args, **kwargs)\n"
-            "bench.groups.measure_group = dying",
+            "bench.measure.groups.measure_group = dying",
             *QUICK_POSTGRES,
             "--postgres-url",
             server.address.render_as_string(hide_password=False),

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 import bench.backends.sqlite
-import bench.groups
+import bench.measure.groups
 from bench.backends import Backend
-from bench.cells import PROFILES, Cell, Harness, Profile, VerificationError
-from bench.groups import Failed, Timed, measure_group
+from bench.measure.cells import PROFILES, Cell, Harness, Profile, VerificationError
+from bench.measure.groups import Failed, Timed, measure_group
 from implementations.registry import VARIANTS
 
 QUICK = PROFILES["quick"]
@@ -113,7 +113,7 @@ def test_a_long_round_gets_one_warm_up_round_only(
 ) -> None:
     # a round taking at least LONG_ROUND_SECONDS is warm after one: its verified and counted
     # executions came before it
-    monkeypatch.setattr(bench.groups, "LONG_ROUND_SECONDS", long_round_seconds)
+    monkeypatch.setattr(bench.measure.groups, "LONG_ROUND_SECONDS", long_round_seconds)
     name = f"counted_read_{warm_rounds}"
     monkeypatch.setitem(VARIANTS, name, "broken_variants:CountedRead")
     profile = Profile(
@@ -127,7 +127,7 @@ def test_a_long_round_gets_one_warm_up_round_only(
 
 
 def test_a_variant_runs_up_to_its_largest_default_size_unless_sizes_are_asked_for() -> None:
-    from bench.fix_cells import Selection
+    from bench.plugin.cells import Selection
 
     default = Selection(variants=("orm", "orm_lazy"), backends=("sqlite",), sizes=(1, 100, 1000))
     lazy_sizes = [c.size for c in default.cells("parent_child_read") if c.variant == "orm_lazy"]

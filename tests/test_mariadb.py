@@ -27,9 +27,9 @@ from bench.backends.mariadb import (
 )
 from bench.backends.mariadb_servers import LocalServerProvider
 from bench.backends.servers import Server
-from bench.cells import Cell, Harness
-from bench.counting import Observation
-from bench.workloads import WORKLOADS
+from bench.measure.cells import Cell, Harness
+from bench.measure.counting import Observation
+from bench.measure.workloads import WORKLOADS
 
 from helpers import bench, one_error_line, processes_under, server_tmpdir
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.output_folder import MANIFEST, foreign_files, owned_files
+from bench.results.output_folder import MANIFEST, foreign_files, owned_files
 
 from helpers import bench, one_error_line
 

@@ -31,8 +31,8 @@ from bench.backends.servers import (
     ServerUnavailable,
     mask,
 )
-from bench.cells import Cell, Harness
-from bench.workloads import WORKLOADS
+from bench.measure.cells import Cell, Harness
+from bench.measure.workloads import WORKLOADS
 
 from helpers import bench, free_port
 

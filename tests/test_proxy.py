@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from bench.backends import Backend, backend_types
-from bench.cells import Cell, Harness
-from bench.network import DelayedHarnesses, parse_rtts
-from bench.proxy import DelayProxy, ProxyError
-from bench.workloads import WORKLOADS
+from bench.measure.cells import Cell, Harness
+from bench.measure.network import DelayedHarnesses, parse_rtts
+from bench.measure.proxy import DelayProxy, ProxyError
+from bench.measure.workloads import WORKLOADS
 
 from helpers import bench, one_error_line, processes_under, throwaway_postgres_env
 
@@ -234,7 +234,7 @@ def test_the_proxy_exits_when_the_harness_dies_without_stopping_it(echo: EchoSer
         [
             sys.executable,
             "-m",
-            "bench.proxy",
+            "bench.measure.proxy",
             "--target",
             f"127.0.0.1:{echo.port}",
             "--rtt-ms",
@@ -343,7 +343,7 @@ def _proxy_processes(tmpdir: Path) -> list[int]:
             environment = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"bench.proxy" in command and f"TMPDIR={tmpdir}".encode() in environment:
+        if b"bench.measure.proxy" in command and f"TMPDIR={tmpdir}".encode() in environment:
             found.append(int(entry.name))
     return found
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from bench import charts
-from bench.catalog import Catalog
-from bench.results import CellResult, Heading, format_seconds, load_results, variants_of
-from bench.workloads import QUICK_SIZES
+from bench.measure.workloads import QUICK_SIZES
+from bench.report import charts
+from bench.results.catalog import Catalog
+from bench.results.load import CellResult, Heading, format_seconds, load_results, variants_of
 
 from helpers import bench, one_error_line
 from synthetic import synthetic_run

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.catalog import Catalog
+from bench.results.catalog import Catalog
 from implementations.registry import VARIANTS
 
 from helpers import TESTS_DIR, bench
@@ -33,7 +33,7 @@ class Block(importlib.abc.MetaPathFinder):
         return None
 sys.meta_path.insert(0, Block())
 from pathlib import Path
-from bench.report import write_report
+from bench.report.document import write_report
 write_report(Path(sys.argv[1]))
 loaded = sorted(m for m in sys.modules if any(m == b or m.startswith(b + ".") for b in BLOCKED))
 print("loaded:", loaded, file=sys.stderr)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bench.results import (
+from bench.results.load import (
     ReportError,
     load_results,
     markdown_code,

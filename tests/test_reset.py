@@ -11,8 +11,8 @@ import pytest
 import bench.backends.sqlite
 from bench.backends.postgres import PostgresBackend
 from bench.backends.sqlite import SqliteBackend
-from bench.cells import Harness
-from bench.workloads import WORKLOADS
+from bench.measure.cells import Harness
+from bench.measure.workloads import WORKLOADS
 
 
 def _pragma(connection: Any, name: str) -> Any:

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from bench.backends import backend_type
-from bench.report import render_report
-from bench.results import load_results
+from bench.report.document import render_report
+from bench.results.load import load_results
 
 from synthetic import synthetic_run
 

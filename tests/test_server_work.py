@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from bench.backends import Backend, backend_types
-from bench.cells import Cell, Harness
-from bench.counting import ServerWork
-from bench.workloads import POSTS_PER_USER, WORKLOADS, Case, DbState
+from bench.measure.cells import Cell, Harness
+from bench.measure.counting import ServerWork
+from bench.measure.workloads import POSTS_PER_USER, WORKLOADS, Case, DbState
 from implementations.registry import VARIANTS
 
 STYLES = ["orm", "orm_bulk", "core", "dbapi"]

@@ -50,7 +50,7 @@ def _python(program: str, timeout: float = 30) -> subprocess.CompletedProcess[st
 #: installs the handlers, then makes a second SIGINT land inside the first one's handling
 SECOND_SIGNAL_INSIDE_THE_HANDLER = """
 import os, signal, sys, time
-from bench import stopping
+from bench.safety import stopping
 stopping.install()
 stopping.announce()
 stopping.SAME_REQUEST_SECONDS = {same_request}
@@ -94,14 +94,14 @@ def test_what_is_said_while_pytest_captures_the_output_reaches_the_terminal(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "test_say.py").write_text(
-        "from bench import stopping\n\n"
+        "from bench.safety import stopping\n\n"
         "def test_say():\n"
         "    stopping.say('said past the capture')\n"
         "    print('printed, captured', file=__import__('sys').stderr)\n"
     )
     arguments = [str(tmp_path / "test_say.py"), "-q", "-p", "no:cacheprovider"]
     result = _python(
-        "import sys, pytest\nfrom bench import stopping\nstopping.install()\n"
+        "import sys, pytest\nfrom bench.safety import stopping\nstopping.install()\n"
         f"sys.exit(pytest.main({arguments!r}))"
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -112,7 +112,7 @@ def test_what_is_said_while_pytest_captures_the_output_reaches_the_terminal(
 def test_what_asyncio_says_of_tasks_a_stop_cut_short_is_not_printed() -> None:
     program = """
 import asyncio, gc
-from bench import stopping
+from bench.safety import stopping
 stopping.install()
 async def failing():
     raise RuntimeError("cut short by the stop")
@@ -296,7 +296,7 @@ def test_a_killed_harness_leaves_no_server_running(tmp_path: Path, own_tmpdir: P
 #: it lands in a finalizer; every round after it is counted on stderr
 SWALLOWED_IN_A_GROUP = """
 import os, signal, sys
-from bench import groups
+from bench.measure import groups
 timed_round = groups._Runner.timed_round
 calls = [0]
 def counted(self, check_rows):
@@ -334,7 +334,7 @@ def test_a_stop_lost_in_a_finalizer_is_seen_at_the_next_round(tmp_path: Path) ->
 #: being collected: Python prints "Exception ignored" and goes on
 SWALLOWED_IN_STATEMENTS = """
 import os, signal
-from bench import cells
+from bench.measure import cells
 count = cells.Harness.count
 class Finalized:
     def __del__(self):

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import watchdog
 from bench.backends.servers import ServerFolder
-from bench.leftovers import remove_left_behind
+from bench.safety import watchdog
+from bench.safety.leftovers import remove_left_behind
 
 from helpers import processes_under, shared_memory_segments
 

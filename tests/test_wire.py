@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from bench.backends.pgwire import ProtocolSummary, WireError, WireReader
-from bench.wire import WireObserver
+from bench.measure.wire import WireObserver
 
 
 def message(kind: bytes, body: bytes = b"") -> bytes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 
 from bench.cli import BENCHMARKS_DIR
-from bench.workloads import WORKLOADS
+from bench.measure.workloads import WORKLOADS
 
 
 def test_every_workload_has_a_benchmark_module_and_every_module_a_workload() -> None:

@@ -1,9 +1,10 @@
 """The backends the harness knows: name -> "module:OBJECT", imported only when used.
 
 Adding a backend is adding its module (a :class:`~bench.backends.base.BackendType`, its
-:class:`~bench.backends.base.Backend` and its :class:`~bench.counting.Observer`) and one line
-here. The order is the order of the report's sections. Nothing outside a backend's module
-compares its name: the rest of the harness asks the object.
+:class:`~bench.backends.base.Backend` and its
+:class:`~bench.measure.counting.Observer`) and one line here. The order is the order of the
+report's sections. Nothing outside a backend's module compares its name: the rest of the
+harness asks the object.
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.backends.servers import Note, Provider, Server, ServerError, mask, provide_from
-from bench.counting import Observer
-from bench.workloads import DbState
+from bench.measure.counting import Observer
+from bench.measure.workloads import DbState
 from implementations.contract import DBAPIConnection
 from implementations.schema import metadata
 

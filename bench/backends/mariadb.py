@@ -19,7 +19,7 @@ Counting:
 Counting starts once the driver has connected, as on PostgreSQL: the handshake and PyMySQL's
 ``SET AUTOCOMMIT = 0`` on connect are part of connecting.
 
-The server's own account of the work (:class:`~bench.counting.ServerWork`): rows read and
+The server's own account of the work (:class:`~bench.measure.counting.ServerWork`): rows read and
 written from each observed session's status counters (``Rows_read``; ``Handler_write``,
 ``Handler_update``, ``Handler_delete``), read in the same statement as ``Questions``; buffer
 pool pages and redo log bytes from InnoDB's counters, which exist only server-wide
@@ -55,9 +55,9 @@ from bench.backends.base import (
 )
 from bench.backends.mariadb_servers import LocalServerProvider, TestcontainersProvider
 from bench.backends.servers import Server, ServerError, mask
-from bench.counting import Observer, ServerWork, query_text
+from bench.measure.counting import Observer, ServerWork, query_text
+from bench.measure.workloads import DbState
 from bench.messages import first_line
-from bench.workloads import DbState
 
 #: another transaction's lock in the way: ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK
 LOCK_ERROR_CODES = (1205, 1213)

@@ -11,7 +11,7 @@ Both sources feed one :class:`ProtocolTally`, so they count by the same rules:
 - bytes are whole messages (type byte and length field included), as they cross the wire.
 
 :class:`WireReader` takes the raw bytes of a connection, both directions in the order they
-crossed (from :class:`bench.wire.WireObserver`), and cuts them into messages. It reads the
+crossed (from :class:`bench.measure.wire.WireObserver`), and cuts them into messages. It reads the
 startup exchange too (an ``SSLRequest`` is answered by one bare byte), but counts only typed
 messages, as the trace, which starts once a connection is open, does.
 """

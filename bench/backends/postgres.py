@@ -64,10 +64,10 @@ from bench.backends.servers import (
     ServerError,
     mask,
 )
-from bench.counting import Observer, ServerWork, query_text
+from bench.measure.counting import Observer, ServerWork, query_text
+from bench.measure.wire import WireObserver
+from bench.measure.workloads import DbState
 from bench.messages import first_line
-from bench.wire import WireObserver
-from bench.workloads import DbState
 
 URL_ENV = "BENCH_POSTGRES_URL"
 HOW_TO_ENABLE = (

@@ -7,7 +7,7 @@
 - :func:`asyncpg_arguments`: a SQLAlchemy URL as asyncpg's ``connect()`` arguments.
 
 asyncpg does not use libpq, so it has no protocol trace: its connections are counted on the
-wire (:mod:`bench.wire`, :mod:`bench.backends.pgwire`).
+wire (:mod:`bench.measure.wire`, :mod:`bench.backends.pgwire`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import asyncpg
 import psycopg
 from sqlalchemy import URL
 
-from bench.counting import Observer, query_text
+from bench.measure.counting import Observer, query_text
 
 FLUSH_STATISTICS = "SELECT pg_stat_force_next_flush()"
 

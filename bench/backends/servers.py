@@ -33,10 +33,10 @@ from urllib.parse import quote_plus
 
 from sqlalchemy import URL, make_url
 
-from bench import stopping, watchdog
-from bench.leftovers import owned_prefix
 from bench.messages import first_line
-from bench.watchdog import (
+from bench.safety import stopping, watchdog
+from bench.safety.leftovers import owned_prefix
+from bench.safety.watchdog import (
     is_alive,
     proc_stat,
     processes_serving,
@@ -262,7 +262,7 @@ _SERVER_FOLDERS: set[Path] = set()
 class ServerFolder:
     """A temporary folder for one throwaway server, owned by the user the server runs as, and
     the server binaries run there. :meth:`remove` ends every process still serving it; a
-    watchdog (:mod:`bench.watchdog`) does the same if the harness is killed."""
+    watchdog (:mod:`bench.safety.watchdog`) does the same if the harness is killed."""
 
     def __init__(self, prefix: str, user: pwd.struct_passwd | None) -> None:
         self.path = Path(tempfile.mkdtemp(prefix=owned_prefix(prefix)))

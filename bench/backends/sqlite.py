@@ -28,8 +28,8 @@ from bench.backends.base import (
     StoredRow,
 )
 from bench.backends.servers import Note, Server
-from bench.counting import Observer
-from bench.workloads import DbState
+from bench.measure.counting import Observer
+from bench.measure.workloads import DbState
 
 #: per-connection SQLite settings, applied identically to SQLAlchemy's and the raw connections:
 #: enforce the foreign key (ON DELETE CASCADE), commit without waiting for the disk (WAL), and

@@ -5,6 +5,6 @@ transaction; pairs of requests for the same user meet when K is large enough. Th
 per-request latency percentiles and SQLite's lock errors and retries go to extra_info.
 """
 
-from bench.fix_cells import benchmark_for
+from bench.plugin.cells import benchmark_for
 
 test_concurrent_requests = benchmark_for("concurrent_requests")

@@ -4,6 +4,6 @@ Compares an engine per unit of work, NullPool, a pooled engine, and raw connecti
 per use or kept open.
 """
 
-from bench.fix_cells import benchmark_for
+from bench.plugin.cells import benchmark_for
 
 test_connect_read_one = benchmark_for("connect_read_one")

@@ -5,6 +5,6 @@ ORM and Core use an ordered RETURNING; the raw driver reads the ids back its own
 INSERT ... RETURNING on MariaDB).
 """
 
-from bench.fix_cells import benchmark_for
+from bench.plugin.cells import benchmark_for
 
 test_crud_create = benchmark_for("crud_create")

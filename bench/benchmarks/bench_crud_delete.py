@@ -1,5 +1,5 @@
 """crud_delete: Delete N users out of 2N by primary key in one transaction."""
 
-from bench.fix_cells import benchmark_for
+from bench.plugin.cells import benchmark_for
 
 test_crud_delete = benchmark_for("crud_delete")

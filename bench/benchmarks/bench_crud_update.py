@@ -3,6 +3,6 @@
 The ORM's unit of work loads the objects first; the other styles update by id directly.
 """
 
-from bench.fix_cells import benchmark_for
+from bench.plugin.cells import benchmark_for
 
 test_crud_update = benchmark_for("crud_update")

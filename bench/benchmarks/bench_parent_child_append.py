@@ -4,6 +4,6 @@ Appending through the ORM relationship loads each collection first; inserting wi
 user id does not.
 """
 
-from bench.fix_cells import benchmark_for
+from bench.plugin.cells import benchmark_for
 
 test_parent_child_append = benchmark_for("parent_child_append")

@@ -2,6 +2,6 @@
 
 The posts need the ids the database gives the users, so those come back first."""
 
-from bench.fix_cells import benchmark_for
+from bench.plugin.cells import benchmark_for
 
 test_parent_child_insert = benchmark_for("parent_child_insert")

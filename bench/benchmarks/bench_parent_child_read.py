@@ -3,6 +3,6 @@
 The loader strategy is the point: lazy loading (N+1), selectinload, joinedload, one JOIN.
 """
 
-from bench.fix_cells import benchmark_for
+from bench.plugin.cells import benchmark_for
 
 test_parent_child_read = benchmark_for("parent_child_read")

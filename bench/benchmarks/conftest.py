@@ -1,3 +1,3 @@
 """The benchmark modules' fixtures: backends, the per-backend harness, the cell selection."""
 
-pytest_plugins = ["bench.fix_backends", "bench.fix_harness", "bench.fix_cells"]
+pytest_plugins = ["bench.plugin.backends", "bench.plugin.harnesses", "bench.plugin.cells"]

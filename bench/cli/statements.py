@@ -11,12 +11,12 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from bench import stopping
 from bench.backends import BackendType
 from bench.backends.servers import Server
-from bench.cells import Cell, Harness, runs_on
-from bench.counting import ClientCall, Observation
-from bench.workloads import WORKLOADS, sizes_for
+from bench.measure.cells import Cell, Harness, runs_on
+from bench.measure.counting import ClientCall, Observation
+from bench.measure.workloads import WORKLOADS, sizes_for
+from bench.safety import stopping
 from implementations.differences import SAME_SQL, sql_marker
 from implementations.registry import BASELINE_VARIANT, load_variant
 

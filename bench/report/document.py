@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.async_styles import async_findings, async_section
-from bench.charts import draw_charts, plural
-from bench.delays import (
+from bench.report.async_styles import async_findings, async_section
+from bench.report.charts import draw_charts, plural
+from bench.report.delays import (
     DISAGREEMENT,
     Delayed,
     crossing_sentence,
@@ -25,16 +25,9 @@ from bench.delays import (
     measured_rtts,
     reasons,
 )
-from bench.output_folder import (
-    CHARTS_DIR,
-    REPORT_FILE,
-    RESULTS_FILE,
-    FolderRefused,
-    files_made,
-    publish,
-    staging_folder,
-)
-from bench.results import (
+from bench.report.server_cost import server_section
+from bench.report.throughput import concurrency_section
+from bench.results.load import (
     PROJECTED_WORKLOADS,
     CellResult,
     Comparison,
@@ -55,8 +48,15 @@ from bench.results import (
     variants_of,
     workloads_of,
 )
-from bench.server_cost import server_section
-from bench.throughput import concurrency_section
+from bench.results.output_folder import (
+    CHARTS_DIR,
+    REPORT_FILE,
+    RESULTS_FILE,
+    FolderRefused,
+    files_made,
+    publish,
+    staging_folder,
+)
 from implementations.registry import BASELINE_VARIANT
 
 #: the network round-trip time the summary quotes, and the largest it looks at
@@ -698,7 +698,7 @@ def write_report(folder: Path) -> Path:
     """Charts and REPORT.md for the results in ``folder``; the report's path.
 
     Everything is drawn in a staging folder first, then the charts and the report replace
-    the ones the harness wrote before, together (:func:`bench.output_folder.publish`).
+    the ones the harness wrote before, together (:func:`bench.results.output_folder.publish`).
     """
     results = load_results(folder)
     try:

@@ -17,9 +17,12 @@ import pytest
 
 from bench.backends import BACKENDS, backend_type, backend_types
 from bench.backends.servers import ServerError
-from bench.catalog import Catalog
-from bench.cells import PROFILES, Cell, Harness, Profile, case_for, runs_on
-from bench.fix_backends import (
+from bench.measure.cells import PROFILES, Cell, Harness, Profile, case_for, runs_on
+from bench.measure.groups import Group, GroupRunner, publish
+from bench.measure.network import DelayedHarnesses, parse_rtts
+from bench.measure.timing import calibrate
+from bench.measure.workloads import DEFAULT_SIZES, QUICK_SIZES, WORKLOADS, parse_sizes, sizes_for
+from bench.plugin.backends import (
     BACKEND_DESCRIPTIONS,
     BACKEND_NETWORKED,
     CONNECTIONS_NEEDED,
@@ -27,10 +30,7 @@ from bench.fix_backends import (
     provided_server,
     short_of_connections,
 )
-from bench.groups import Group, GroupRunner, publish
-from bench.network import DelayedHarnesses, parse_rtts
-from bench.timing import calibrate
-from bench.workloads import DEFAULT_SIZES, QUICK_SIZES, WORKLOADS, parse_sizes, sizes_for
+from bench.results.catalog import Catalog
 from implementations.contract import Variant
 from implementations.registry import VARIANTS, load_variant
 
@@ -184,7 +184,7 @@ INSTANCES_PER_VARIANT = 2
 def _check_connections(session: pytest.Session) -> None:
     """Before any cell runs: each backend's need, and a usage error (one line) where a server
     already provisioned takes fewer connections at once; a server provisioned on first use is
-    checked then (:mod:`bench.fix_backends`)."""
+    checked then (:mod:`bench.plugin.backends`)."""
     config = session.config
     cells = [cell for cell in map(_cell_of, session.items) if cell is not None]
     needs: dict[str, ConnectionNeed] = {}
@@ -207,8 +207,8 @@ def _check_connections(session: pytest.Session) -> None:
 
 def connections_needed(cells: Sequence[Cell], profile: Profile) -> ConnectionNeed:
     """The most connections the cells of one backend hold on its server at once, run in this
-    order, as the harness makes and keeps them (:class:`~bench.cells.Harness`,
-    :func:`~bench.groups.measure_group`):
+    order, as the harness makes and keeps them (:class:`~bench.measure.cells.Harness`,
+    :func:`~bench.measure.groups.measure_group`):
 
     - the backend's own connection, all run long;
     - on each harness (the direct one, and one per delay proxy), a timed and a counting
@@ -511,11 +511,13 @@ def harness_source() -> dict[str, object]:
     """The git commit of the harness's own code, when it runs from a checkout of it (the
     working directory or where the package lives); pytest-benchmark's commit_info is that of
     the working directory, whatever it is."""
-    package = Path(__file__).resolve().parent
-    for candidate in (Path.cwd(), package.parent):
+    # bench/plugin/cells.py: three folders up is the checkout
+    checkout = Path(__file__).resolve().parents[2]
+    for candidate in (Path.cwd(), checkout):
         top = _git(candidate, "rev-parse", "--show-toplevel")
         if top is None or not all(
-            (Path(top) / part).is_file() for part in ("bench/cli.py", "implementations/registry.py")
+            (Path(top) / part).is_file()
+            for part in ("bench/cli/__init__.py", "implementations/registry.py")
         ):
             continue
         commit = _git(Path(top), "rev-parse", "HEAD")

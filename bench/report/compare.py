@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.report import noise_lines
-from bench.results import CellResult, Results, compare_cells, format_seconds, load_results
-from bench.timing import median_interval
+from bench.report.document import noise_lines
+from bench.results.load import CellResult, Results, compare_cells, format_seconds, load_results
+from bench.results.statistics import median_interval
 
 Interval = tuple[float, float]
 #: ratios that differ by less than this between two runs agree

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bench.results import (
+from bench.results.load import (
     CellResult,
     Results,
     at_size,

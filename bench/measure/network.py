@@ -12,8 +12,8 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 from bench.backends import Backend
-from bench.cells import Harness
-from bench.proxy import DelayProxy, ProxyError
+from bench.measure.cells import Harness
+from bench.measure.proxy import DelayProxy, ProxyError
 
 #: the largest round-trip time ``--rtt`` takes: a second, past any real network's
 MAX_RTT_MS = 1000.0

@@ -1,7 +1,7 @@
 """pytest plugin: the database backends as session fixtures, named for each registered backend.
 
 For a backend NAME: ``NAME_server`` (where its database is), ``NAME_backend`` (a database of
-the session's own there, removed at the end) and, in :mod:`bench.fix_harness`,
+the session's own there, removed at the end) and, in :mod:`bench.plugin.harnesses`,
 ``NAME_harness``. A server backend's ``--NAME-url`` defaults to ``BENCH_NAME_URL``; without a
 URL the server is provisioned on first use (testcontainers, then local server binaries), and
 when none can be had its tests are skipped with the reason, or fail when
@@ -39,7 +39,7 @@ class ConnectionNeed:
     fewer: str
 
 
-#: each backend's need, set once the cells are known (:mod:`bench.fix_cells`); a server
+#: each backend's need, set once the cells are known (:mod:`bench.plugin.cells`); a server
 #: provisioned on first use is held against it then
 CONNECTIONS_NEEDED = pytest.StashKey[dict[str, ConnectionNeed]]()
 

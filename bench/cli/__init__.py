@@ -19,7 +19,6 @@ from typing import NoReturn
 
 import pytest
 
-from bench import stopping
 from bench.backends import BACKENDS, LEFT_BEHIND, BackendType, backend_type, backend_types
 from bench.backends.servers import (
     ProvidedServers,
@@ -27,11 +26,18 @@ from bench.backends.servers import (
     ServerError,
     ServerUnavailable,
 )
-from bench.cells import runs_on
-from bench.leftovers import owned_prefix, remove_left_behind
+from bench.measure.cells import runs_on
+from bench.measure.network import parse_rtts
+from bench.measure.workloads import (
+    DEFAULT_SIZES,
+    MAX_WORKERS,
+    QUICK_SIZES,
+    WORKLOADS,
+    parse_sizes,
+    sizes_for,
+)
 from bench.messages import first_line
-from bench.network import parse_rtts
-from bench.output_folder import (
+from bench.results.output_folder import (
     REPORT_FILE,
     RESULTS_FILE,
     FolderRefused,
@@ -40,17 +46,11 @@ from bench.output_folder import (
     locked_output_folder,
     staging_folder,
 )
-from bench.workloads import (
-    DEFAULT_SIZES,
-    MAX_WORKERS,
-    QUICK_SIZES,
-    WORKLOADS,
-    parse_sizes,
-    sizes_for,
-)
+from bench.safety import stopping
+from bench.safety.leftovers import owned_prefix, remove_left_behind
 from implementations.registry import VARIANTS, load_variant
 
-BENCHMARKS_DIR = Path(__file__).parent / "benchmarks"
+BENCHMARKS_DIR = Path(__file__).parent.parent / "benchmarks"
 DEFAULT_OUT = Path("results/latest")
 
 EXIT_USAGE = 2
@@ -379,7 +379,7 @@ def command_run(args: argparse.Namespace) -> int:
         # short tracebacks: a long one prints each frame's arguments, a connection string too
         "--tb=short",
         # its garbage collections at the end took seconds after a run at large sizes; the
-        # exceptions a finalizer raises go to Python's own hook (see bench.stopping)
+        # exceptions a finalizer raises go to Python's own hook (see bench.safety.stopping)
         "-p",
         "no:unraisableexception",
         "--benchmark-quiet",
@@ -448,9 +448,9 @@ def _publish(staging: Path, out: Path, published: list[bool]) -> int | None:
     """The report and charts drawn beside the new results, then all three moved into OUT
     together; None when done (``published`` then says so), else the exit status (nothing in
     OUT changed)."""
-    from bench.output_folder import publish
-    from bench.report import ReportError, draw_report
-    from bench.results import load_results
+    from bench.report.document import ReportError, draw_report
+    from bench.results.load import load_results
+    from bench.results.output_folder import publish
 
     try:
         os.chmod(staging / RESULTS_FILE, _ordinary_file_mode())
@@ -540,7 +540,7 @@ def _duration(seconds: float) -> str:
 
 
 def command_report(args: argparse.Namespace) -> int:
-    from bench.report import ReportError, write_report
+    from bench.report.document import ReportError, write_report
 
     folder: Path = args.results_dir
     try:
@@ -557,8 +557,8 @@ def command_report(args: argparse.Namespace) -> int:
 
 
 def command_compare(args: argparse.Namespace) -> int:
-    from bench.compare import compare_runs
-    from bench.report import ReportError
+    from bench.report.compare import compare_runs
+    from bench.report.document import ReportError
 
     try:
         print(compare_runs(args.run_a, args.run_b), end="")
@@ -569,7 +569,7 @@ def command_compare(args: argparse.Namespace) -> int:
 
 
 def command_statements(args: argparse.Namespace) -> int:
-    from bench.statements import print_statements
+    from bench.cli.statements import print_statements
 
     variants = tuple(dict.fromkeys(args.variant or VARIANTS))
     if not any(load_variant(variant).implements(args.workload) for variant in variants):

@@ -10,8 +10,8 @@ it called connect(), and the server's first reach the client no sooner than 2 RT
 Both sockets have Nagle's algorithm off (asyncio's default for TCP), as the drivers' own
 sockets do.
 
-It runs in a process of its own (``python -m bench.proxy``), so that its work never holds the
-benchmark's GIL; :class:`DelayProxy` starts and stops it. The process listens on 127.0.0.1
+It runs in a process of its own (``python -m bench.measure.proxy``), so that its work never
+holds the benchmark's GIL; :class:`DelayProxy` starts and stops it. The process listens on 127.0.0.1
 only, says its port on its first line of output, and exits when its standard input closes:
 when the harness stops it, and also when the harness dies without stopping it.
 """
@@ -218,7 +218,7 @@ def _tighten_timer_slack() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.proxy", description="a TCP proxy that adds a round-trip time"
+        prog="python -m bench.measure.proxy", description="a TCP proxy that adds a round-trip time"
     )
     parser.add_argument("--target", required=True, help="HOST:PORT to forward to")
     parser.add_argument("--rtt-ms", type=float, required=True, help="round-trip time to add")
@@ -266,7 +266,7 @@ class DelayProxy:
             [
                 sys.executable,
                 "-m",
-                "bench.proxy",
+                "bench.measure.proxy",
                 "--target",
                 f"{host}:{port}",
                 "--rtt-ms",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bench.results import (
+from bench.results.load import (
     CellResult,
     Comparison,
     Results,
@@ -26,7 +26,7 @@ from bench.results import (
     variants_of,
     workloads_of,
 )
-from bench.timing import Sample, indistinguishable, ratio_interval
+from bench.results.statistics import Sample, indistinguishable, ratio_interval
 
 #: the protocol messages the table lists, in the order a statement sends them
 MESSAGES = ("Parse", "Bind", "Execute", "Sync", "Query")

@@ -3,15 +3,15 @@
 1. verify: from the seed state, one execution by the timed instance; its result and the rows
    it leaves must equal the workload's expectation, or the cell fails instead of being timed;
 2. count: one execution by a separate instance whose engines and connections carry an
-   :class:`~bench.counting.Observer`, so timed rounds carry no instrumentation. For a
+   :class:`~bench.measure.counting.Observer`, so timed rounds carry no instrumentation. For a
    concurrent workload, one of its units of work, run alone by one worker thread: what one
    request costs, exactly and the same every time, which a whole execution's interleaving
    (and SQLite's retries) would not be.
 
 An execution of a concurrent workload is its units over the harness's worker threads
-(:mod:`bench.concurrency`), the variant made ready for the cell's number of them first.
+(:mod:`bench.measure.concurrency`), the variant made ready for the cell's number of them first.
 
-Timing, in alternation with the other variants of the cell's group, is :mod:`bench.groups`.
+Timing, in alternation with the other variants of the cell's group, is :mod:`bench.measure.groups`.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.backends import Backend, backend_type
-from bench.concurrency import ConcurrentExecution, WorkerPool
-from bench.counting import Observation, Observer
-from bench.workloads import WORKLOADS, Case
+from bench.measure.concurrency import ConcurrentExecution, WorkerPool
+from bench.measure.counting import Observation, Observer
+from bench.measure.workloads import WORKLOADS, Case
 from implementations.contract import DBAPIConnection, Variant
 from implementations.registry import load_variant
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.catalog import Catalog, CatalogError
+from bench.measure.workloads import WORKLOADS
 from bench.messages import first_line
-from bench.timing import Sample, indistinguishable, median_interval, ratio_interval
-from bench.workloads import WORKLOADS
+from bench.results.catalog import Catalog, CatalogError
+from bench.results.statistics import Sample, indistinguishable, median_interval, ratio_interval
 from implementations.registry import BASELINE_VARIANT, VARIANTS
 
 RESULTS_FILE = "benchmarks.json"

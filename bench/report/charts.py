@@ -34,11 +34,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench import stopping
-from bench.catalog import Catalog
-from bench.leftovers import owned_prefix
-from bench.output_folder import nearest_existing
-from bench.results import (
+from bench.results.catalog import Catalog
+from bench.results.load import (
     PROJECTED_WORKLOADS,
     CellResult,
     Heading,
@@ -51,6 +48,9 @@ from bench.results import (
     variants_of,
     workloads_of,
 )
+from bench.results.output_folder import nearest_existing
+from bench.safety import stopping
+from bench.safety.leftovers import owned_prefix
 from implementations.registry import VARIANTS
 
 if TYPE_CHECKING:

@@ -35,12 +35,12 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.cache_key import HasCacheKey
 from sqlalchemy.sql.compiler import Compiled
 
-from bench.counting import ClientCall
+from bench.measure.counting import ClientCall
 
 _SQLALCHEMY = str(Path(sqlalchemy.__file__).parent)
 _STANDARD_LIBRARY = sysconfig.get_paths()["stdlib"]
 #: the harness, whose own calls (this watch's among them) are not the variant's
-_HARNESS = str(Path(__file__).parent)
+_HARNESS = str(Path(__file__).parent.parent)
 #: the modules where SQLAlchemy builds statements: a call into them from a variant's code
 #: constructs one (the generated wrappers of .where(), .options(), ... belong to them too)
 _CONSTRUCTING = (

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench import stopping
+from bench.safety import stopping
 
 RESULTS_FILE = "benchmarks.json"
 REPORT_FILE = "REPORT.md"

@@ -1,11 +1,11 @@
 """Measuring one group of cells, the variants of one (backend, workload, size), together:
 
-1. every cell is verified and counted (:class:`~bench.cells.Harness`), untimed; a cell that
+1. every cell is verified and counted (:class:`~bench.measure.cells.Harness`), untimed; a cell that
    fails drops out, the others go on;
 2. the seed is loaded once for the group (:meth:`~bench.backends.Backend.load_seed`), and
    every variant runs its warm-up rounds, in alternation;
 3. each variant's number of rounds is sized from its last warm-up round, and the rounds run in
-   alternating passes (:func:`~bench.timing.interleave`), with the seed restored, untimed,
+   alternating passes (:func:`~bench.measure.timing.interleave`), with the seed restored, untimed,
    before every round of a workload that changes data. Every round's result is checked, and
    the table contents after each variant's last round;
 4. each variant's rounds go to pytest-benchmark, which computes the statistics and writes
@@ -22,19 +22,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import stopping
-from bench.cells import Cell, Harness, Profile, case_for, check_result, check_state
-from bench.concurrency import BatchStats, ConcurrentExecution, concurrency_measures
-from bench.counting import Observation
-from bench.timing import (
-    NOISY_IQR,
-    Sample,
-    dispersion,
-    event_loop_seconds,
-    interleave,
-    ratio_interval,
-)
-from bench.workloads import WORKLOADS, Case, new_user
+from bench.measure.cells import Cell, Harness, Profile, case_for, check_result, check_state
+from bench.measure.concurrency import BatchStats, ConcurrentExecution, concurrency_measures
+from bench.measure.counting import Observation
+from bench.measure.timing import event_loop_seconds, interleave
+from bench.measure.workloads import WORKLOADS, Case, new_user
+from bench.results.statistics import NOISY_IQR, Sample, dispersion, ratio_interval
+from bench.safety import stopping
 from implementations._async import AsyncVariant
 from implementations.differences import sql_marker
 from implementations.registry import BASELINE_VARIANT, load_variant

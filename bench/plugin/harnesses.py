@@ -1,7 +1,7 @@
-"""pytest plugin: one :class:`~bench.cells.Harness` per backend for the whole session
+"""pytest plugin: one :class:`~bench.measure.cells.Harness` per backend for the whole session
 (``NAME_harness``), closed before its backend is (it holds that backend's engines and
 connections); and ``NAME_delayed_harnesses``, the harnesses whose connections go through a
-delay proxy (:mod:`bench.network`), stopped with their proxies before the backend closes."""
+delay proxy (:mod:`bench.measure.network`), stopped with their proxies before the backend closes."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from bench.backends import Backend
-from bench.cells import Harness
-from bench.network import DelayedHarnesses
+from bench.measure.cells import Harness
+from bench.measure.network import DelayedHarnesses
 
 
 def _harness_fixture(name: str) -> Callable[..., Iterator[Harness]]:
@@ -41,7 +41,7 @@ def _delayed_fixture(name: str) -> Callable[..., Iterator[DelayedHarnesses]]:
     return delayed
 
 
-# The fixtures by name, one line each per registered backend, as in bench.fix_backends:
+# The fixtures by name, one line each per registered backend, as in bench.plugin.backends:
 # tests/test_backend_fixtures.py names the lines a newly registered backend still needs.
 sqlite_harness = _harness_fixture("sqlite")
 sqlite_delayed_harnesses = _delayed_fixture("sqlite")

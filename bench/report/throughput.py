@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bench.results import (
+from bench.results.load import (
     CellResult,
     Concurrency,
     Results,

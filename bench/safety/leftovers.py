@@ -3,7 +3,7 @@ was killed, and remove them.
 
 A run's temporary folders (its servers', pytest-benchmark's storage, matplotlib's settings when
 the home folder is not writable) carry the process id of the run that made them. A watchdog
-removes a server's folder when the run dies (:mod:`bench.watchdog`); whatever is left
+removes a server's folder when the run dies (:mod:`bench.safety.watchdog`); whatever is left
 still, because the watchdog was killed too, goes the next time a run starts.
 """
 
@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from bench.watchdog import clean_up, is_alive
+from bench.safety.watchdog import clean_up, is_alive
 
 #: the temporary folders a run makes, by prefix
 TEMPORARY_PREFIXES = ("bench-postgres-", "bench-mariadb-", "bench-storage-", "bench-matplotlib-")

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.workloads import request_record_order
+from bench.measure.workloads import request_record_order
 from implementations.contract import UserRecord, UserRequest
 
 
@@ -124,7 +124,7 @@ class WorkerPool:
 class ConcurrentExecution:
     """One execution of a concurrent workload: its units over the pool's workers, each unit
     retried after a lock error by the policy. Returns the records the units read, ordered
-    (:func:`~bench.workloads.request_record_order`), so that any interleaving of a correct
+    (:func:`~bench.measure.workloads.request_record_order`), so that any interleaving of a correct
     variant returns the same; :attr:`last` holds the execution's :class:`BatchStats`."""
 
     def __init__(
