@@ -12,7 +12,7 @@ import pytest
 
 from bench.backends import Backend
 from bench.backends.pgwire import ProtocolSummary, WireReader
-from bench.backends.postgres import PostgresObserver
+from bench.backends.postgres_observer import PostgresObserver
 from bench.measure.cells import Cell, Harness, runs_on
 from bench.measure.counting import Observation
 from bench.measure.timing import event_loop_seconds

@@ -19,7 +19,7 @@ from bench.measure.workloads import (
     WORKLOADS,
     concurrent_requests,
 )
-from bench.plugin.cells import Selection
+from bench.plugin.selection import Selection
 from implementations.contract import revised_email
 from implementations.registry import VARIANTS, load_variant
 

@@ -30,8 +30,14 @@ from bench.backends.postgres_conninfo import conninfo_for
 from bench.backends.servers import Server
 from bench.measure.cells import PROFILES
 from bench.measure.workloads import DEFAULT_SIZES, QUICK_SIZES, WORKLOADS
-from bench.plugin.backends import ConnectionNeed, short_of_connections
-from bench.plugin.cells import Selection, connections_needed, keeps_connection, prepares_workers
+from bench.plugin.connections import (
+    ConnectionNeed,
+    connections_needed,
+    keeps_connection,
+    prepares_workers,
+    short_of_connections,
+)
+from bench.plugin.selection import Selection
 from implementations.registry import VARIANTS, load_variant
 
 from helpers import bench

@@ -17,7 +17,8 @@ from bench.report.delays import (
     reasons,
 )
 from bench.report.document import render_report
-from bench.results.load import CellResult, ReportError, Results, load_results
+from bench.results.load import load_results
+from bench.results.model import CellResult, ReportError, Results
 
 from helpers import bench
 from synthetic import synthetic_run

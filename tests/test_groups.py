@@ -127,7 +127,7 @@ def test_a_long_round_gets_one_warm_up_round_only(
 
 
 def test_a_variant_runs_up_to_its_largest_default_size_unless_sizes_are_asked_for() -> None:
-    from bench.plugin.cells import Selection
+    from bench.plugin.selection import Selection
 
     default = Selection(variants=("orm", "orm_lazy"), backends=("sqlite",), sizes=(1, 100, 1000))
     lazy_sizes = [c.size for c in default.cells("parent_child_read") if c.variant == "orm_lazy"]

@@ -17,14 +17,9 @@ import pymysql
 import pytest
 from sqlalchemy import URL
 
-from bench.backends.mariadb import (
-    MARIADB,
-    CountMismatch,
-    MariadbBackend,
-    MariadbObserver,
-    connect_arguments,
-    parse_mariadb_url,
-)
+from bench.backends.mariadb import MARIADB, MariadbBackend, parse_mariadb_url
+from bench.backends.mariadb_database import connect_arguments
+from bench.backends.mariadb_observer import CountMismatch, MariadbObserver
 from bench.backends.mariadb_servers import LocalServerProvider
 from bench.backends.servers import Server
 from bench.measure.cells import Cell, Harness

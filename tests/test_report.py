@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 
 from bench.measure.workloads import QUICK_SIZES
-from bench.report import charts
+from bench.report import chart_looks, charts
+from bench.report.text import plural
 from bench.results.catalog import Catalog
-from bench.results.load import CellResult, Heading, format_seconds, load_results, variants_of
+from bench.results.load import load_results
+from bench.results.model import CellResult, Heading, format_seconds, variants_of
 
 from helpers import bench, one_error_line
 from synthetic import synthetic_run
@@ -359,7 +361,7 @@ def _panel_labels(axes: Any) -> list[str]:
 
 def test_a_legend_lists_only_the_variants_drawn(tmp_path: Path) -> None:
     cells = _cells_for_charts(tmp_path)
-    colors = charts._variant_colors(variants_of(cells), Catalog.from_code())
+    colors = chart_looks.variant_colors(variants_of(cells), Catalog.from_code())
     heading = Heading("postgres", "PostgreSQL", networked=True)
     # connect_read_one runs at one size: no line in the scaling chart, so not in its legend
     figure = charts.scaling(cells, colors, heading)
@@ -372,12 +374,12 @@ def test_a_legend_lists_only_the_variants_drawn(tmp_path: Path) -> None:
 
 
 def test_labels_count_one_round_trip_in_the_singular(tmp_path: Path) -> None:
-    assert charts.plural(1, "round trip") == "1 round trip"
-    assert charts.plural(2, "round trip") == "2 round trips"
+    assert plural(1, "round trip") == "1 round trip"
+    assert plural(2, "round trip") == "2 round trips"
     cells = _cells_for_charts(tmp_path)
     figure = charts.projection(
         cells,
-        charts._variant_colors(variants_of(cells), Catalog.from_code()),
+        chart_looks.variant_colors(variants_of(cells), Catalog.from_code()),
         Heading("p", "P", networked=True),
     )
     assert figure is not None
@@ -390,7 +392,7 @@ def test_many_round_trips_get_a_panel_of_their_own(tmp_path: Path) -> None:
     cells = _cells_for_charts(tmp_path)
     figure = charts.projection(
         cells,
-        charts._variant_colors(variants_of(cells), Catalog.from_code()),
+        chart_looks.variant_colors(variants_of(cells), Catalog.from_code()),
         Heading("p", "P", networked=True),
     )
     assert figure is not None
@@ -404,7 +406,7 @@ def test_many_round_trips_get_a_panel_of_their_own(tmp_path: Path) -> None:
 
 def test_without_a_network_there_is_no_projection_and_no_round_trip_panel(tmp_path: Path) -> None:
     cells = _cells_for_charts(tmp_path)
-    colors = charts._variant_colors(variants_of(cells), Catalog.from_code())
+    colors = chart_looks.variant_colors(variants_of(cells), Catalog.from_code())
     heading = Heading("sqlite", "SQLite", networked=False)
     assert charts.projection(cells, colors, heading) is None
     figure = charts.statements(cells, colors, heading)
@@ -418,7 +420,7 @@ def test_without_a_network_there_is_no_projection_and_no_round_trip_panel(tmp_pa
 def test_every_registered_variant_has_a_look_of_its_own() -> None:
     from implementations.registry import VARIANTS, load_variant
 
-    looks = charts._variant_colors(list(VARIANTS), Catalog.from_code())
+    looks = chart_looks.variant_colors(list(VARIANTS), Catalog.from_code())
     synchronous = [v for v in VARIANTS if load_variant(v).sync_counterpart is None]
     assert len({looks[v]["color"] for v in synchronous}) == len(synchronous)
     for variant in VARIANTS:

@@ -1,8 +1,10 @@
-"""The report is drawn from the JSON: rendering imports no database driver and no variant.
-The run's JSON carries what the report needs of the backends and variants (its catalog)."""
+"""The report is drawn from the JSON: rendering imports no database driver and no backend,
+nothing of ``implementations`` (no variant, not its registry) and no measuring code. The run's
+JSON carries what the report needs of the backends, workloads and variants (its catalog)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -10,34 +12,41 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from bench.report.chart_looks import variant_colors
+from bench.report.document import render_report
 from bench.results.catalog import Catalog
-from implementations.registry import VARIANTS
+from bench.results.load import load_results
 
 from helpers import TESTS_DIR, bench
 
 REFERENCE = Path(__file__).parent.parent / "results" / "reference"
-#: the drivers, and every module a variant lives in
+#: the drivers and the backends that use them, everything of ``implementations`` (the variants,
+#: their registry, the drivers' wrappers) and the measuring code (the workloads among it)
 BLOCKED = sorted(
-    {"psycopg", "asyncpg", "pymysql", "implementations.drivers"}
-    | {target.partition(":")[0] for target in VARIANTS.values()}
+    {"psycopg", "asyncpg", "pymysql", "bench.backends", "implementations", "bench.measure"}
 )
 #: the report drawn (as ``python -m bench report`` draws it) with the blocked modules made
 #: unimportable
 BLOCKING_PROGRAM = """
 import importlib.abc, sys
 BLOCKED = {blocked!r}
+def blocked(name):
+    return any(name == b or name.startswith(b + ".") for b in BLOCKED)
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if any(name == b or name.startswith(b + ".") for b in BLOCKED):
+        if blocked(name):
             raise ImportError(f"{{name}} is blocked: the report must not import it")
         return None
 sys.meta_path.insert(0, Block())
 from pathlib import Path
 from bench.report.document import write_report
 write_report(Path(sys.argv[1]))
-loaded = sorted(m for m in sys.modules if any(m == b or m.startswith(b + ".") for b in BLOCKED))
-print("loaded:", loaded, file=sys.stderr)
+print("loaded:", sorted(m for m in sys.modules if blocked(m)), file=sys.stderr)
 """
+#: what the catalog holds since it carries the workloads and variants: an older run lacks them
+WORKLOADS_AND_VARIANTS = ("workloads", "variants", "baseline_variant", "growth_variant")
 
 
 def _reference_with_catalog(folder: Path) -> Path:
@@ -51,7 +60,7 @@ def _reference_with_catalog(folder: Path) -> Path:
     return run
 
 
-def test_the_reference_renders_the_same_with_no_driver_or_variant_importable(
+def test_the_reference_renders_the_same_with_no_driver_variant_or_measuring_code_importable(
     tmp_path: Path,
 ) -> None:
     run = _reference_with_catalog(tmp_path)
@@ -75,15 +84,59 @@ def test_a_run_writes_the_catalog_the_report_reads(
     out, _ = quick_run
     harness = json.loads((out / "benchmarks.json").read_text())["harness"]
     assert Catalog.from_json(harness["catalog"]) == Catalog.from_code()
-    assert harness["catalog"]["backends"]["postgres"]["title"] == "PostgreSQL"
-    assert harness["catalog"]["sync_counterparts"]["orm_async"] == "orm"
+    catalog = harness["catalog"]
+    assert catalog["backends"]["postgres"]["title"] == "PostgreSQL"
+    assert catalog["sync_counterparts"]["orm_async"] == "orm"
+    assert catalog["workloads"]["concurrent_requests"]["kind"] == "concurrent"
+    descriptions = harness["workload_descriptions"]
+    assert catalog["workloads"]["crud_create"]["description"] == descriptions["crud_create"]
+    assert catalog["variants"]["orm"]["label"] == harness["variant_labels"]["orm"]
+    assert list(catalog["variants"])[:2] == ["orm", "orm_lazy"]
+    assert (catalog["baseline_variant"], catalog["growth_variant"]) == ("dbapi", "orm")
 
 
-def test_a_malformed_catalog_is_one_line(tmp_path: Path) -> None:
+def test_a_catalog_without_the_workloads_and_variants_has_this_versions() -> None:
+    older = Catalog.from_code().to_json()
+    for key in WORKLOADS_AND_VARIANTS:
+        del older[key]
+    assert Catalog.from_json(older) == Catalog.from_code()
+
+
+def test_the_baseline_growth_and_order_of_the_variants_are_the_catalogs(tmp_path: Path) -> None:
+    results = load_results(_reference_with_catalog(tmp_path))
+    assert "- `orm` on `crud_create` costs " in render_report(results, [])
+    results.catalog = dataclasses.replace(results.catalog, growth_variant="core")
+    report = render_report(results, [])
+    assert "- `core` on `crud_create` costs " in report
+    assert "- `orm` on " not in report
+    catalog = results.catalog
+    reordered = dataclasses.replace(
+        catalog, variants=dict(reversed(list(catalog.variants.items())))
+    )
+    names = ["orm", "dbapi"]
+    assert variant_colors(names, catalog)["orm"] == variant_colors(names, reordered)["dbapi"]
+
+
+@pytest.mark.parametrize(
+    ("part", "value", "error"),
+    [
+        (("backends", "postgres", "title"), 3, "the catalog's backend 'postgres' is malformed"),
+        (("workloads", "crud_read", "kind"), 3, "the catalog's workload 'crud_read' is malformed"),
+        (("variants", "orm"), "ORM", "the catalog's variant 'orm' is malformed"),
+        (("baseline_variant",), ["dbapi"], "the catalog's 'baseline_variant' is malformed"),
+    ],
+)
+def test_a_malformed_catalog_is_one_line(
+    tmp_path: Path, part: tuple[str, ...], value: object, error: str
+) -> None:
     run = _reference_with_catalog(tmp_path)
     document = json.loads((run / "benchmarks.json").read_text())
-    document["harness"]["catalog"]["backends"]["postgres"]["title"] = 3
+    *within, key = part
+    entry = document["harness"]["catalog"]
+    for name in within:
+        entry = entry[name]
+    entry[key] = value
     (run / "benchmarks.json").write_text(json.dumps(document))
     result = bench("report", str(run))
     assert result.returncode == 2
-    assert result.stderr.strip().endswith("the catalog's backend 'postgres' is malformed")
+    assert result.stderr.strip().endswith(error)

@@ -11,13 +11,9 @@ from typing import Any
 
 import pytest
 
-from bench.results.load import (
-    ReportError,
-    load_results,
-    markdown_code,
-    markdown_code_block,
-    markdown_text,
-)
+from bench.report.markdown import markdown_code, markdown_code_block, markdown_text
+from bench.results.load import load_results
+from bench.results.model import ReportError
 
 from helpers import bench, one_error_line
 from synthetic import synthetic_run

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-from bench.cli import BENCHMARKS_DIR
+from bench.cli.run import BENCHMARKS_DIR
 from bench.measure.workloads import WORKLOADS
 
 

@@ -1,8 +1,9 @@
 """The backends the harness knows: name -> "module:OBJECT", imported only when used.
 
-Adding a backend is adding its module (a :class:`~bench.backends.base.BackendType`, its
-:class:`~bench.backends.base.Backend` and its
-:class:`~bench.measure.counting.Observer`) and one line here. The order is the order of the
+Adding a backend is adding its modules (a :class:`~bench.backends.base.BackendType` with its
+:class:`~bench.backends.base.Backend`, where its server comes from, the server's own account
+and its :class:`~bench.measure.counting.Observer`, one job each: see ``postgres*.py``) and one
+line here. The order is the order of the
 report's sections. Nothing outside a backend's module compares its name: the rest of the
 harness asks the object.
 """

@@ -1,6 +1,7 @@
-"""libpq connection strings for SQLAlchemy URLs: how both the PostgreSQL backend
-(:mod:`bench.backends.postgres`) and the servers it starts (:mod:`bench.backends.postgres_servers`)
-reach a server with psycopg, below both so that neither imports the other to get it."""
+"""libpq connection strings for SQLAlchemy URLs: how the PostgreSQL backend
+(:mod:`bench.backends.postgres`, :mod:`bench.backends.postgres_database`) and the servers it
+starts (:mod:`bench.backends.postgres_servers`) reach a server with psycopg, below them all so
+that none imports another to get it."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +85,14 @@ class ProvidedServers:
 
     def __init__(self, servers: dict[str, Server]) -> None:
         self.servers = servers
+
+    @staticmethod
+    def find(plugins: Iterable[object], name: str) -> Server | None:
+        """The server of the backend named, when one of a session's plugins hands it in."""
+        for plugin in plugins:
+            if isinstance(plugin, ProvidedServers) and name in plugin.servers:
+                return plugin.servers[name]
+        return None
 
 
 #: what a secret is shown as

@@ -7,18 +7,22 @@ on a throwaway database, exactly as the benchmark counts it.
 
 from __future__ import annotations
 
+import argparse
 import re
 from collections import Counter
 from collections.abc import Sequence
 
-from bench.backends import BackendType
+from bench.backends import BackendType, backend_type
 from bench.backends.servers import Server
+from bench.cli.servers import remove_left_behind_servers, server_for
+from bench.cli.usage import EXIT_FAILED, UsageError, backends_of, say
 from bench.measure.cells import Cell, Harness, runs_on
 from bench.measure.counting import ClientCall, Observation
 from bench.measure.workloads import WORKLOADS, sizes_for
+from bench.messages import first_line
 from bench.safety import stopping
 from implementations.differences import SAME_SQL, sql_marker
-from implementations.registry import BASELINE_VARIANT, load_variant
+from implementations.registry import BASELINE_VARIANT, VARIANTS, load_variant
 
 _PLACEHOLDER = r"(?:\?|%s|%\(\w+\)s(?:::[\w ]+)?)"
 _PLACEHOLDER_RUN = re.compile(rf"{_PLACEHOLDER}(?:, {_PLACEHOLDER}){{5,}}")
@@ -146,3 +150,31 @@ def print_statements(
             f"\nn/a (these variants do not implement {workload_name} on {kind.title}): "
             + ", ".join(not_applicable)
         )
+
+
+def command_statements(args: argparse.Namespace) -> int:
+    variants = tuple(dict.fromkeys(args.variant or VARIANTS))
+    if not any(load_variant(variant).implements(args.workload) for variant in variants):
+        raise UsageError(f"no selected variant implements {args.workload}")
+    kind = backend_type(args.backend)
+    if not any(runs_on(variant, kind.name) for variant in variants):
+        raise UsageError(
+            f"the selected variants ({', '.join(variants)}) do not run on {kind.title}; "
+            f"{variants[0]} runs on {', '.join(backends_of(variants[0]))}"
+        )
+    stopping.announce()
+    if kind.needs_server:
+        remove_left_behind_servers()
+    with server_for(kind, args, required=True, skipped=[]) as server:
+        assert server is not None
+        try:
+            print_statements(args.workload, kind, args.size, variants, server)
+            # a Ctrl-C lost in a finalizer: the statements were not all shown
+            stopping.raise_if_requested()
+        except AssertionError as exc:  # a variant that failed its verification
+            say(f"bench: error: {first_line(exc)}")
+            return EXIT_FAILED
+        except kind.driver_errors as exc:
+            say(f"bench: error: {kind.title}: {first_line(exc)}")
+            return EXIT_FAILED
+    return 0

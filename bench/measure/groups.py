@@ -27,6 +27,7 @@ from bench.measure.concurrency import BatchStats, ConcurrentExecution, concurren
 from bench.measure.counting import Observation
 from bench.measure.timing import event_loop_seconds, interleave
 from bench.measure.workloads import WORKLOADS, Case, new_user
+from bench.results.record import check_record
 from bench.results.statistics import NOISY_IQR, Sample, dispersion, ratio_interval
 from bench.safety import stopping
 from implementations._async import AsyncVariant
@@ -387,26 +388,27 @@ def publish(benchmark: Any, outcome: Outcome) -> None:
     stats = benchmark.stats.stats
     spread = dispersion(stats.q1, stats.median, stats.q3)
     variant_class = load_variant(cell.variant)
+    record = {
+        "workload": cell.workload,
+        "variant": cell.variant,
+        "backend": cell.backend,
+        "size": cell.size,
+        # the delay the proxy added (0 also for cells without the proxy, which "proxied"
+        # tells apart from those through it at 0 ms)
+        "rtt_ms": cell.rtt_ms or 0,
+        "proxied": cell.rtt_ms is not None,
+        "rows": outcome.rows,
+        **outcome.observation.measures(),
+        "label": variant_class.label(),
+        "how": variant_class.describe(cell.workload),
+        **sql_against_baseline(cell),
+        "verified": True,
+        "dispersion": spread,
+        "noisy": spread > NOISY_IQR,
+        **outcome.extra,
+        "round_passes": list(outcome.passes),
+    }
+    # what is written is the declared record, or the cell fails: a new field is declared first
+    check_record(record)
     # mutated in place: pytest-benchmark's statistics object holds this very dict
-    benchmark.extra_info.update(
-        {
-            "workload": cell.workload,
-            "variant": cell.variant,
-            "backend": cell.backend,
-            "size": cell.size,
-            # the delay the proxy added (0 also for cells without the proxy, which "proxied"
-            # tells apart from those through it at 0 ms)
-            "rtt_ms": cell.rtt_ms or 0,
-            "proxied": cell.rtt_ms is not None,
-            "rows": outcome.rows,
-            **outcome.observation.measures(),
-            "label": variant_class.label(),
-            "how": variant_class.describe(cell.workload),
-            **sql_against_baseline(cell),
-            "verified": True,
-            "dispersion": spread,
-            "noisy": spread > NOISY_IQR,
-            **outcome.extra,
-            "round_passes": list(outcome.passes),
-        }
-    )
+    benchmark.extra_info.update(record)

@@ -14,74 +14,26 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from bench.backends import Backend, BackendType, backend_type, backend_types
+from bench.backends import Backend, backend_type, backend_types
+from bench.backends.provide import given_url, provide, url_options
 from bench.backends.servers import ProvidedServers, Server, ServerError, ServerUnavailable
 from bench.messages import first_line
+from bench.plugin.connections import stop_if_short_of_connections
+from bench.plugin.selection import SELECTION
 
 BACKEND_DESCRIPTIONS = pytest.StashKey[dict[str, dict[str, str]]]()
 #: whether each backend's timings include a network hop
 BACKEND_NETWORKED = pytest.StashKey[dict[str, bool]]()
 
 
-@dataclass(frozen=True)
-class ConnectionNeed:
-    """The most connections a run's cells hold on a backend's server at once."""
-
-    connections: int
-    #: when, e.g. "concurrent_requests at 16 workers"
-    during: str
-    #: what the selection could have fewer of, e.g. "variants or workers"
-    fewer: str
-
-
-#: each backend's need, set once the cells are known (:mod:`bench.plugin.cells`); a server
-#: provisioned on first use is held against it then
-CONNECTIONS_NEEDED = pytest.StashKey[dict[str, ConnectionNeed]]()
-
-
-def short_of_connections(kind: BackendType, server: Server, need: ConnectionNeed) -> str | None:
-    """The one line saying that the server takes fewer connections than the run needs at once;
-    None when it takes enough. Raises ServerError when the server cannot be asked."""
-    room = kind.connection_room(server)
-    if room is None or room.free >= need.connections:
-        return None
-    where = f" at {server.masked_url}" if server.masked_url else ""
-    return (
-        f"{kind.title}{where} allows {room.free} more connections ({room.limit}); this "
-        f"selection needs {need.connections} at once (during {need.during}); {room.remedy} "
-        f"or choose fewer {need.fewer}"
-    )
-
-
-def _stop_if_short_of_connections(config: pytest.Config, kind: BackendType, server: Server) -> None:
-    """Before any cell runs on a server provisioned on first use: end the session with one
-    line when it takes fewer connections than the selected cells need at once."""
-    need = config.stash.get(CONNECTIONS_NEEDED, {}).get(kind.name)
-    if need is None:
-        return  # not a benchmark run (the harness's own tests)
-    try:
-        problem = short_of_connections(kind, server, need)
-    except ServerError as exc:
-        problem = str(exc)
-    if problem:
-        pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("bench", "data-access benchmark harness")
-    for kind in backend_types():
-        if kind.url_option and kind.url_env:
-            group.addoption(
-                kind.url_option,
-                default=os.environ.get(kind.url_env) or None,
-                help=f"{kind.title} server to use (default: ${kind.url_env}; "
-                "else one is provisioned)",
-            )
+    for option in url_options():
+        group.addoption(option.flag, dest=option.dest, help=option.pytest_help)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -100,7 +52,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     for kind in backend_types():
         if not kind.url_option:
             continue
-        url = config.getoption(kind.url_option)
+        url, _ = given_url(kind, config.getoption(kind.url_option))
         if not url:
             lines.append(f"{kind.name}: provisioned on first use")
             continue
@@ -137,20 +89,13 @@ def _record(config: pytest.Config, backend: Backend) -> None:
         description["round_trip_ms"] = f"{backend.round_trip_seconds() * 1000:.3f}"
     config.stash[BACKEND_DESCRIPTIONS][backend.name] = description
     config.stash[BACKEND_NETWORKED][backend.name] = backend.networked
-    if config.getoption("--bench-command", default=None):
+    selection = config.stash.get(SELECTION, None)
+    if selection is not None and selection.command:
         return  # `python -m bench run` has said where each backend came from
     _announce(
         config,
         f"{backend.name}: version {description['version']}, {description['provisioned_by']}",
     )
-
-
-def provided_server(config: pytest.Config, name: str) -> Server | None:
-    """The backend's server when ``python -m bench run`` provisioned it before the session."""
-    for plugin in config.pluginmanager.get_plugins():
-        if isinstance(plugin, ProvidedServers) and name in plugin.servers:
-            return plugin.servers[name]
-    return None
 
 
 def _server_fixture(name: str) -> Callable[..., Iterator[Server]]:
@@ -160,16 +105,16 @@ def _server_fixture(name: str) -> Callable[..., Iterator[Server]]:
     @pytest.fixture(scope="session", name=f"{name}_server")
     def server(request: pytest.FixtureRequest) -> Iterator[Server]:
         config = request.config
-        provided = provided_server(config, kind.name)
+        provided = ProvidedServers.find(config.pluginmanager.get_plugins(), kind.name)
         if provided is not None:
             yield provided
             return
-        url = config.getoption(kind.url_option) if kind.url_option else None
         stack = ExitStack()
         try:
             found = stack.enter_context(
-                kind.provide(
-                    url,
+                provide(
+                    kind,
+                    config.getoption(kind.url_option) if kind.url_option else None,
                     note=lambda line: _announce(config, f"{kind.name}: {line}", verbose_only=True),
                 )
             )
@@ -180,7 +125,7 @@ def _server_fixture(name: str) -> Callable[..., Iterator[Server]]:
         except ServerError as exc:
             pytest.fail(str(exc), pytrace=False)
         with stack:
-            _stop_if_short_of_connections(config, kind, found)
+            stop_if_short_of_connections(config, kind, found)
             yield found
 
     return server

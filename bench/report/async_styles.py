@@ -15,13 +15,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bench.results.load import (
+from bench.report.markdown import markdown_table
+from bench.results.model import (
     CellResult,
     Comparison,
     Results,
     format_comparison,
     format_seconds,
-    markdown_table,
     reference_size,
     variants_of,
     workloads_of,

@@ -16,256 +16,40 @@
   99th percentile of a unit's latency. The other charts leave such workloads out: the time of
   one execution is not what they are read by.
 
-Each variant keeps one colour (the Okabe-Ito palette, told apart by colour-blind readers), one
-line style and one marker in every chart, so a second cue remains where colours are close.
+The look of each variant, and the parts the charts are built of, are in
+:mod:`bench.report.chart_looks`; the drawing of them in worker processes, in
+:mod:`bench.report.drawing`.
 """
 
 from __future__ import annotations
 
-import math
-import multiprocessing
-import os
-import shutil
-import signal
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import ExitStack, contextmanager
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from bench.results.catalog import Catalog
-from bench.results.load import (
-    PROJECTED_WORKLOADS,
+from bench.report.chart_looks import Colors, line_look, log_scale, new_figure, variant_legend
+from bench.report.text import plural
+from bench.results.model import (
     CellResult,
     Heading,
-    Results,
     at_size,
-    is_batch,
-    is_concurrent,
     reference_size,
     units_per_second_interval,
     variants_of,
     workloads_of,
 )
-from bench.results.output_folder import nearest_existing
-from bench.safety import stopping
-from bench.safety.leftovers import owned_prefix
-from implementations.registry import VARIANTS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 RTT_RANGE_MS = (0.0, 10.0)
-DPI = 100
-
-#: Okabe & Ito's colour-blind-safe palette, a grey, and the wine of Paul Tol's muted scheme:
-#: ten variants, ten colours (past them, bars are hatched as well)
-PALETTE = (
-    "#000000",
-    "#E69F00",
-    "#56B4E9",
-    "#009E73",
-    "#D55E00",
-    "#0072B2",
-    "#CC79A7",
-    "#F0E442",
-    "#999999",
-    "#882255",
-    "#44AA99",
-    "#AA4499",
-    "#332288",
-)
-LINE_STYLES = ("-", "--", "-.", ":")
-MARKERS = ("o", "s", "^", "D", "v")
 #: a variant with this many times the fewest round trips of its workload, and at least
 #: MANY_ROUND_TRIPS, is drawn in a panel of its own in the projection
 ROUND_TRIP_FACTOR = 10
 MANY_ROUND_TRIPS = 10
-
-#: each variant's colour, line style and marker
-Colors = dict[str, dict[str, Any]]
-
-
-#: the run being drawn, for the processes that draw it (inherited when they fork)
-_DRAWING: tuple[Results, Path] | None = None
-
-
-def draw_charts(results: Results, folder: Path) -> list[Path]:
-    """Every backend's charts as PNG files in ``folder``; their paths. Drawn by as many
-    processes as the machine has cores, up to two: a chart takes up to two seconds."""
-    global _DRAWING
-    settings = ExitStack()
-    jobs = [
-        (backend, name)
-        for backend in results.backends
-        for name in (*(name for name, _ in CHARTS), MEASURED_RTT)
-    ]
-    _DRAWING = (results, folder)
-    try:
-        settings.enter_context(_matplotlib_settings_folder())
-        workers = min(2, os.cpu_count() or 1)
-        if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(workers, mp_context=context, initializer=_drawer) as pool:
-                drawn = list(pool.map(_draw_one, jobs))
-        else:
-            drawn = [_draw_one(job) for job in jobs]
-    finally:
-        _DRAWING = None
-        settings.close()
-    return [path for path in drawn if path is not None]
-
-
-@contextmanager
-def _matplotlib_settings_folder() -> Iterator[None]:
-    """Where the home folder cannot hold matplotlib's settings and font cache, a temporary
-    folder of the run's own, removed afterwards (matplotlib would warn four times and leave
-    folders of its own in the temporary folder)."""
-    if os.environ.get("MPLCONFIGDIR") or _writable_home_settings():
-        yield
-        return
-    folder = tempfile.mkdtemp(prefix=owned_prefix("bench-matplotlib-"))
-    forget = stopping.remove_at_once(Path(folder))
-    os.environ["MPLCONFIGDIR"] = folder
-    try:
-        yield
-    finally:
-        del os.environ["MPLCONFIGDIR"]
-        shutil.rmtree(folder, ignore_errors=True)
-        forget()
-
-
-def _writable_home_settings() -> bool:
-    """Whether matplotlib can keep its settings and cache where it looks by default."""
-    home = Path.home()
-    for variable, default in (("XDG_CONFIG_HOME", ".config"), ("XDG_CACHE_HOME", ".cache")):
-        folder = Path(os.environ.get(variable) or home / default) / "matplotlib"
-        existing = nearest_existing(folder)
-        if not (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
-            return False
-    return True
-
-
-def _drawer() -> None:
-    # a Ctrl-C goes to the whole process group: the parent, which stops the report, handles it
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _draw_one(job: tuple[str, str]) -> Path | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    assert _DRAWING is not None
-    results, folder = _DRAWING
-    backend, name = job
-    cells = results.for_backend(backend)
-    heading = results.heading(backend)
-    colors = _variant_colors(variants_of(results.cells), results.catalog)
-    if name == MEASURED_RTT:
-        delayed = [c for c in results.delayed if c.backend == backend]
-        figure = measured_projection(cells, delayed, colors, heading)
-    else:
-        figure = dict(CHARTS)[name](cells, colors, heading)
-    if figure is None:
-        return None
-    path = folder / f"{backend}-{name}.png"
-    figure.savefig(path, dpi=DPI)
-    return path
-
-
-#: the chart of the cells run through the delay proxy
+#: the chart of the cells run through the delay proxy, drawn from them as well as the direct
+#: cells (the others, in :data:`CHARTS`, from the direct cells alone)
 MEASURED_RTT = "measured-rtt"
-
-
-#: how an asyncio variant's bars and lines differ from its synchronous form's, whose colour
-#: it keeps: the first of a style's asyncio forms, the second, ...
-ASYNC_LOOKS = (("//", "--", "x"), ("xx", ":", "+"), ("..", "-.", "*"))
-
-
-def _variant_colors(variants: Sequence[str], catalog: Catalog) -> Colors:
-    """The same look for a variant in every chart: by its place in the registry. An asyncio
-    variant takes the colour of its synchronous form, hatched and dashed, so the two stand
-    side by side."""
-    known = [name for name in VARIANTS if name in variants]
-    others = [name for name in variants if name not in VARIANTS]
-    looks: Colors = {}
-    forms: dict[str, int] = {}
-    for name in [*known, *others]:
-        counterpart = catalog.sync_counterpart(name)
-        if counterpart in looks:
-            assert counterpart is not None
-            hatch, linestyle, marker = ASYNC_LOOKS[forms.get(counterpart, 0) % len(ASYNC_LOOKS)]
-            forms[counterpart] = forms.get(counterpart, 0) + 1
-            looks[name] = {
-                "color": looks[counterpart]["color"],
-                "linestyle": linestyle,
-                "marker": marker,
-                "hatch": hatch,
-            }
-            continue
-        index = len(looks) - sum(forms.values())
-        looks[name] = {
-            "color": PALETTE[index % len(PALETTE)],
-            "linestyle": LINE_STYLES[index % len(LINE_STYLES)],
-            "marker": MARKERS[index % len(MARKERS)],
-            "hatch": "" if index < len(PALETTE) else "\\\\",
-        }
-    return looks
-
-
-def _line(style: dict[str, Any]) -> dict[str, Any]:
-    """A variant's look as line properties."""
-    return {key: style[key] for key in ("color", "linestyle", "marker")}
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def _figure(panels: int, columns: int, panel_size: tuple[float, float]) -> tuple[Figure, int, int]:
-    from matplotlib.figure import Figure
-
-    rows = max(1, math.ceil(panels / columns))
-    columns = min(columns, max(panels, 1))
-    figure = Figure(
-        figsize=(panel_size[0] * columns, panel_size[1] * rows + 0.8), layout="constrained"
-    )
-    return figure, rows, columns
-
-
-def _legend(figure: Figure, variants: Sequence[str], colors: Colors, lines: bool = False) -> None:
-    """A legend of the variants drawn, and only those."""
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
-    handles: list[Any] = [
-        Line2D([], [], label=v, **_line(colors[v]))
-        if lines
-        else Patch(facecolor=colors[v]["color"], hatch=colors[v]["hatch"], label=v)
-        for v in variants
-    ]
-    figure.legend(
-        handles=handles,
-        loc="outside lower center",
-        ncols=min(len(variants), 6),
-        title="variant",
-        fontsize=8,
-    )
-
-
-def _log_scale(axes: Axes, *axis_names: str) -> None:
-    # log axes without minor ticks: the minor ticks add nothing read here and most of the
-    # drawing time
-    from matplotlib.ticker import NullLocator
-
-    if "x" in axis_names:
-        axes.set_xscale("log")
-        axes.xaxis.set_minor_locator(NullLocator())
-    if "y" in axis_names:
-        axes.set_yscale("log")
-        axes.yaxis.set_minor_locator(NullLocator())
 
 
 def _bars(
@@ -305,11 +89,11 @@ def _bars(
 
 
 def median_time(cells: list[CellResult], colors: Colors, heading: Heading) -> Figure | None:
-    cells = [c for c in cells if not is_concurrent(c.workload)]
+    cells = [c for c in cells if not c.is_concurrent]
     if not cells:
         return None
     sizes = sorted({c.size for c in cells})
-    figure, rows, columns = _figure(len(sizes), 2, (6.5, 4.0))
+    figure, rows, columns = new_figure(len(sizes), 2, (6.5, 4.0))
     figure.suptitle(f"{heading.title}: median time per execution (error bars: interquartile range)")
     for index, size in enumerate(sizes):
         axes = figure.add_subplot(rows, columns, index + 1)
@@ -320,10 +104,10 @@ def median_time(cells: list[CellResult], colors: Colors, heading: Heading) -> Fi
             lambda c: c.median * 1000,
             lambda c: ((c.median - c.q1) * 1000, (c.q3 - c.median) * 1000),
         )
-        _log_scale(axes, "y")
+        log_scale(axes, "y")
         axes.set_title(f"size {size}")
         axes.set_ylabel("median time (ms, log scale)")
-    _legend(figure, variants_of(cells), colors)
+    variant_legend(figure, variants_of(cells), colors)
     return figure
 
 
@@ -336,8 +120,8 @@ def statements(cells: list[CellResult], colors: Colors, heading: Heading) -> Fig
     ]
     if heading.networked:  # without a network, round trips are the statements again
         measures.append(("round trips", lambda c: c.round_trips))
-    figure, rows, columns = _figure(len(measures), 1, (9.0, 3.4))
-    single = [w for w in workloads_of(shown) if not is_batch(w)]
+    figure, rows, columns = new_figure(len(measures), 1, (9.0, 3.4))
+    single = workloads_of(c for c in shown if not c.is_batch)
     figure.suptitle(
         f"{heading.title}: what one execution sends, size {size}"
         + (f" ({', '.join(single)}: one unit of work)" if single else "")
@@ -345,9 +129,9 @@ def statements(cells: list[CellResult], colors: Colors, heading: Heading) -> Fig
     for index, (label, value) in enumerate(measures):
         axes = figure.add_subplot(rows, columns, index + 1)
         _bars(axes, shown, colors, value)
-        _log_scale(axes, "y")
+        log_scale(axes, "y")
         axes.set_ylabel(f"{label}\n(count, log scale)", fontsize=9)
-    _legend(figure, variants_of(shown), colors)
+    variant_legend(figure, variants_of(shown), colors)
     return figure
 
 
@@ -355,11 +139,11 @@ def scaling(cells: list[CellResult], colors: Colors, heading: Heading) -> Figure
     workloads = [
         w
         for w in workloads_of(cells)
-        if not is_concurrent(w) and len({c.size for c in cells if c.workload == w}) > 1
+        if len({c.size for c in cells if c.workload == w and not c.is_concurrent}) > 1
     ]
     if not workloads:
         return None
-    figure, rows, columns = _figure(len(workloads), 4, (4.2, 3.4))
+    figure, rows, columns = new_figure(len(workloads), 4, (4.2, 3.4))
     figure.suptitle(f"{heading.title}: median time against size (log-log)")
     drawn: set[str] = set()
     for index, workload in enumerate(workloads):
@@ -371,14 +155,14 @@ def scaling(cells: list[CellResult], colors: Colors, heading: Heading) -> Figure
                 [c.size for c in line],
                 [c.median * 1000 for c in line],
                 markersize=3,
-                **_line(colors[variant]),
+                **line_look(colors[variant]),
             )
             drawn.add(variant)
-        _log_scale(axes, "x", "y")
+        log_scale(axes, "x", "y")
         axes.set_title(workload, fontsize=10)
         axes.set_xlabel("size (rows or parents)")
         axes.set_ylabel("median time (ms)")
-    _legend(figure, [v for v in variants_of(cells) if v in drawn], colors, lines=True)
+    variant_legend(figure, [v for v in variants_of(cells) if v in drawn], colors, lines=True)
     return figure
 
 
@@ -396,7 +180,7 @@ def projection(cells: list[CellResult], colors: Colors, heading: Heading) -> Fig
     if not heading.networked:
         return None  # no network: the projection would only repeat the median times
     size = reference_size(cells)
-    shown = [c for c in cells if c.size == size and c.workload in PROJECTED_WORKLOADS]
+    shown = [c for c in cells if c.size == size and c.is_projected]
     panels: list[tuple[str, list[CellResult]]] = []
     for workload in workloads_of(shown):
         workload_cells = [c for c in shown if c.workload == workload]
@@ -406,7 +190,7 @@ def projection(cells: list[CellResult], colors: Colors, heading: Heading) -> Fig
             panels.append((f"{workload}: many round trips", workload_cells))
     if not panels:
         return None
-    figure, rows, columns = _figure(len(panels), 4, (4.2, 3.4))
+    figure, rows, columns = new_figure(len(panels), 4, (4.2, 3.4))
     figure.suptitle(f"{heading.title}: projected time = median + round trips × RTT, size {size}")
     low, high = RTT_RANGE_MS
     rtts = [low + (high - low) * step / 20 for step in range(21)]
@@ -421,7 +205,7 @@ def projection(cells: list[CellResult], colors: Colors, heading: Heading) -> Fig
                 markevery=5,
                 markersize=4,
                 label=f"{variant}: {plural(cell.round_trips, 'round trip')}",
-                **_line(colors[variant]),
+                **line_look(colors[variant]),
             )
             drawn.add(variant)
         axes.set_ylim(bottom=0)
@@ -429,7 +213,7 @@ def projection(cells: list[CellResult], colors: Colors, heading: Heading) -> Fig
         axes.set_xlabel("network round-trip time (ms)")
         axes.set_ylabel("projected time (ms)")
         axes.legend(fontsize=7)
-    _legend(figure, [v for v in variants_of(shown) if v in drawn], colors, lines=True)
+    variant_legend(figure, [v for v in variants_of(shown) if v in drawn], colors, lines=True)
     return figure
 
 
@@ -447,9 +231,7 @@ def measured_projection(
         at = [
             c
             for c in cells
-            if c.size == shown
-            and c.workload in PROJECTED_WORKLOADS
-            and any(d.key == c.key for d in delayed)
+            if c.size == shown and c.is_projected and any(d.key == c.key for d in delayed)
         ]
         for workload in workloads_of(at):
             workload_cells = [c for c in at if c.workload == workload]
@@ -461,7 +243,7 @@ def measured_projection(
                 panels.append((f"{workload}, size {shown}: many round trips", workload_cells))
     if not panels:
         return None
-    figure, rows, columns = _figure(len(panels), 4, (4.2, 3.4))
+    figure, rows, columns = new_figure(len(panels), 4, (4.2, 3.4))
     figure.suptitle(
         f"{heading.title}: measured through the delay proxy (points; hollow: at 0 ms) "
         "against projected (lines)"
@@ -497,17 +279,17 @@ def measured_projection(
         axes.set_title(title, fontsize=10)
         axes.set_xlabel("network round-trip time (ms)")
         axes.set_ylabel("time (ms)")
-    _legend(figure, [v for v in variants_of(cells) if v in drawn], colors, lines=True)
+    variant_legend(figure, [v for v in variants_of(cells) if v in drawn], colors, lines=True)
     return figure
 
 
 def concurrency(cells: list[CellResult], colors: Colors, heading: Heading) -> Figure | None:
     """Per concurrent workload: units per second against K, and the p99 latency beside it."""
-    workloads = [w for w in workloads_of(cells) if is_concurrent(w)]
+    workloads = workloads_of(c for c in cells if c.is_concurrent)
     measured = [c for c in cells if c.workload in workloads and c.concurrency is not None]
     if not measured:
         return None
-    figure, rows, columns = _figure(2 * len(workloads), 2, (5.2, 3.6))
+    figure, rows, columns = new_figure(2 * len(workloads), 2, (5.2, 3.6))
     figure.suptitle(f"{heading.title}: throughput and latency against worker threads")
     drawn: set[str] = set()
     for index, workload in enumerate(workloads):
@@ -534,13 +316,13 @@ def concurrency(cells: list[CellResult], colors: Colors, heading: Heading) -> Fi
                 else None
             )
             throughput.errorbar(
-                workers, rates, yerr=errors, markersize=4, capsize=2, **_line(colors[variant])
+                workers, rates, yerr=errors, markersize=4, capsize=2, **line_look(colors[variant])
             )
             latency.plot(
                 workers,
                 [c.concurrency.p99_ms for c in line if c.concurrency],
                 markersize=4,
-                **_line(colors[variant]),
+                **line_look(colors[variant]),
             )
             drawn.add(variant)
         sizes = sorted({c.size for c in workload_cells})
@@ -549,12 +331,12 @@ def concurrency(cells: list[CellResult], colors: Colors, heading: Heading) -> Fi
             axes.set_xticks(sizes, [str(k) for k in sizes])
             axes.xaxis.set_minor_locator(_null_locator())
             axes.set_xlabel("worker threads K")
-            _log_scale(axes, "y")
+            log_scale(axes, "y")
         throughput.set_title(f"{workload}: units of work per second", fontsize=10)
         throughput.set_ylabel("units/s (log scale)")
         latency.set_title(f"{workload}: 99th percentile latency", fontsize=10)
         latency.set_ylabel("p99 per unit (ms, log scale)")
-    _legend(figure, [v for v in variants_of(measured) if v in drawn], colors, lines=True)
+    variant_legend(figure, [v for v in variants_of(measured) if v in drawn], colors, lines=True)
     return figure
 
 

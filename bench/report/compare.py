@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.report.document import noise_lines
-from bench.results.load import CellResult, Results, compare_cells, format_seconds, load_results
+from bench.report.text import noise_lines
+from bench.results.load import load_results
+from bench.results.model import CellResult, Results, compare_cells, format_seconds
 from bench.results.statistics import median_interval
 
 Interval = tuple[float, float]

@@ -5,7 +5,9 @@ Where the two disagree by more than :data:`DISAGREEMENT`, :func:`reasons` says w
 numbers: the proxy's own cost (the cells through it at 0 ms), TCP's handshake for each
 connection opened (a round trip no protocol trace sees), pipelined statements whose round
 trips do not each cost one wait, waits of about 40 ms (Nagle's algorithm meeting a delayed
-ACK), or what is left per round trip.
+ACK), or what is left per round trip. The report's section on them
+(:func:`measured_against_projected`) sets each beside its projection, per workload, and lists
+the disagreements with their reasons.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bench.results.load import (
+from bench.report.markdown import markdown_table
+from bench.results.model import (
     CellResult,
     Comparison,
     Results,
     compare_cells,
     format_comparison,
     format_seconds,
+    reference_size,
+    variants_of,
+    workloads_of,
 )
 
 #: a measurement this far from its projection (either way) is called out, with a reason
@@ -244,4 +250,98 @@ def crossing_sentence(crossing: Crossing | None, rtts: Sequence[float]) -> str:
         f"measurements at {crossing.before * 1000:g} and {at:g} ms) "
         f"`{crossing.overtaker.variant}` is faster: at {at:g} ms it takes "
         f"{format_comparison(comparison)} of the time."
+    )
+
+
+# --- the report's section ------------------------------------------------------------------------
+
+
+def measured_against_projected(results: Results, backend: str) -> list[str]:
+    """The cells run through the delay proxy beside their projection, at size 1 and the
+    reference size; then every cell, of any size, where the two disagree, and why."""
+    checks = delayed_cells(results, backend)
+    if not checks:
+        return []
+    rtts = measured_rtts(results, backend)
+    direct = results.for_backend(backend)
+    size = reference_size(direct)
+    shown_sizes = sorted({1, size} & {c.direct.size for c in checks})
+    costs = sorted(
+        c.proxy_cost / max(c.direct.round_trips, 1)
+        for c in checks
+        if c.proxy_cost is not None and c.measured.rtt_ms == rtts[0]
+    )
+    lines = [
+        "### Measured through a delay proxy",
+        "",
+        "These cells ran again with their connections through a proxy in the harness that "
+        "delays each direction by half the round-trip time (RTT), "
+        + " and ".join(f"{rtt:g}" for rtt in rtts)
+        + " ms, and through it at 0 ms, which shows what the proxy itself costs. Each "
+        "entry: the measured median, the projection from the direct cell (median + round "
+        f"trips × RTT), and the error, measured over projected; beyond ±{DISAGREEMENT:.0%} it "
+        "is marked ⚠ and explained below.",
+        "",
+    ]
+    if costs:
+        lines += [
+            f"The proxy's own cost per round trip (through it at 0 ms, over direct): median "
+            f"{format_seconds(costs[len(costs) // 2])}, from {format_seconds(costs[0])} to "
+            f"{format_seconds(costs[-1])} across {len(costs)} cells.",
+            "",
+        ]
+    by_key = {(c.direct.key, c.measured.rtt_ms): c for c in checks}
+    zero = {c.direct.key: c.through_proxy for c in checks if c.through_proxy is not None}
+    for workload in workloads_of(c.direct for c in checks):
+        rows = []
+        for shown in shown_sizes:
+            for variant in variants_of(direct):
+                cell = results.lookup(workload, variant, backend, shown)
+                if cell is None or not any((cell.key, r) in by_key for r in rtts):
+                    continue
+                proxied = zero.get(cell.key)
+                rows.append(
+                    [
+                        str(shown),
+                        f"`{variant}`",
+                        str(cell.round_trips),
+                        format_seconds(cell.median),
+                        format_seconds(proxied.median) if proxied else "—",
+                        *(_measured_entry(by_key.get((cell.key, r))) for r in rtts),
+                    ]
+                )
+        if rows:
+            lines += [
+                f"#### `{workload}` through the proxy",
+                "",
+                markdown_table(
+                    "| size | variant | round trips | direct | at 0 ms | "
+                    + " | ".join(f"at {rtt:g} ms: measured, projected, error" for rtt in rtts)
+                    + " |",
+                    rows,
+                ),
+                "",
+            ]
+    disagreeing = [c for c in checks if c.disagrees]
+    lines += [
+        f"Measurement and projection disagree by more than {DISAGREEMENT:.0%} in "
+        f"{len(disagreeing)} of {len(checks)} cells" + (":" if disagreeing else "."),
+        "",
+    ]
+    lines += [
+        f"- `{c.direct.workload}` `{c.direct.variant}` at size {c.direct.size}, "
+        f"{c.measured.rtt_ms:g} ms: measured {format_seconds(c.measured.median)}, projected "
+        f"{format_seconds(c.projected)} ({c.error:+.0%}). Why: {reasons(c)}."
+        for c in disagreeing
+    ]
+    return [*lines, ""] if disagreeing else lines
+
+
+def _measured_entry(check: Delayed | None) -> str:
+    if check is None:
+        return "—"
+    mark = " ⚠" if check.disagrees else ""
+    return (
+        f"{format_seconds(check.measured.median)}<br>{format_seconds(check.projected)}, "
+        f"{check.error:+.0%}{mark}"
     )

@@ -5,7 +5,7 @@ one style makes the server read or write rows that another does not.
 
 Every figure comes from the JSON (the counted execution's ``server_*`` and ``wal_bytes``
 measures); where a backend keeps no such account, the section says n/a and why. No provider's
-prices: a billing model is a unit of work, and the costs are ratios to ``dbapi``.
+prices: a billing model is a unit of work, and the costs are ratios to the baseline (``dbapi``).
 """
 
 from __future__ import annotations
@@ -13,16 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bench.results.load import (
+from bench.report.markdown import markdown_table
+from bench.results.model import (
     CellResult,
     Results,
     at_size,
-    markdown_table,
     reference_size,
     variants_of,
     workloads_of,
 )
-from implementations.registry import BASELINE_VARIANT
 
 NOT_AVAILABLE = "n/a"
 
@@ -67,19 +66,20 @@ def server_section(results: Results, backend: str) -> list[str]:
         reason = " ".join(notes) or "this run recorded no server figures for it"
         return [*lines, f"{NOT_AVAILABLE}: {reason.removeprefix(NOT_AVAILABLE + ': ')}.", ""]
     variants = variants_of(measured)
+    baseline = results.catalog.baseline_variant
     lines += [
         f"The server's own account of one execution at size {size}, from its statistics "
         "counters before and after the counted (untimed) execution: rows read / rows written / "
         "buffer pages (blocks) / log (WAL) bytes.",
         "",
-        work_table(measured, variants),
+        work_table(measured, variants, baseline),
         "",
         "Where the figures come from:",
         "",
         *(f"- {note}." for note in notes),
         "",
     ]
-    lines += relative_costs(measured, variants)
+    lines += relative_costs(measured, variants, baseline)
     differences = row_differences(measured, size)
     lines += ["What the styles make the server do differently:", ""]
     lines += [f"- {line}" for line in differences] or [
@@ -106,25 +106,27 @@ def _by_workload(cells: Sequence[CellResult]) -> dict[str, dict[str, CellResult]
 def _workload_rows(
     cells: Sequence[CellResult],
     variants: Sequence[str],
+    baseline: str,
     entry: Callable[[CellResult, CellResult | None], str],
     needs_baseline: bool = False,
 ) -> list[list[str]]:
-    """One row per workload: each variant's entry (given its cell and ``dbapi``'s), or a dash."""
+    """One row per workload: each variant's entry (given its cell and the baseline's), or a
+    dash."""
     rows = []
     for workload, of_variant in _by_workload(cells).items():
-        baseline = of_variant.get(BASELINE_VARIANT)
-        if needs_baseline and baseline is None:
+        baseline_cell = of_variant.get(baseline)
+        if needs_baseline and baseline_cell is None:
             continue
         entries = [
-            "—" if (cell := of_variant.get(variant)) is None else entry(cell, baseline)
+            "—" if (cell := of_variant.get(variant)) is None else entry(cell, baseline_cell)
             for variant in variants
         ]
         rows.append([f"`{workload}`", *entries])
     return rows
 
 
-def work_table(cells: Sequence[CellResult], variants: Sequence[str]) -> str:
-    def figures(cell: CellResult, baseline: CellResult | None) -> str:
+def work_table(cells: Sequence[CellResult], variants: Sequence[str], baseline: str) -> str:
+    def figures(cell: CellResult, baseline_cell: CellResult | None) -> str:
         return " / ".join(
             _figure(value)
             for value in (
@@ -135,24 +137,27 @@ def work_table(cells: Sequence[CellResult], variants: Sequence[str]) -> str:
             )
         )
 
-    return markdown_table(_header(variants), _workload_rows(cells, variants, figures))
+    return markdown_table(_header(variants), _workload_rows(cells, variants, baseline, figures))
 
 
-def relative(units: int | None, baseline: int | None) -> str:
-    """A style's units over the raw driver's; where ``dbapi`` used none, the units themselves."""
-    if units is None or baseline is None:
+def relative(units: int | None, baseline_units: int | None, baseline: str) -> str:
+    """A style's units over the baseline's (the raw driver's); where the baseline used none,
+    the units themselves."""
+    if units is None or baseline_units is None:
         return NOT_AVAILABLE
-    if baseline == 0:
-        return "1.00×" if units == 0 else f"+{units} (`{BASELINE_VARIANT}` 0)"
-    return f"{units / baseline:.2f}×"
+    if baseline_units == 0:
+        return "1.00×" if units == 0 else f"+{units} (`{baseline}` 0)"
+    return f"{units / baseline_units:.2f}×"
 
 
-def relative_costs(cells: Sequence[CellResult], variants: Sequence[str]) -> list[str]:
-    """Each billing model's units, as ratios to ``dbapi``, per workload and style."""
-    if BASELINE_VARIANT not in variants:
+def relative_costs(
+    cells: Sequence[CellResult], variants: Sequence[str], baseline: str
+) -> list[str]:
+    """Each billing model's units, as ratios to the baseline's, per workload and style."""
+    if baseline not in variants:
         return []
     lines = [
-        f"Relative cost under two billing models, as ratios to `{BASELINE_VARIANT}` "
+        f"Relative cost under two billing models, as ratios to `{baseline}` "
         "(rows model / pages model): "
         + "; ".join(f"{model.name}: {model.description}" for model in BILLING_MODELS)
         + ". Log bytes are in neither model. Every style is counted from the state its timed "
@@ -163,13 +168,14 @@ def relative_costs(cells: Sequence[CellResult], variants: Sequence[str]) -> list
         "",
     ]
 
-    def ratios(cell: CellResult, baseline: CellResult | None) -> str:
-        assert baseline is not None
+    def ratios(cell: CellResult, baseline_cell: CellResult | None) -> str:
+        assert baseline_cell is not None
         return " / ".join(
-            relative(model.units(cell), model.units(baseline)) for model in BILLING_MODELS
+            relative(model.units(cell), model.units(baseline_cell), baseline)
+            for model in BILLING_MODELS
         )
 
-    rows = _workload_rows(cells, variants, ratios, needs_baseline=True)
+    rows = _workload_rows(cells, variants, baseline, ratios, needs_baseline=True)
     return [*lines, markdown_table(_header(variants), rows), ""]
 
 

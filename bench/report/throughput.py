@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bench.results.load import (
+from bench.results.model import (
     CellResult,
     Concurrency,
     Results,
-    is_concurrent,
     units_per_second_interval,
     variants_of,
     workloads_of,
@@ -51,7 +50,7 @@ def _throughput_entry(cell: CellResult | None) -> str:
 
 def concurrency_section(results: Results, backend: str) -> list[str]:
     """The tables and findings of every concurrent workload on one backend."""
-    cells = [c for c in results.for_backend(backend) if is_concurrent(c.workload)]
+    cells = [c for c in results.for_backend(backend) if c.is_concurrent]
     lines: list[str] = []
     for workload in workloads_of(cells):
         workload_cells = [c for c in cells if c.workload == workload and c.concurrency]
