@@ -34,6 +34,9 @@ VARIANTS: dict[str, str] = {
 
 #: the variant every other is compared with: the raw driver
 BASELINE_VARIANT = "dbapi"
+#: the style whose cost over the baseline the report's findings follow from the smallest size
+#: to the largest: the ORM's unit of work, the style most applications are written in
+GROWTH_VARIANT = "orm"
 
 
 class UnknownVariant(KeyError):

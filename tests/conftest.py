@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.backends import Backend, backend_types
-from bench.backends.postgres_servers import LocalClusterProvider
+from bench.backends.postgres.servers import LocalClusterProvider
 from bench.measure.cells import Harness
 
 from helpers import bench, server_tmpdir

@@ -5,19 +5,24 @@ own cost measured apart."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bench.backends import Backend
-from bench.backends.pgwire import ProtocolSummary, WireReader
-from bench.backends.postgres_observer import PostgresObserver
+from bench.backends.postgres.observer import PostgresObserver
+from bench.backends.postgres.protocol import ProtocolSummary, WireReader
+from bench.backends.servers import Server
 from bench.measure.cells import Cell, Harness, runs_on
 from bench.measure.counting import Observation
+from bench.measure.sizes import sizes_for
 from bench.measure.timing import event_loop_seconds
 from bench.measure.wire import WireObserver
-from bench.measure.workloads import WORKLOADS, sizes_for
+from bench.measure.workloads import WORKLOADS
+from bench.report.async_styles import async_pairs
+from bench.results.load import load_results
 from implementations.registry import VARIANTS, load_variant
 
 from helpers import bench, one_error_line
@@ -226,3 +231,32 @@ def test_an_asyncio_variant_asked_for_elsewhere_is_refused_in_one_line(
     assert result.returncode == 2
     assert message in one_error_line(result)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.postgres
+def test_the_asyncio_comparison_is_computed_once_for_the_record_and_the_report(
+    postgres_server: Server, tmp_path: Path
+) -> None:
+    """The run records an asyncio variant against its synchronous form (``ratio_to_sync``,
+    the loop's cost taken out) with the function the report's section uses on the rounds:
+    the two agree exactly."""
+    url = postgres_server.address.render_as_string(hide_password=False)
+    result = bench(
+        "run", "--backend", "postgres", "--postgres-url", url, "--quick",
+        "--workload", "crud_read", "--variant", "orm", "orm_async", "dbapi", "asyncpg",
+        "--sizes", "1", "--out", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    results = load_results(tmp_path / "out")
+    info = {
+        entry["extra_info"]["variant"]: entry["extra_info"]
+        for entry in json.loads((tmp_path / "out" / "benchmarks.json").read_text())["benchmarks"]
+    }
+    pairs = async_pairs(results, "postgres", 1)
+    assert {pair.cell.variant for pair in pairs} == {"orm_async", "asyncpg"}
+    for pair in pairs:
+        recorded = info[pair.cell.variant]
+        assert recorded["sync_counterpart"] == pair.sync.variant
+        comparison = pair.comparison()
+        assert recorded["ratio_to_sync"] == comparison.ratio
+        assert recorded["ratio_to_sync_ci95"] == [comparison.low, comparison.high]

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.measure.workloads import QUICK_SIZES, WORKLOADS
+from bench.measure.sizes import QUICK_SIZES
+from bench.measure.workloads import WORKLOADS
 from implementations.registry import VARIANTS
 
 from helpers import bench, bench_patched, one_error_line
@@ -253,8 +254,8 @@ def test_statements_shows_each_variants_sql_and_totals(tmp_path: Path) -> None:
 
 
 POSTGRES_UNAVAILABLE = (
-    "import bench.backends.postgres_servers as p\n"
-    "from bench.backends.postgres import POSTGRES\n"
+    "import bench.backends.postgres.servers as p\n"
+    "from bench.backends.postgres.backend import POSTGRES\n"
     "POSTGRES.providers = (\n"
     "    p.TestcontainersProvider(), p.LocalClusterProvider(search_path='/nonexistent')\n"
     ")"

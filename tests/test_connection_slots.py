@@ -22,14 +22,15 @@ import pytest
 from sqlalchemy import URL
 
 from bench.backends.base import ConnectionRoom
-from bench.backends.mariadb import MARIADB
-from bench.backends.mariadb_servers import THROWAWAY_SETTINGS as MARIADB_SETTINGS
-from bench.backends.mariadb_servers import LocalServerProvider
-from bench.backends.postgres import ConnectionLimits, PostgresType
-from bench.backends.postgres_conninfo import conninfo_for
+from bench.backends.mariadb.backend import MARIADB
+from bench.backends.mariadb.servers import THROWAWAY_SETTINGS as MARIADB_SETTINGS
+from bench.backends.mariadb.servers import LocalServerProvider
+from bench.backends.postgres.backend import ConnectionLimits, PostgresType
+from bench.backends.postgres.conninfo import conninfo_for
 from bench.backends.servers import Server
 from bench.measure.cells import PROFILES
-from bench.measure.workloads import DEFAULT_SIZES, QUICK_SIZES, WORKLOADS
+from bench.measure.sizes import DEFAULT_SIZES, QUICK_SIZES
+from bench.measure.workloads import WORKLOADS
 from bench.plugin.connections import (
     ConnectionNeed,
     connections_needed,

@@ -11,10 +11,11 @@ import pymysql
 import pytest
 
 from bench.backends import Backend
-from bench.backends.sqlite import SqliteBackend, SqliteObserver
+from bench.backends.sqlite.backend import SqliteBackend, SqliteObserver
 from bench.measure.cells import Cell, Harness
 from bench.measure.counting import Observation
-from bench.measure.workloads import WORKLOADS, sizes_for
+from bench.measure.sizes import sizes_for
+from bench.measure.workloads import WORKLOADS
 from implementations.registry import VARIANTS, load_variant
 
 from helpers import per_backend

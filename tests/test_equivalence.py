@@ -9,7 +9,8 @@ import pytest
 
 from bench.backends import Backend
 from bench.measure.cells import Cell, Harness, VerificationError, case_for, runs_on
-from bench.measure.workloads import WORKLOADS, sizes_for
+from bench.measure.sizes import sizes_for
+from bench.measure.workloads import WORKLOADS
 from implementations.registry import VARIANTS, load_variant
 
 from helpers import per_backend

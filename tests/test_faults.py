@@ -17,8 +17,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bench.backends.postgres_conninfo import conninfo_for
-from bench.backends.postgres_servers import LocalClusterProvider
+from bench.backends.postgres.conninfo import conninfo_for
+from bench.backends.postgres.servers import LocalClusterProvider
 from bench.backends.servers import Server, mask
 
 from helpers import (
@@ -387,7 +387,7 @@ def test_a_server_that_will_not_start_says_why_from_its_log(
 ) -> None:
     env = throwaway_postgres_env(own_tmpdir)
     result = bench_patched(
-        "import bench.backends.postgres_servers as servers\n"
+        "import bench.backends.postgres.servers as servers\n"
         "servers.THROWAWAY_SETTINGS['shared_buffers'] = 'plenty'",
         "run",
         "--backend",

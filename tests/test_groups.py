@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-import bench.backends.sqlite
+import bench.backends.sqlite.backend
 import bench.measure.groups
 from bench.backends import Backend
 from bench.measure.cells import PROFILES, Cell, Harness, Profile, VerificationError
@@ -85,15 +85,15 @@ def test_maintenance_between_passes_keeps_every_round_verified(
 ) -> None:
     # a log limit of one byte: the harness checkpoints between every two passes, and gives
     # each variant an untimed round after each checkpoint
-    monkeypatch.setattr(bench.backends.sqlite, "SQLITE_WAL_LIMIT", 1)
+    monkeypatch.setattr(bench.backends.sqlite.backend, "SQLITE_WAL_LIMIT", 1)
     checkpoints = []
-    original = bench.backends.sqlite.SqliteBackend.checkpoint
+    original = bench.backends.sqlite.backend.SqliteBackend.checkpoint
 
-    def counted(backend: bench.backends.sqlite.SqliteBackend) -> None:
+    def counted(backend: bench.backends.sqlite.backend.SqliteBackend) -> None:
         checkpoints.append(backend.wal_size())
         original(backend)
 
-    monkeypatch.setattr(bench.backends.sqlite.SqliteBackend, "checkpoint", counted)
+    monkeypatch.setattr(bench.backends.sqlite.backend.SqliteBackend, "checkpoint", counted)
     cells = _cells("parent_child_append", ["orm", "dbapi"], "sqlite", 3)
     outcomes = measure_group(sqlite_harness, cells, QUICK)
     pass_count = _timed(outcomes[cells[0]]).extra["pass_count"]

@@ -17,10 +17,10 @@ import pymysql
 import pytest
 from sqlalchemy import URL
 
-from bench.backends.mariadb import MARIADB, MariadbBackend, parse_mariadb_url
-from bench.backends.mariadb_database import connect_arguments
-from bench.backends.mariadb_observer import CountMismatch, MariadbObserver
-from bench.backends.mariadb_servers import LocalServerProvider
+from bench.backends.mariadb.backend import MARIADB, MariadbBackend, parse_mariadb_url
+from bench.backends.mariadb.database import connect_arguments
+from bench.backends.mariadb.observer import CountMismatch, MariadbObserver
+from bench.backends.mariadb.servers import LocalServerProvider
 from bench.backends.servers import Server
 from bench.measure.cells import Cell, Harness
 from bench.measure.counting import Observation
@@ -60,8 +60,8 @@ def test_without_any_server_mariadb_is_skipped_with_the_reason(tmp_path: Path) -
     from helpers import bench_patched
 
     result = bench_patched(
-        "import bench.backends.mariadb_servers as m\n"
-        "from bench.backends.mariadb import MARIADB\n"
+        "import bench.backends.mariadb.servers as m\n"
+        "from bench.backends.mariadb.backend import MARIADB\n"
         "MARIADB.providers = (m.TestcontainersProvider(), "
         "m.LocalServerProvider(search_path='/nonexistent'))",
         "statements",

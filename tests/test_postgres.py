@@ -17,17 +17,17 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bench.backends.postgres import POSTGRES, PostgresType, parse_postgres_url
-from bench.backends.postgres_conninfo import conninfo_for
-from bench.backends.postgres_servers import LocalCluster, LocalClusterProvider
-from bench.backends.postgres_servers import TestcontainersProvider as ContainerProvider
+from bench.backends.local_servers import ServerFolder
+from bench.backends.postgres.backend import POSTGRES, PostgresType, parse_postgres_url
+from bench.backends.postgres.conninfo import conninfo_for
+from bench.backends.postgres.servers import LocalCluster, LocalClusterProvider
+from bench.backends.postgres.servers import TestcontainersProvider as ContainerProvider
 from bench.backends.servers import (
     Note,
     Provider,
     ProviderUnavailable,
     Server,
     ServerError,
-    ServerFolder,
     ServerUnavailable,
     mask,
 )

@@ -4,7 +4,7 @@ RETURNING, a multi-line SELECT, COMMIT)."""
 
 from __future__ import annotations
 
-from bench.backends.pgtrace import summarize_protocol_trace
+from bench.backends.postgres.protocol_trace import summarize_protocol_trace
 
 TRACE = """\
 F\t13\tParse\t "" "BEGIN" 0

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bench.measure.workloads import QUICK_SIZES
+from bench.measure.sizes import QUICK_SIZES
 from bench.report import chart_looks, charts
 from bench.report.text import plural
 from bench.results.catalog import Catalog

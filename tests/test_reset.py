@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-import bench.backends.sqlite
-from bench.backends.postgres import PostgresBackend
-from bench.backends.sqlite import SqliteBackend
+import bench.backends.sqlite.backend
+from bench.backends.postgres.backend import PostgresBackend
+from bench.backends.sqlite.backend import SqliteBackend
 from bench.measure.cells import Harness
 from bench.measure.workloads import WORKLOADS
 
@@ -47,7 +47,9 @@ def test_sqlite_checkpoints_between_passes_only_once_the_log_is_long(
     sqlite_backend.reset(seed)
     assert not sqlite_backend.maintain(seed)
     assert sqlite_backend.wal_size() > 0
-    monkeypatch.setattr(bench.backends.sqlite, "SQLITE_WAL_LIMIT", sqlite_backend.wal_size())
+    monkeypatch.setattr(
+        bench.backends.sqlite.backend, "SQLITE_WAL_LIMIT", sqlite_backend.wal_size()
+    )
     assert sqlite_backend.maintain(seed)
     assert sqlite_backend.wal_size() == 0
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import URL, make_url
 
-from bench.backends.mariadb import parse_mariadb_url
-from bench.backends.postgres import parse_postgres_url
+from bench.backends.mariadb.backend import parse_mariadb_url
+from bench.backends.postgres.backend import parse_postgres_url
 from bench.backends.servers import Server, ServerError, mask
 
 from helpers import bench, free_port, one_error_line

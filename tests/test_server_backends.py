@@ -16,8 +16,8 @@ import pytest
 
 from bench.backends import backend_types
 from bench.backends.base import ServerBackendType
-from bench.backends.mariadb import MARIADB
-from bench.backends.postgres import POSTGRES
+from bench.backends.mariadb.backend import MARIADB
+from bench.backends.postgres.backend import POSTGRES
 from bench.backends.servers import (
     ContainerProvider,
     ProviderUnavailable,
@@ -165,7 +165,8 @@ def test_testcontainers_without_a_docker_daemon_falls_through(
 
 def test_a_container_gets_the_settings_of_the_servers_the_harness_starts() -> None:
     # no Docker engine here: what the containers are told, not the containers themselves
-    from bench.backends import mariadb_servers, postgres_servers
+    from bench.backends.mariadb import servers as mariadb_servers
+    from bench.backends.postgres import servers as postgres_servers
 
     assert postgres_servers.container_command() == [
         "postgres",

@@ -18,9 +18,9 @@ import psycopg
 import pymysql
 import pytest
 
-from bench.backends.mariadb import MariadbBackend
-from bench.backends.postgres import PostgresBackend
-from bench.backends.postgres_conninfo import conninfo_for
+from bench.backends.mariadb.backend import MariadbBackend
+from bench.backends.postgres.backend import PostgresBackend
+from bench.backends.postgres.conninfo import conninfo_for
 from bench.backends.servers import Server
 
 from helpers import (
@@ -221,12 +221,12 @@ def test_two_signals_at_once_as_tox_sends_them_stop_in_order(
 #: a server whose orderly shutdown takes seconds, for a second Ctrl-C to cut short
 SLOW_SHUTDOWN = """
 import time
-from bench.backends import servers
-removing = servers.ServerFolder.remove
+from bench.backends import local_servers
+removing = local_servers.ServerFolder.remove
 def slowly(self):
     time.sleep(20)
     removing(self)
-servers.ServerFolder.remove = slowly
+local_servers.ServerFolder.remove = slowly
 """
 
 
@@ -234,7 +234,7 @@ servers.ServerFolder.remove = slowly
 #: seconds: the second Ctrl-C lands while pytest captures the output
 SLOW_TEARDOWN = """
 import time
-from bench.backends import postgres
+from bench.backends.postgres import backend as postgres
 closing = postgres.PostgresBackend.close
 def slowly(self):
     time.sleep(20)

@@ -130,11 +130,11 @@ def test_passes_outside_the_group_are_refused() -> None:
 
 
 def test_pytest_benchmark_gets_exactly_the_rounds_given(pytester: pytest.Pytester) -> None:
-    """bench.measure.groups.record_rounds reaches into pytest-benchmark's fixture; this pins what
+    """bench.plugin.publishing.record_rounds reaches into pytest-benchmark's fixture; this pins what
     comes out in its JSON."""
     pytester.makepyfile(
         """
-        from bench.measure.groups import record_rounds
+        from bench.plugin.publishing import record_rounds
 
         def test_cell(benchmark):
             record_rounds(benchmark, [0.004, 0.001, 0.003, 0.002, 0.005])

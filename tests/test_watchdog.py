@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.backends.servers import ServerFolder
+from bench.backends.local_servers import ServerFolder
 from bench.safety import watchdog
 from bench.safety.leftovers import remove_left_behind
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.backends.pgwire import ProtocolSummary, WireError, WireReader
+from bench.backends.postgres.protocol import ProtocolSummary, WireError, WireReader
 from bench.measure.wire import WireObserver
 
 

@@ -1,11 +1,11 @@
 """The backends the harness knows: name -> "module:OBJECT", imported only when used.
 
-Adding a backend is adding its modules (a :class:`~bench.backends.base.BackendType` with its
-:class:`~bench.backends.base.Backend`, where its server comes from, the server's own account
-and its :class:`~bench.measure.counting.Observer`, one job each: see ``postgres*.py``) and one
-line here. The order is the order of the
-report's sections. Nothing outside a backend's module compares its name: the rest of the
-harness asks the object.
+Adding a backend is adding its package, ``bench/backends/NAME/``, one job per module (a
+:class:`~bench.backends.base.BackendType` with its :class:`~bench.backends.base.Backend`, the
+database's lifecycle, where its server comes from, the server's own account and its
+:class:`~bench.measure.counting.Observer`: see ``postgres/``), and one line here. The order
+is the order of the report's sections. Nothing outside a backend's package compares its name:
+the rest of the harness asks the object.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from bench.backends.base import LEFT_BEHIND, Backend, BackendType
 __all__ = ["BACKENDS", "LEFT_BEHIND", "Backend", "BackendType", "backend_type", "backend_types"]
 
 BACKENDS: dict[str, str] = {
-    "sqlite": "bench.backends.sqlite:SQLITE",
-    "postgres": "bench.backends.postgres:POSTGRES",
-    "mariadb": "bench.backends.mariadb:MARIADB",
+    "sqlite": "bench.backends.sqlite.backend:SQLITE",
+    "postgres": "bench.backends.postgres.backend:POSTGRES",
+    "mariadb": "bench.backends.mariadb.backend:MARIADB",
 }
 
 

@@ -21,7 +21,8 @@ from bench.backends.provide import URL_METAVAR, url_options
 from bench.cli.run import command_run
 from bench.cli.statements import command_statements
 from bench.cli.usage import EXIT_FAILED, EXIT_USAGE, UsageError, backends_of, say
-from bench.measure.workloads import DEFAULT_SIZES, QUICK_SIZES, WORKLOADS
+from bench.measure.sizes import DEFAULT_SIZES, QUICK_SIZES
+from bench.measure.workloads import WORKLOADS
 from bench.plugin.selection import name_check, rtts_of, sizes_of
 from bench.results.output_folder import (
     RESULTS_FILE,

@@ -23,7 +23,8 @@ from bench.backends.servers import ProvidedServers, Server
 from bench.cli.servers import remove_left_behind_servers, server_for
 from bench.cli.usage import EXIT_FAILED, EXIT_USAGE, UsageError, backends_of, say
 from bench.measure.cells import runs_on
-from bench.measure.workloads import DEFAULT_SIZES, MAX_WORKERS, QUICK_SIZES, WORKLOADS, sizes_for
+from bench.measure.sizes import DEFAULT_SIZES, MAX_WORKERS, QUICK_SIZES, sizes_for
+from bench.measure.workloads import WORKLOADS
 from bench.messages import first_line
 from bench.plugin.selection import GivenSelection, Selection
 from bench.results.output_folder import (

@@ -18,7 +18,8 @@ from bench.cli.servers import remove_left_behind_servers, server_for
 from bench.cli.usage import EXIT_FAILED, UsageError, backends_of, say
 from bench.measure.cells import Cell, Harness, runs_on
 from bench.measure.counting import ClientCall, Observation
-from bench.measure.workloads import WORKLOADS, sizes_for
+from bench.measure.sizes import sizes_for
+from bench.measure.workloads import WORKLOADS
 from bench.messages import first_line
 from bench.safety import stopping
 from implementations.differences import SAME_SQL, sql_marker

@@ -27,11 +27,13 @@ from bench.measure.concurrency import BatchStats, ConcurrentExecution, concurren
 from bench.measure.counting import Observation
 from bench.measure.timing import event_loop_seconds, interleave
 from bench.measure.workloads import WORKLOADS, Case, new_user
-from bench.results.record import check_record
-from bench.results.statistics import NOISY_IQR, Sample, dispersion, ratio_interval
+from bench.results.statistics import (
+    Sample,
+    ratio_interval,
+    ratio_less_overhead,
+)
 from bench.safety import stopping
 from implementations._async import AsyncVariant
-from implementations.differences import sql_marker
 from implementations.registry import BASELINE_VARIANT, load_variant
 
 #: the cell whose reset is checked against a steady loop of the same call without one
@@ -207,6 +209,7 @@ def _time_rounds(
         variant = runners[cell].harness.variant(cell.variant)
         if isinstance(variant, AsyncVariant):
             result.extra["event_loop_s"] = event_loop_seconds(variant.loop)
+    _compare_with_sync(timed, len(plan))
     if (first.workload, BASELINE_VARIANT, first.size) == FLOOR_CELL and first.rtt_ms is None:
         baseline = timed.get(Cell(first.workload, BASELINE_VARIANT, first.backend, first.size))
         if baseline is not None:
@@ -288,7 +291,12 @@ def _compare_with_baseline(timed: dict[Cell, Timed], pass_count: int) -> None:
         mine, theirs = result.sample_per_row, baseline.sample_per_row
         result.extra["ratio_to_dbapi"] = mine.median / theirs.median
         result.extra["ratio_to_dbapi_ci95"] = list(ratio_interval(mine, theirs, pass_count))
-    # an asyncio variant against its synchronous form, timed in the same passes
+
+
+def _compare_with_sync(timed: dict[Cell, Timed], pass_count: int) -> None:
+    """An asyncio variant against its synchronous form, timed in the same passes: its rounds
+    less the event loop's own cost of an execution (``event_loop_s``), as the report reads it
+    (one computation for both: :func:`bench.results.statistics.ratio_less_overhead`)."""
     by_variant = {(t.cell.variant, t.cell.rtt_ms): t for t in timed.values()}
     for cell, result in timed.items():
         sync_variant = load_variant(cell.variant).sync_counterpart
@@ -296,9 +304,14 @@ def _compare_with_baseline(timed: dict[Cell, Timed], pass_count: int) -> None:
         if counterpart is None:
             continue
         result.extra["sync_counterpart"] = counterpart.cell.variant
-        mine, theirs = result.sample_per_row, counterpart.sample_per_row
-        result.extra["ratio_to_sync"] = mine.median / theirs.median
-        result.extra["ratio_to_sync_ci95"] = list(ratio_interval(mine, theirs, pass_count))
+        ratio, interval = ratio_less_overhead(
+            Sample(result.durations, result.passes),
+            Sample(counterpart.durations, counterpart.passes),
+            result.extra.get("event_loop_s", 0.0),
+            pass_count,
+        )
+        result.extra["ratio_to_sync"] = ratio
+        result.extra["ratio_to_sync_ci95"] = list(interval)
 
 
 def steady_loop_check(harness: Harness, cell_runner: _Runner, profile: Profile) -> dict[str, Any]:
@@ -356,59 +369,3 @@ class GroupRunner:
             except Exception as exc:  # the group could not be measured: each cell says why
                 self._outcomes.update({member: Failed(member, exc) for member in members})
         return self._outcomes.pop(cell)
-
-
-def record_rounds(benchmark: Any, durations: Sequence[float]) -> None:
-    """Give pytest-benchmark a cell's timed rounds: it computes the statistics and writes them
-    to its JSON. The rounds were run by :func:`measure_group`, in alternation with the group's
-    other variants, which pytest-benchmark's own loop (one test at a time) cannot do; this is
-    the one place that reaches into its fixture."""
-    stats = benchmark._make_stats(1)
-    benchmark._mode = "benchmark.pedantic(...)"  # used once, as pedantic() would mark it
-    for duration in durations:
-        stats.update(duration)
-
-
-def sql_against_baseline(cell: Cell) -> dict[str, str]:
-    """Whether the cell's variant sends the same SQL as the baseline's, or why it does not
-    (declared in implementations/differences.py, checked by tests/test_fairness.py); nothing
-    for the baseline itself."""
-    if cell.variant == BASELINE_VARIANT:
-        return {}
-    return {"sql_vs_dbapi": sql_marker(cell.variant, cell.workload, cell.backend)}
-
-
-def publish(benchmark: Any, outcome: Outcome) -> None:
-    """A cell's test: raise its failure, or hand its rounds and measures to pytest-benchmark."""
-    if isinstance(outcome, Failed):
-        benchmark.has_error = True
-        raise outcome.error
-    cell = outcome.cell
-    record_rounds(benchmark, outcome.durations)
-    stats = benchmark.stats.stats
-    spread = dispersion(stats.q1, stats.median, stats.q3)
-    variant_class = load_variant(cell.variant)
-    record = {
-        "workload": cell.workload,
-        "variant": cell.variant,
-        "backend": cell.backend,
-        "size": cell.size,
-        # the delay the proxy added (0 also for cells without the proxy, which "proxied"
-        # tells apart from those through it at 0 ms)
-        "rtt_ms": cell.rtt_ms or 0,
-        "proxied": cell.rtt_ms is not None,
-        "rows": outcome.rows,
-        **outcome.observation.measures(),
-        "label": variant_class.label(),
-        "how": variant_class.describe(cell.workload),
-        **sql_against_baseline(cell),
-        "verified": True,
-        "dispersion": spread,
-        "noisy": spread > NOISY_IQR,
-        **outcome.extra,
-        "round_passes": list(outcome.passes),
-    }
-    # what is written is the declared record, or the cell fails: a new field is declared first
-    check_record(record)
-    # mutated in place: pytest-benchmark's statistics object holds this very dict
-    benchmark.extra_info.update(record)

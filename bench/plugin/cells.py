@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from bench.measure.cells import Cell, Harness, Profile
-from bench.measure.groups import GroupRunner, publish
+from bench.measure.groups import GroupRunner
 from bench.measure.network import DelayedHarnesses
 from bench.measure.workloads import WORKLOADS
+from bench.plugin.publishing import publish
 from bench.plugin.selection import SELECTION
 
 GROUPS = pytest.StashKey[GroupRunner]()

@@ -18,7 +18,8 @@ import pytest
 from bench.backends import BACKENDS, backend_type
 from bench.measure.cells import PROFILES, Cell, Profile, runs_on
 from bench.measure.network import parse_rtts
-from bench.measure.workloads import DEFAULT_SIZES, QUICK_SIZES, WORKLOADS, parse_sizes, sizes_for
+from bench.measure.sizes import DEFAULT_SIZES, QUICK_SIZES, parse_sizes, sizes_for
+from bench.measure.workloads import WORKLOADS
 from implementations.registry import VARIANTS, load_variant
 
 

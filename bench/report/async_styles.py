@@ -26,7 +26,7 @@ from bench.results.model import (
     variants_of,
     workloads_of,
 )
-from bench.results.statistics import Sample, indistinguishable, ratio_interval
+from bench.results.statistics import indistinguishable, ratio_less_overhead
 
 #: the protocol messages the table lists, in the order a statement sends them
 MESSAGES = ("Parse", "Bind", "Execute", "Sync", "Query")
@@ -46,13 +46,14 @@ class AsyncPair:
     def comparison(self) -> Comparison:
         """The asyncio median, loop's cost taken out, over the synchronous one, with the
         interval of the alternated rounds (each round less the loop's cost)."""
-        loop = self.loop_seconds
-        ratio = (self.cell.median - loop) / self.sync.median
         sample, other = self.cell.sample, self.sync.sample
         if sample is None or other is None or self.cell.pass_count != self.sync.pass_count:
+            ratio = (self.cell.median - self.loop_seconds) / self.sync.median
             return Comparison(ratio, math.nan, math.nan)
-        without_loop = Sample([max(d - loop, 1e-9) for d in sample.durations], sample.passes)
-        low, high = ratio_interval(without_loop, other, self.cell.pass_count)
+        # the run recorded the same figure (ratio_to_sync) with the same function
+        ratio, (low, high) = ratio_less_overhead(
+            sample, other, self.loop_seconds, self.cell.pass_count
+        )
         return Comparison(ratio, low, high)
 
 

@@ -16,9 +16,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-#: the style whose cost over the baseline the report's findings follow from the smallest size
-#: to the largest: the ORM's unit of work, the style most applications are written in
-GROWTH_VARIANT = "orm"
 #: the workload kind whose size is a number of rows or parents (one unit of work over N rows)
 BATCH = "batch"
 #: the workload kind whose size is a number of worker threads, read by its throughput
@@ -165,7 +162,7 @@ class Catalog:
             _named_facts(data, "workloads", "workload", _workload_facts, _workloads_of_code),
             _named_facts(data, "variants", "variant", _variant_facts, _variants_of_code),
             _name(data, "baseline_variant", _baseline_of_code),
-            _name(data, "growth_variant", lambda: GROWTH_VARIANT),
+            _name(data, "growth_variant", _growth_of_code),
         )
 
     @classmethod
@@ -192,7 +189,7 @@ class Catalog:
             _workloads_of_code(),
             _variants_of_code(),
             _baseline_of_code(),
-            GROWTH_VARIANT,
+            _growth_of_code(),
         )
 
 
@@ -218,6 +215,12 @@ def _baseline_of_code() -> str:
     from implementations.registry import BASELINE_VARIANT
 
     return BASELINE_VARIANT
+
+
+def _growth_of_code() -> str:
+    from implementations.registry import GROWTH_VARIANT
+
+    return GROWTH_VARIANT
 
 
 # --- reading the JSON ---------------------------------------------------------------------------

@@ -246,9 +246,10 @@ FIELDS: tuple[Field, ...] = (
     *_row(
         "comparison",
         """asyncio variants only: the event loop's own cost of one execution, the synchronous
-        variant timed alongside, and the median over its median with the 95 % interval (the
-        loop's cost not taken out; the report takes it out, see
-        [methodology.md](methodology.md#the-asyncio-styles))""",
+        variant timed alongside, and the median, the loop's cost taken out of every round,
+        over its median, with the 95 % interval: the figure the report shows (see
+        [methodology.md](methodology.md#the-asyncio-styles)). Runs before this version
+        recorded the ratio with the loop's cost in; the report computes it from the rounds""",
         Field("event_loop_s", LOOP_SECONDS),
         Field("sync_counterpart", NAME),
         Field("ratio_to_sync", NUMBER),

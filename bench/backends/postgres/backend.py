@@ -3,11 +3,11 @@ counts and server figures, where its server comes from, its drivers), the check 
 can be worked on (its version), and how many more connections it takes.
 
 The server comes from the URL given (``--postgres-url`` or ``BENCH_POSTGRES_URL``), else from
-:mod:`bench.backends.postgres_servers` (testcontainers, then local server binaries). The rest of
+:mod:`bench.backends.postgres.servers` (testcontainers, then local server binaries). The rest of
 the backend lives beside this module, one job each: the database's lifecycle
-(:mod:`bench.backends.postgres_database`), the server's own account of the work
-(:mod:`bench.backends.postgres_statistics`), and the counting
-(:mod:`bench.backends.postgres_observer`).
+(:mod:`bench.backends.postgres.database`), the server's own account of the work
+(:mod:`bench.backends.postgres.statistics`), and the counting
+(:mod:`bench.backends.postgres.observer`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from psycopg.rows import class_row
 from sqlalchemy import URL
 
 from bench.backends.base import BackendType, ConnectionRoom, ServerBackendType
-from bench.backends.postgres_conninfo import conninfo_for
-from bench.backends.postgres_database import PostgresDatabase
-from bench.backends.postgres_servers import LocalClusterProvider, TestcontainersProvider
+from bench.backends.postgres.conninfo import conninfo_for
+from bench.backends.postgres.database import PostgresDatabase
+from bench.backends.postgres.servers import LocalClusterProvider, TestcontainersProvider
 from bench.backends.servers import Server, ServerError, mask
 from bench.messages import first_line
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from bench.backends.postgres_async import ServerSession, driver_connection_of, session_of
+from bench.backends.postgres.drivers import ServerSession, driver_connection_of, session_of
 from bench.measure.counting import ServerWork
 
 TIMING_SETTINGS = ("fsync", "synchronous_commit", "full_page_writes", "shared_buffers")

@@ -3,16 +3,16 @@ and server figures, where its server comes from, its driver), the check that a s
 worked on (its version), and how many more connections it takes.
 
 The server comes from the URL given (``--mariadb-url`` or ``BENCH_MARIADB_URL``), else from
-:mod:`bench.backends.mariadb_servers` (testcontainers, then local server binaries).
+:mod:`bench.backends.mariadb.servers` (testcontainers, then local server binaries).
 
 PyMySQL is the driver: pure Python, so it installs from a wheel everywhere, and SQLAlchemy
 documents it (``mariadb+pymysql://``). mysqlclient is faster but needs a compiler and the
 client headers.
 
 The rest of the backend lives beside this module, one job each: the database's lifecycle
-(:mod:`bench.backends.mariadb_database`), the server's own account of the work
-(:mod:`bench.backends.mariadb_statistics`), and the counting
-(:mod:`bench.backends.mariadb_observer`).
+(:mod:`bench.backends.mariadb.database`), the server's own account of the work
+(:mod:`bench.backends.mariadb.statistics`), and the counting
+(:mod:`bench.backends.mariadb.observer`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import pymysql
 from sqlalchemy import URL
 
 from bench.backends.base import BackendType, ConnectionRoom, ServerBackendType
-from bench.backends.mariadb_database import MariadbDatabase, connect_arguments
-from bench.backends.mariadb_servers import LocalServerProvider, TestcontainersProvider
+from bench.backends.mariadb.database import MariadbDatabase, connect_arguments
+from bench.backends.mariadb.servers import LocalServerProvider, TestcontainersProvider
 from bench.backends.servers import Server, ServerError, mask
 from bench.messages import first_line
 

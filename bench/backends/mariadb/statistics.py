@@ -6,7 +6,7 @@ Rows read and written come from each observed session's status counters (``Rows_
 ``Questions``; buffer pool pages and redo log bytes from InnoDB's counters, which exist only
 server-wide (``Innodb_buffer_pool_read_requests``, ``Innodb_lsn_current``), read on the harness's
 own connection once InnoDB's background purge has caught up (which
-:mod:`bench.backends.mariadb_database` waits for).
+:mod:`bench.backends.mariadb.database` waits for).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """libpq connection strings for SQLAlchemy URLs: how the PostgreSQL backend
-(:mod:`bench.backends.postgres`, :mod:`bench.backends.postgres_database`) and the servers it
-starts (:mod:`bench.backends.postgres_servers`) reach a server with psycopg, below them all so
+(:mod:`bench.backends.postgres.backend`, :mod:`bench.backends.postgres.database`) and the servers it
+starts (:mod:`bench.backends.postgres.servers`) reach a server with psycopg, below them all so
 that none imports another to get it."""
 
 from __future__ import annotations

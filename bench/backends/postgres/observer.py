@@ -1,12 +1,12 @@
 """The PostgreSQL observer: what one execution's connections sent and received, counted.
 
 psycopg's connections (blocking and asyncio) are counted from libpq's protocol trace
-(:mod:`bench.backends.pgtrace`): ``Query`` and ``Execute`` messages are statements; a run of
-client messages followed by server messages is one round trip; message sizes give the bytes.
-asyncpg's connections, which do not use libpq, are counted on the wire through a relay
-(:mod:`bench.measure.wire`, :mod:`bench.backends.pgwire`). The server's own account of the
-work comes from the reader the observer is given
-(:meth:`bench.backends.postgres_statistics.ServerStatistics.read`), read before and after.
+(:mod:`bench.backends.postgres.protocol_trace`): ``Query`` and ``Execute`` messages are
+statements; a run of client messages followed by server messages is one round trip; message
+sizes give the bytes. asyncpg's connections, which do not use libpq, are counted on the wire
+through a relay (:mod:`bench.measure.wire`, :mod:`bench.backends.postgres.protocol`). The
+server's own account of the work comes from the reader the observer is given
+(:meth:`bench.backends.postgres.statistics.ServerStatistics.read`), read before and after.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 
 import psycopg
 
-from bench.backends.pgtrace import ProtocolTrace, summarize_protocol_trace
-from bench.backends.pgwire import COUNTED_MESSAGES, ProtocolSummary, WireReader
-from bench.backends.postgres_async import driver_connection_of
+from bench.backends.postgres.drivers import driver_connection_of
+from bench.backends.postgres.protocol import COUNTED_MESSAGES, ProtocolSummary, WireReader
+from bench.backends.postgres.protocol_trace import ProtocolTrace, summarize_protocol_trace
 from bench.measure.counting import Observer, ServerWork, query_text
 from bench.measure.wire import WireObserver
 

@@ -3,7 +3,7 @@ PyMySQL, created, reset to a seed, analyzed, read back, and dropped at the end w
 sessions still in it; and PyMySQL's connection arguments, as SQLAlchemy's dialect makes them.
 
 :class:`MariadbDatabase` is bound to its type (``MARIADB``) by
-:class:`bench.backends.mariadb.MariadbBackend`, which the type opens.
+:class:`bench.backends.mariadb.backend.MariadbBackend`, which the type opens.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from sqlalchemy import URL, DateTime
 from sqlalchemy.ext.compiler import compiles
 
 from bench.backends.base import LEFT_BEHIND, SNAPSHOT_POSTS, SNAPSHOT_USERS, Backend, StoredRow
-from bench.backends.mariadb_observer import MariadbObserver
-from bench.backends.mariadb_statistics import innodb_counters, server_settings
+from bench.backends.mariadb.observer import MariadbObserver
+from bench.backends.mariadb.statistics import innodb_counters, server_settings
 from bench.backends.servers import mask
 from bench.measure.counting import Observer, ServerWork
 from bench.measure.workloads import DbState

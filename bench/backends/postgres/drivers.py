@@ -3,11 +3,11 @@
 - :func:`session_of`: one driver connection's server process, as the statistics reader and the
   transaction check see it, whichever driver (and SQLAlchemy adapter) holds it;
 - the observed connection classes of the asyncio drivers, whose calls report to an observer
-  (psycopg's blocking ones are in :mod:`bench.backends.postgres_observer`);
+  (psycopg's blocking ones are in :mod:`bench.backends.postgres.observer`);
 - :func:`asyncpg_arguments`: a SQLAlchemy URL as asyncpg's ``connect()`` arguments.
 
 asyncpg does not use libpq, so it has no protocol trace: its connections are counted on the
-wire (:mod:`bench.measure.wire`, :mod:`bench.backends.pgwire`).
+wire (:mod:`bench.measure.wire`, :mod:`bench.backends.postgres.protocol`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ psycopg 3 (and, for the asyncio variants, psycopg's asyncio connections or async
 reset to a seed, vacuumed, read back, and dropped at the end with the sessions still holding it.
 
 :class:`PostgresDatabase` is bound to its type (``POSTGRES``) by
-:class:`bench.backends.postgres.PostgresBackend`, which the type opens.
+:class:`bench.backends.postgres.backend.PostgresBackend`, which the type opens.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from sqlalchemy import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.backends.base import LEFT_BEHIND, SNAPSHOT_POSTS, SNAPSHOT_USERS, Backend, StoredRow
-from bench.backends.postgres_async import (
+from bench.backends.postgres.conninfo import conninfo_for, join_options
+from bench.backends.postgres.drivers import (
     asyncpg_arguments,
     connect_psycopg_async,
     observed_asyncpg_connection,
 )
-from bench.backends.postgres_conninfo import conninfo_for, join_options
-from bench.backends.postgres_observer import PostgresObserver
-from bench.backends.postgres_statistics import ServerStatistics, server_settings
+from bench.backends.postgres.observer import PostgresObserver
+from bench.backends.postgres.statistics import ServerStatistics, server_settings
 from bench.backends.servers import ServerError, mask
 from bench.measure.counting import Observer
 from bench.measure.workloads import DbState

@@ -24,15 +24,8 @@ from typing import Any
 import pymysql
 from sqlalchemy import URL
 
-from bench.backends.servers import (
-    ContainerProvider,
-    ProviderUnavailable,
-    Server,
-    ServerFolder,
-    free_port,
-    last_log_lines,
-    server_user,
-)
+from bench.backends.local_servers import ServerFolder, free_port, last_log_lines, server_user
+from bench.backends.servers import ContainerProvider, ProviderUnavailable, Server
 
 IMAGE_ENV = "BENCH_MARIADB_IMAGE"
 DEFAULT_IMAGE = "mariadb:11.4"

@@ -1,6 +1,6 @@
 """libpq's protocol trace, read: a psycopg connection's trace captured into a temporary file
 (:class:`ProtocolTrace`) and its lines counted (:func:`summarize_protocol_trace`) by the rules
-of :class:`bench.backends.pgwire.ProtocolTally`, as the bytes on the wire are.
+of :class:`bench.backends.postgres.protocol.ProtocolTally`, as the bytes on the wire are.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import IO, Any
 
-from bench.backends.pgwire import ProtocolSummary, ProtocolTally
+from bench.backends.postgres.protocol import ProtocolSummary, ProtocolTally
 
 
 class ProtocolTrace:

@@ -23,16 +23,9 @@ from typing import Any
 import psycopg
 from sqlalchemy import URL
 
-from bench.backends.postgres_conninfo import conninfo_for
-from bench.backends.servers import (
-    ContainerProvider,
-    ProviderUnavailable,
-    Server,
-    ServerFolder,
-    free_port,
-    last_log_lines,
-    server_user,
-)
+from bench.backends.local_servers import ServerFolder, free_port, last_log_lines, server_user
+from bench.backends.postgres.conninfo import conninfo_for
+from bench.backends.servers import ContainerProvider, ProviderUnavailable, Server
 
 IMAGE_ENV = "BENCH_POSTGRES_IMAGE"
 DEFAULT_IMAGE = "postgres:16-alpine"

@@ -9,7 +9,7 @@
 
 Counting starts once the driver has connected, as on PostgreSQL: the handshake and PyMySQL's
 ``SET AUTOCOMMIT = 0`` on connect are part of connecting. The server's own account of the work
-is read through :mod:`bench.backends.mariadb_statistics`.
+is read through :mod:`bench.backends.mariadb.statistics`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pymysql.cursors
 from pymysql.constants import COMMAND
 from sqlalchemy import Engine, event
 
-from bench.backends.mariadb_statistics import SESSION_COUNTERS, session_counters
+from bench.backends.mariadb.statistics import SESSION_COUNTERS, session_counters
 from bench.measure.counting import Observer, ServerWork, query_text
 
 ROUND_TRIPS_FROM_WIRE = "PyMySQL's socket writes and reads"
