@@ -182,3 +182,8 @@ def documentation_tables() -> str:
     ]
     lines += [f"| `{v}` | `{w}` | {why} |" for (v, w), why in BUILT_PER_CALL.items()]
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    # what docs/at-its-best.md lists: paste it there after declaring a difference
+    print(documentation_tables())

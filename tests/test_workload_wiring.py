@@ -7,6 +7,7 @@ import importlib
 
 from bench.cli.run import BENCHMARKS_DIR
 from bench.measure.workloads import WORKLOADS
+from implementations.contract import Variant
 
 
 def test_every_workload_has_a_benchmark_module_and_every_module_a_workload() -> None:
@@ -22,3 +23,12 @@ def test_each_benchmark_module_runs_its_own_workload() -> None:
         assert test is not None, f"bench_{name}.py defines no test_{name}"
         marks = [mark.kwargs.get("group") for mark in getattr(test, "pytestmark", [])]
         assert marks == [name], f"test_{name} is grouped as {marks}"
+
+
+def test_every_workload_has_its_method_in_the_variant_contract() -> None:
+    """Without one, a run would end in an AttributeError traceback, not a line that says why."""
+    missing = [name for name in WORKLOADS if not callable(getattr(Variant, name, None))]
+    assert missing == [], (
+        "workloads without a method in implementations/contract.py's Variant (one raising "
+        f"NotApplicable, for the variants that do not implement it): {missing}"
+    )

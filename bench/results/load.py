@@ -4,6 +4,7 @@ the model the report reads (:mod:`bench.results.model`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import reprlib
@@ -16,7 +17,11 @@ from bench.results.catalog import Catalog, CatalogError
 from bench.results.model import CellResult, Concurrency, ReportError, Results, code_catalog
 from bench.results.record import (
     CONCURRENCY_FIELDS,
+    COUNTS_BY_KIND,
+    DECLARED,
+    LOOP_SECONDS,
     NAME_RULE,
+    NUMBER,
     REQUIRED_FIELDS,
     is_name,
     malformed_field,
@@ -167,43 +172,46 @@ def _cell(entry: Any, path: Path, catalog: Catalog) -> CellResult:
     ratio, interval = _ratio(info, malformed)
     try:
         return CellResult(
-            workload=info["workload"],
-            variant=info["variant"],
-            backend=info["backend"],
-            size=info["size"],
+            **_declared(info),
             median=timings["median"],
             q1=timings["q1"],
             q3=timings["q3"],
             rounds=int(stats.get("rounds", 0)),
-            cursor_calls=info["cursor_calls"],
-            db_statements=info["db_statements"],
-            round_trips=info["round_trips"],
-            rows=info["rows"],
-            bytes_sent=info.get("bytes_sent"),
-            bytes_received=info.get("bytes_received"),
-            connections_opened=info.get("connections_opened", 0),
             durations=durations,
             passes=passes,
             pass_count=pass_count,
             ratio_to_dbapi=ratio,
             ratio_ci95=interval,
-            dispersion=float(info.get("dispersion") or 0.0),
-            noisy=bool(info.get("noisy")),
-            steady_loop=info.get("steady_loop"),
             **_delay(info, malformed),
-            server_rows_read=info.get("server_rows_read"),
-            server_rows_written=info.get("server_rows_written"),
-            server_blocks=info.get("server_blocks"),
-            wal_bytes=info.get("wal_bytes"),
-            how=info.get("how") or "",
-            sql_vs_dbapi=info.get("sql_vs_dbapi"),
-            event_loop_s=_optional_float(info.get("event_loop_s")),
-            protocol_messages=_messages(info.get("protocol_messages")),
             concurrency=_concurrency(info, malformed),
             catalog=catalog,
         )
     except (TypeError, ValueError, OverflowError):
         raise malformed("count") from None
+
+
+#: the declared fields read together with others, below, rather than one by one
+_READ_TOGETHER = frozenset({"pass_count", "ratio_to_dbapi", "rtt_ms", "proxied"})
+#: the cell's fields that hold a declared field of the same name
+_MODEL_FIELDS = frozenset(f.name for f in dataclasses.fields(CellResult)) - _READ_TOGETHER
+
+
+def _declared(info: dict[str, Any]) -> dict[str, Any]:
+    """Every declared field the model holds under its own name, as the JSON has it (its type
+    checked already) but for numbers read as floats and mappings copied; an absent or null
+    one keeps the model's default."""
+    values: dict[str, Any] = {}
+    for name in _MODEL_FIELDS & DECLARED.keys():
+        value = info.get(name)
+        if value is None:
+            continue
+        kind = DECLARED[name].kind
+        if kind in (NUMBER, LOOP_SECONDS):
+            value = float(value)
+        elif kind is COUNTS_BY_KIND:
+            value = dict(value)
+        values[name] = value
+    return values
 
 
 def _concurrency(
@@ -288,7 +296,3 @@ def _delay(info: dict[str, Any], malformed: Callable[[str], ReportError]) -> dic
 
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
-
-
-def _messages(value: Any) -> dict[str, int] | None:
-    return None if value is None else dict(value)
