@@ -170,7 +170,12 @@ FIELDS: tuple[Field, ...] = (
         _required("round_trips", COUNT),
         Field("round_trips_source", TEXT),
     ),
-    *_row("counts", "rows written or read by the workload", _required("rows", COUNT)),
+    *_row(
+        "counts",
+        """rows written or read by one execution of the workload; for `concurrent_requests`, by
+        one timed round of all its requests, while its counts are of one request""",
+        _required("rows", COUNT),
+    ),
     *_row(
         "counts",
         """PostgreSQL: protocol message bytes; MariaDB: the bytes PyMySQL wrote and read. Not on
