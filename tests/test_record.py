@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bench.measure.counting import ClientCall, Observation
 from bench.results.load import load_results
 from bench.results.model import ReportError
 from bench.results.record import (
@@ -45,6 +46,7 @@ def test_what_a_run_writes_is_the_declared_record(
     written = {name for info in cells for name in info}
     # the quick run covers the cell, counts, comparison and timing families
     assert {"steady_loop", "ratio_to_dbapi_ci95", "sql_vs_dbapi", "round_passes"} <= written
+    assert all("sql_sent" in info for info in cells)
 
 
 def test_the_published_reference_is_the_declared_record() -> None:
@@ -116,3 +118,29 @@ def test_the_documented_table_is_the_declaration() -> None:
     rows = markdown_table().splitlines()[2:]
     named = [name.strip(" `") for row in rows for name in row.split(" | ")[1].split(",")]
     assert sorted(named) == sorted(DECLARED)
+
+
+def test_the_sql_sent_is_its_distinct_statements_in_order_with_their_calls() -> None:
+    insert = "INSERT INTO t (a, b) VALUES (?, ?)"
+    calls = [
+        ClientCall("SELECT a\n  FROM t WHERE id = ?", 1, 1, False),
+        ClientCall(insert, 3, 2, True),
+        ClientCall("SELECT a FROM t WHERE id = ?", 1, 1, False),
+        ClientCall(insert, 2, 2, True),
+        ClientCall(insert, 1, 2, False),
+        *(ClientCall(f"UPDATE t SET a = ? WHERE id = {n}", 1, 1, False) for n in range(3)),
+    ]
+    sent = Observation(client_calls=calls).sql_sent(kept=4)
+    assert sent == {
+        "statements": [
+            # one line, as `python -m bench statements` prints it; no parameter values
+            {"sql": "SELECT a FROM t WHERE id = ?", "calls": 2, "executemany": False},
+            {"sql": insert, "calls": 2, "executemany": True, "parameter_sets": 5},
+            {"sql": insert, "calls": 1, "executemany": False},
+            {"sql": "UPDATE t SET a = ? WHERE id = 0", "calls": 1, "executemany": False},
+        ],
+        "left_out": 2,
+        "left_out_calls": 2,
+    }
+    check_record({**_cells(REFERENCE)[0], "sql_sent": sent})
+    assert Observation(client_calls=calls).measures()["sql_sent"]["left_out"] == 0

@@ -13,11 +13,19 @@ from typing import Any
 import pytest
 
 from bench.measure.sizes import QUICK_SIZES
-from bench.report import chart_looks, charts
-from bench.report.text import plural
+from bench.report import chart_bars, chart_looks, chart_network
+from bench.report.text import noise_lines
+from bench.report.throughput import concurrency_findings
 from bench.results.catalog import Catalog
 from bench.results.load import load_results
-from bench.results.model import CellResult, Heading, format_seconds, variants_of
+from bench.results.model import (
+    CellResult,
+    Concurrency,
+    Heading,
+    Results,
+    format_seconds,
+    variants_of,
+)
 
 from helpers import bench, one_error_line
 from synthetic import synthetic_run
@@ -25,25 +33,21 @@ from synthetic import synthetic_run
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def workload_tables(report: str, backend_heading: str) -> dict[str, list[list[list[str]]]]:
-    """Each workload's tables in a backend's section: rows of cells, headers included."""
-    section = report.split(f"## {backend_heading}", 1)[1].split("\n## ", 1)[0]
-    found = {}
-    for part in section.split("#### `")[1:]:
-        workload, body = part.split("`", 1)
-        tables: list[list[list[str]]] = []
-        current: list[list[str]] = []
-        for line in body.splitlines():
-            if line.startswith("| ---"):
-                continue
-            if line.startswith("| "):
-                current.append([cell.strip() for cell in line.strip().strip("|").split("|")])
-            elif current:
-                tables.append(current)
-                current = []
-        if current:
-            tables.append(current)
-        found[workload] = tables
+def workload_tables(report: str, backend_heading: str) -> dict[str, list[list[str]]]:
+    """Each workload's table in a backend's details: rows of cells, the header included (its
+    first cell names the workload: "`crud_read` size")."""
+    section = report.split(f"### {backend_heading} in detail", 1)[1].split("\n### ", 1)[0]
+    found: dict[str, list[list[str]]] = {}
+    current: list[list[str]] = []
+    for line in [*section.splitlines(), ""]:
+        if line.startswith("| ---"):
+            continue
+        if line.startswith("| "):
+            current.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+            continue
+        if current and current[0][0].endswith("` size"):
+            found[current[0][0].split("`")[1]] = current
+        current = []
     return found
 
 
@@ -64,28 +68,27 @@ def test_the_tables_say_what_the_json_says(
     checked = 0
     for entry in benchmarks(out):
         info = entry["extra_info"]
-        timing, counts = tables[info["workload"]]
+        timing = tables[info["workload"]]
         column = timing[0].index(f"`{info['variant']}`")
-        assert counts[0].index(f"`{info['variant']}`") == column
-        timing_row = next(r for r in timing[1:] if r[0] == str(info["size"]))
-        count_row = next(r for r in counts[1:] if r[0] == str(info["size"]))
-        median, _, ratio = timing_row[column].partition("<br>")
+        row = next(r for r in timing[1:] if r[0] == str(info["size"]))
+        median, *ratio, counts = row[column].split("<br>")
         assert median.rstrip("‡") == format_seconds(entry["stats"]["median"])
         assert median.endswith("‡") == (entry["stats"]["iqr"] > 0.25 * entry["stats"]["median"])
         if info["variant"] == "dbapi":
-            assert ratio == ""
+            assert ratio == []
         else:
             low, high = info["ratio_to_dbapi_ci95"]
             expected = f"{info['ratio_to_dbapi']:.2f}× [{low:.2f}–{high:.2f}]"
             sql_mark = " =SQL" if info["sql_vs_dbapi"] == "same SQL" else " ≠SQL"
-            assert ratio == expected + (" ≈" if low <= 1 <= high else "") + sql_mark
-        assert count_row[column] == (
-            f"{info['cursor_calls']} / {info['db_statements']} / {info['round_trips']}"
-        )
+            assert ratio == [expected + (" ≈" if low <= 1 <= high else "") + sql_mark]
+        assert counts == f"{info['cursor_calls']} / {info['db_statements']} / {info['round_trips']}"
         checked += 1
     assert checked == len(benchmarks(out)) == 10
-    # the variants that do not implement a workload: one line under its tables
-    assert "Not applicable: `orm_lazy`." in report.split("#### `crud_create`")[1]
+    # the variants that do not implement a workload: said once, in how to read the tables
+    assert (
+        "Not applicable: a variant absent from a workload's table does not implement it: " in report
+    )
+    assert "`orm_lazy`: only `parent_child_read`." in report
 
 
 def test_the_summary_is_computed_from_the_results(
@@ -93,20 +96,22 @@ def test_the_summary_is_computed_from_the_results(
 ) -> None:
     out, _ = quick_run
     report = (out / "REPORT.md").read_text()
-    # the summary quotes the largest size of a quick run
+    # the first screen's bulk insert is crud_create at the run's reference size: the largest
+    # of a quick run; its sentence quotes the ORM's ratio to dbapi as the JSON has it
     largest = max(QUICK_SIZES)
-    at_largest = [e for e in benchmarks(out) if e["extra_info"]["size"] == largest]
-    for workload in ("crud_create", "parent_child_read"):
-        cells = [e for e in at_largest if e["extra_info"]["workload"] == workload]
-        fastest = min(cells, key=lambda e: e["stats"]["median"])
-        said = [
-            line
-            for line in report.splitlines()
-            if line.startswith(f"- `{workload}` at size {largest}: ") and "fastest" in line
-        ]
-        assert len(said) == 1
-        median = format_seconds(fastest["stats"]["median"])
-        assert f"`{fastest['extra_info']['variant']}` ({median}" in said[0]
+    orm = next(
+        e["extra_info"]
+        for e in benchmarks(out)
+        if (e["extra_info"]["workload"], e["extra_info"]["variant"], e["extra_info"]["size"])
+        == ("crud_create", "orm", largest)
+    )
+    low, high = orm["ratio_to_dbapi_ci95"]
+    said = [line for line in report.splitlines() if line.startswith("- Bulk insert ")]
+    assert len(said) == 1
+    assert said[0].startswith(
+        f"- Bulk insert (`crud_create` at size {largest}): `orm` takes "
+        f"{orm['ratio_to_dbapi']:.2f}× [{low:.2f}–{high:.2f}] `dbapi`'s time here"
+    )
     assert "python -m bench run --backend sqlite --workload crud_create parent_child_read" in report
     assert "Machine noise: load average" in report
 
@@ -259,16 +264,14 @@ def test_styles_the_data_cannot_order_are_called_indistinguishable(tmp_path: Pat
     result = bench("report", str(tmp_path))
     assert result.returncode == 0, result.stderr
     report = (tmp_path / "REPORT.md").read_text()
-    timing = workload_tables(report, "SQLite")["crud_read"][0]
+    timing = workload_tables(report, "SQLite")["crud_read"]
     header, row = timing[0], timing[1]
     assert row[-1] in (
         "`dbapi` ≈ `core` < `orm_bulk` < `orm`",
         "`core` ≈ `dbapi` < `orm_bulk` < `orm`",
     )
-    assert row[header.index("`core`")].endswith(" ≈")  # its ratio's interval holds 1
-    assert not row[header.index("`orm`")].endswith(" ≈")
-    assert "`crud_read` at size 100: no single fastest style on this machine" in report
-    assert "are indistinguishable" in report
+    assert " ≈<br>" in row[header.index("`core`")]  # its ratio's interval holds 1
+    assert " ≈" not in row[header.index("`orm`")]
 
 
 def test_counts_that_differ_between_networked_backends_are_set_side_by_side(
@@ -301,12 +304,13 @@ def test_counts_that_differ_between_networked_backends_are_set_side_by_side(
     result = bench("report", str(tmp_path))
     assert result.returncode == 0, result.stderr
     report = (tmp_path / "REPORT.md").read_text()
-    section = report.split("## Across backends", 1)[1].split("\n## ", 1)[0]
+    section = report.split("### Across backends", 1)[1].split("\n### ", 1)[0]
     assert "| workload | variant | PostgreSQL | MariaDB |" in section
     assert "| `crud_create` | `dbapi` | 102 / 4 | 2 / 2 |" in section
     assert "`orm`" not in section.split("Why they differ")[0]  # the same on both
     assert "- MariaDB: PyMySQL begins transactions without a BEGIN statement." in section
-    assert report.index("## Across backends") < report.index("## SQLite")
+    assert report.index("## Details") < report.index("### Across backends")
+    assert report.index("### Across backends") < report.index("### PostgreSQL in detail")
 
 
 def test_sizes_left_out_of_the_default_run_are_said(tmp_path: Path) -> None:
@@ -325,9 +329,11 @@ def test_sizes_left_out_of_the_default_run_are_said(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = (tmp_path / "REPORT.md").read_text()
     assert (
-        "Left out of the default sizes: `orm_lazy` above size 100 (ask with `--sizes`)." in report
+        "Left out of the default sizes: `orm_lazy` above size 100 (ask with `--sizes`; — in the "
+        "tables)." in report
     )
-    timing = workload_tables(report, "SQLite")["parent_child_read"][0]
+    assert report.count("Left out of the default sizes") == 1  # once for the report
+    timing = workload_tables(report, "SQLite")["parent_child_read"]
     assert timing[2][timing[0].index("`orm_lazy`")] == "—"
 
 
@@ -351,65 +357,12 @@ def _cells_for_charts(tmp_path: Path) -> list[CellResult]:
     return load_results(tmp_path).cells
 
 
-def _legend_labels(figure: Any) -> list[str]:
-    return [text.get_text() for text in figure.legends[0].get_texts()]
-
-
-def _panel_labels(axes: Any) -> list[str]:
-    return [text.get_text() for text in axes.get_legend().get_texts()]
-
-
-def test_a_legend_lists_only_the_variants_drawn(tmp_path: Path) -> None:
-    cells = _cells_for_charts(tmp_path)
-    colors = chart_looks.variant_colors(variants_of(cells), Catalog.from_code())
-    heading = Heading("postgres", "PostgreSQL", networked=True)
-    # connect_read_one runs at one size: no line in the scaling chart, so not in its legend
-    figure = charts.scaling(cells, colors, heading)
-    assert figure is not None
-    assert _legend_labels(figure) == ["orm", "core", "dbapi"]
-    projected = charts.projection(cells, colors, heading)
-    assert projected is not None
-    # connect_read_one is not projected: its variants stay out of that legend too
-    assert _legend_labels(projected) == ["orm", "orm_lazy", "core", "dbapi"]
-
-
-def test_labels_count_one_round_trip_in_the_singular(tmp_path: Path) -> None:
-    assert plural(1, "round trip") == "1 round trip"
-    assert plural(2, "round trip") == "2 round trips"
-    cells = _cells_for_charts(tmp_path)
-    figure = charts.projection(
-        cells,
-        chart_looks.variant_colors(variants_of(cells), Catalog.from_code()),
-        Heading("p", "P", networked=True),
-    )
-    assert figure is not None
-    labels = [label for axes in figure.axes for label in _panel_labels(axes)]
-    assert "orm: 1 round trip" in labels and "dbapi: 2 round trips" in labels
-    assert not any(label.endswith(" 1 round trips") for label in labels)
-
-
-def test_many_round_trips_get_a_panel_of_their_own(tmp_path: Path) -> None:
-    cells = _cells_for_charts(tmp_path)
-    figure = charts.projection(
-        cells,
-        chart_looks.variant_colors(variants_of(cells), Catalog.from_code()),
-        Heading("p", "P", networked=True),
-    )
-    assert figure is not None
-    panels = {axes.get_title(): axes for axes in figure.axes}
-    main = _panel_labels(panels["parent_child_read"])
-    assert main == ["orm: 1 round trip", "dbapi: 2 round trips"]  # orm_lazy left out
-    own = _panel_labels(panels["parent_child_read: many round trips"])
-    assert "orm_lazy: 103 round trips" in own
-    assert "crud_read: many round trips" not in panels
-
-
 def test_without_a_network_there_is_no_projection_and_no_round_trip_panel(tmp_path: Path) -> None:
     cells = _cells_for_charts(tmp_path)
     colors = chart_looks.variant_colors(variants_of(cells), Catalog.from_code())
     heading = Heading("sqlite", "SQLite", networked=False)
-    assert charts.projection(cells, colors, heading) is None
-    figure = charts.statements(cells, colors, heading)
+    assert chart_network.projection(cells, colors, heading) is None
+    figure = chart_bars.statements(cells, colors, heading)
     assert figure is not None
     assert [axes.get_ylabel().split("\n")[0] for axes in figure.axes] == [
         "cursor calls (client side)",
@@ -432,3 +385,48 @@ def test_every_registered_variant_has_a_look_of_its_own() -> None:
     bars = {(look["color"], look["hatch"]) for look in looks.values()}
     lines = {(look["color"], look["linestyle"], look["marker"]) for look in looks.values()}
     assert len(bars) == len(lines) == len(VARIANTS)
+
+
+def _concurrent(variant: str, workers: int, per_second: float, client_cores: float) -> CellResult:
+    """A concurrent_requests cell on PostgreSQL whose 5 rounds all took about the same."""
+    median = 160 / per_second
+    return CellResult(
+        workload="concurrent_requests", variant=variant, backend="postgres", size=workers,
+        median=median, q1=median, q3=median, rounds=5, cursor_calls=2, db_statements=4,
+        round_trips=4, rows=160, durations=tuple(median * (1 + (i - 2) / 100) for i in range(5)),
+        passes=tuple(range(5)), pass_count=5,
+        concurrency=Concurrency(workers, 160, per_second, 1.0, 2.0, 0, 0, client_cores, 1.2, 2),
+    )  # fmt: skip
+
+
+def test_a_client_at_about_one_core_is_said_to_be_capped_by_its_own_cpu() -> None:
+    cells = [
+        # throughput flat from K=1 to K=4; the client at 0.93 of a core at K=4
+        _concurrent("orm", 1, 400, 0.70),
+        _concurrent("orm", 4, 405, 0.93),
+        # flat too, but the client well under one core and the machine not busy
+        _concurrent("core", 1, 800, 0.80),
+        _concurrent("core", 4, 805, 0.78),
+    ]
+    results = Results(cells, "2026-01-01", {}, {"networked": {"postgres": True}})
+    found = concurrency_findings(results, "postgres", "concurrent_requests", cells)
+    orm = next(line for line in found if line.startswith("`orm`"))
+    assert "client 0.70 → 0.93 cores" in orm and "the GIL" in orm
+    assert "waited on the database" not in orm
+    core = next(line for line in found if line.startswith("`core`"))
+    assert "waited on the database" in core
+    # each reason once, with every style it holds for
+    assert sum("neither the client nor the machine was saturated" in line for line in found) == 1
+
+
+def test_the_calibration_figure_says_whether_it_is_a_worry() -> None:
+    def harness(spread: float) -> dict[str, Any]:
+        loop = {"median_s": 2e-3, "iqr_s": spread * 2e-3}
+        state = {"load_average": [0.5, 0.5, 0.5], "calibration": loop}
+        return {"noise": {"start": state, "end": state}}
+
+    assert "(interquartile range 3% of it)" in noise_lines(harness(0.03))[0]
+    assert "steady: a cell counts as noisy past 25%" in noise_lines(harness(0.03))[0]
+    noisy = noise_lines(harness(0.79))[0]
+    assert "(interquartile range 79% of it)" in noisy
+    assert "noisy: past the 25% at which a cell counts as noisy" in noisy

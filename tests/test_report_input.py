@@ -25,7 +25,8 @@ VERSION = "2.0 | <script>alert(1)</script>"
 
 def _run(folder: Path, change: Callable[[dict[str, Any]], None] | None = None) -> Path:
     """A small valid run in ``folder`` (two variants of one workload), changed by ``change``."""
-    path = synthetic_run(folder, {("crud_read", 100): {"orm": 1e-3, "dbapi": 3e-4}}, seed=1)
+    medians = {("crud_read", size): {"orm": 1e-3, "dbapi": 3e-4} for size in (1, 100)}
+    path = synthetic_run(folder, medians, seed=1)
     if change is not None:
         document = json.loads(path.read_text())
         change(document)
@@ -53,11 +54,6 @@ def code_blocks(markdown: str) -> tuple[list[list[str]], list[str]]:
         else:
             blocks[-1].append(line)
     return blocks, outside
-
-
-def table_cells(line: str) -> list[str]:
-    """A table row's cells, split at the pipes GFM reads as cell borders (not ``\\|``)."""
-    return [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
 
 
 # --- names ------------------------------------------------------------------------------------
@@ -122,7 +118,14 @@ def _crafted(document: dict[str, Any]) -> None:
         profile="default\n## injected profile",
         notes=["first\n# injected note", "<img src=x onerror=alert(1)>"],
         versions={"sqlalchemy": VERSION, "sqlite\n| injected | row |": "3.45"},
-        servers={"sqlite": {"journal_mode": "wal`\n# injected server", "x|y": "<b>"}},
+        servers={
+            "sqlite": {
+                "journal_mode": "wal`\n# injected server",
+                "x|y": "<b>",
+                "synchronous": "OFF <i>\n# injected setting",
+                "durable_commit_note": "not `here`\n# injected note",
+            }
+        },
         source={"commit": "`abc\n# injected", "dirty": False},
     )
     document["machine_info"]["node"] = "host`\n# injected node"
@@ -149,13 +152,14 @@ def test_a_command_with_fences_stays_inside_its_code_block(crafted_report: str) 
     assert not [line for line in outside if line.lstrip("> ").startswith("# injected")]
 
 
-def test_versions_with_pipes_and_html_keep_the_table_whole(crafted_report: str) -> None:
-    rest = crafted_report.split("| component | version |\n| --- | --- |\n", 1)[1]
-    rows = rest.split("\n\n", 1)[0].split("\n")
-    assert [table_cells(row) for row in rows] == [
-        ["sqlalchemy", r"2.0 \| \<script>alert(1)\</script>"],
-        [r"sqlite \| injected \| row \|", "3.45"],
-    ]
+def test_versions_with_pipes_and_html_keep_their_line_whole(crafted_report: str) -> None:
+    versions = r"sqlalchemy 2.0 \| \<script>alert(1)\</script>, sqlite \| injected \| row \| 3.45."
+    assert f"Versions: {versions}" in crafted_report.split("\n")
+    # no raw HTML but the tables' own <br>: any other < that could open a tag is escaped, or
+    # inside code
+    _, outside = code_blocks(crafted_report)
+    text = re.sub(r"(`+)(?!`).*?(?<!`)\1(?!`)", "", "\n".join(outside))
+    assert not re.search(r"(?<!\\)<(?!br>)[a-z/!?]", text, re.IGNORECASE)
     # no raw HTML but the tables' own <br>: any other < that could open a tag is escaped, or
     # inside code
     _, outside = code_blocks(crafted_report)
@@ -167,14 +171,22 @@ def test_the_machine_profile_notes_servers_and_sql_notes_stay_on_their_lines(
     crafted_report: str,
 ) -> None:
     lines = crafted_report.split("\n")
-    assert lines[2].startswith("Run at 2026 # injected datetime on ``host` # injected node``: ")
-    assert "Linux \\<script>" in lines[2]
+    assert lines[2].startswith("2026 # injected datetime on ``host` # injected node`` (")
+    run_at = "Run at 2026 # injected datetime on ``host` # injected node``: "
+    details = next(line for line in lines if line.startswith(run_at))
+    assert "Linux \\<script>" in details
     assert "harness commit `` `abc # injec `` (clean)" in crafted_report
     assert "Profile: default ## injected profile. Reproduce with:" in crafted_report
     assert "> first # injected note" in lines
     assert "> \\<img src=x onerror=alert(1)>" in lines
-    assert "Server: journal_mode ``wal` # injected server``, x\\|y `<b>`." in lines
-    assert "- `orm`, other SQL: a \\<b>JOIN\\</b> # injected reason." in lines
+    assert "- Server: journal_mode ``wal` # injected server``, x\\|y `<b>`, " in "\n".join(lines)
+    assert "- `orm` on `crud_read`: a \\<b>JOIN\\</b> # injected reason." in lines
+
+
+def test_the_durability_caveat_shows_the_server_s_texts_as_themselves(crafted_report: str) -> None:
+    caveat = next(line for line in crafted_report.split("\n") if "Caveat, durability" in line)
+    assert "`synchronous` OFF \\<i> # injected setting" in caveat
+    assert "was not measured: not \\`here\\` # injected note." in caveat
 
 
 # --- the helpers ------------------------------------------------------------------------------

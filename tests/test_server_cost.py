@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bench.backends import backend_type
 from bench.report.document import render_report
+from bench.report.server_cost import PLAN_NOTE
 from bench.results.load import load_results
 
 from synthetic import synthetic_run
@@ -25,8 +26,8 @@ FIGURES = {
 
 
 def section(report: str, title: str) -> str:
-    backend = report.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
-    return backend.split("### What the server did", 1)[1].split("\n### ", 1)[0]
+    backend = report.split(f"### {title} in detail", 1)[1].split("\n### ", 1)[0]
+    return backend.split("#### What the server did", 1)[1].split("\n#### ", 1)[0]
 
 
 def table_rows(text: str, after: str) -> dict[str, list[str]]:
@@ -63,21 +64,21 @@ def made_up_run(folder: Path, backend: str) -> Path:
 def test_the_server_section_says_what_the_json_says(tmp_path: Path) -> None:
     report = render_report(load_results(made_up_run(tmp_path, "postgres")), [])
     text = section(report, "PostgreSQL")
-    figures = table_rows(text, "WAL) bytes.")
-    assert figures["workload"] == ["`orm`", "`core`", "`dbapi`"]
-    assert figures["`parent_child_append`"] == [
-        "80 / 20 / 259 / 8664",
-        "20 / 20 / 270 / 8664",
-        "20 / 20 / 290 / 8664",
-    ]
-    ratios = table_rows(text, "read smaller differences as noise.")
+    # each entry: rows read / written / blocks / WAL bytes, under it the two billing models'
+    # ratios to dbapi
+    rows = table_rows(text, "read smaller differences as noise.")
+    assert rows["workload"] == ["`orm`", "`core`", "`dbapi`"]
     # per row: (80 + 20) / (20 + 20); per page: 259 / 290
-    assert ratios["`parent_child_append`"] == ["2.50× / 0.89×", "1.00× / 0.93×", "1.00× / 1.00×"]
-    assert ratios["`crud_create`"] == ["1.00× / 1.00×"] * 3
+    assert rows["`parent_child_append`"] == [
+        "80 / 20 / 259 / 8664<br>2.50× / 0.89×",
+        "20 / 20 / 270 / 8664<br>1.00× / 0.93×",
+        "20 / 20 / 290 / 8664<br>1.00× / 1.00×",
+    ]
+    assert [entry.split("<br>")[1] for entry in rows["`crud_create`"]] == ["1.00× / 1.00×"] * 3
     differences = text.split("differently:", 1)[1]
     assert (
-        "`parent_child_append` at size 100: `orm` reads 80 rows (4.0×), where `core` and "
-        "`dbapi` read 20. How: `orm`: load the users with their posts." in differences
+        "`parent_child_append` at size 100, rows read: 20 by `core` and `dbapi`; 80 by `orm`. "
+        "Why: `orm`: load the users with their posts." in differences
     )
     assert "crud_create" not in differences  # every style reads and writes the same rows
     for note in backend_type("postgres").server_work_notes:
@@ -90,3 +91,32 @@ def test_a_backend_without_an_account_of_the_work_is_na_with_the_reason(tmp_path
     reason = backend_type("sqlite").server_work_notes[0]
     assert text.strip() == reason + "."
     assert reason.startswith("n/a: ")
+
+
+def test_styles_that_send_the_same_sql_differ_by_the_plan_at_their_own_size(
+    tmp_path: Path,
+) -> None:
+    medians = {
+        ("connect_read_one", 1): {"orm": 2e-3, "core": 1.5e-3, "dbapi": 1e-3},
+        ("crud_create", 100): {"orm": 2e-3, "core": 1.5e-3, "dbapi": 1e-3},
+    }
+    path = synthetic_run(tmp_path, medians, seed=4)
+    document = json.loads(path.read_text())
+    read = {"orm": 1, "core": 10, "dbapi": 10}  # the ORM's Session.get found its row by index
+    for entry in document["benchmarks"]:
+        info = entry["extra_info"]
+        info["backend"] = "postgres"
+        rows = read[info["variant"]] if info["workload"] == "connect_read_one" else 0
+        info.update(server_rows_read=rows, server_rows_written=0, server_blocks=1, wal_bytes=0)
+        if info["variant"] != "dbapi":
+            info["sql_vs_dbapi"] = "same SQL"
+    document["harness"]["networked"] = {"postgres": True}
+    path.write_text(json.dumps(document))
+    report = render_report(load_results(tmp_path), [])
+    # connect_read_one runs at size 1 whatever the reference size (100 here) is
+    assert (
+        "- `connect_read_one` at size 1, rows read: 1 by `orm`; 10 by `core` and `dbapi`. Why: "
+        "the same SQL as `dbapi`, planned otherwise by the server." in section(report, "PostgreSQL")
+    )
+    # why the plan shows in rows read: once, in how to read the tables
+    assert report.count(PLAN_NOTE) == 1

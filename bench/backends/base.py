@@ -16,9 +16,9 @@ import re
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -27,6 +27,12 @@ from sqlalchemy import URL, Engine, event, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.backends.durability import (
+    CommitCosts,
+    CommitProbe,
+    DurabilityUnavailable,
+    measure_commit_costs,
+)
 from bench.backends.servers import Note, Provider, Server, ServerError, mask, provide_from
 from bench.measure.counting import Observer
 from bench.measure.workloads import DbState
@@ -167,13 +173,19 @@ class ServerBackendType(BackendType, Generic[DatabaseT]):
         return url.set(drivername=self.drivername)
 
     @abstractmethod
-    def _database(self, server_url: URL, name: str, provisioned_by: str) -> DatabaseT:
-        """A database (or schema) of the given name on the server, with the schema created."""
+    def _database(
+        self, server_url: URL, name: str, provisioned_by: str, started_here: bool
+    ) -> DatabaseT:
+        """A database (or schema) of the given name on the server, with the schema created;
+        ``started_here`` when the harness started the server (:attr:`Server.started_here`)."""
 
     @contextmanager
     def open(self, server: Server) -> Iterator[DatabaseT]:
         backend = self._database(
-            server.address, f"bench_{secrets.token_hex(6)}", server.provisioned_by
+            server.address,
+            f"bench_{secrets.token_hex(6)}",
+            server.provisioned_by,
+            server.started_here,
         )
         try:
             yield backend
@@ -194,7 +206,7 @@ class ServerBackendType(BackendType, Generic[DatabaseT]):
         with provide_from(self.title, self.providers, note, self.how_to_enable) as server:
             if not server.version:
                 version = self.server_version(server.address)
-                server = Server(server.url, server.provisioned_by, version)
+                server = replace(server, version=version)
             yield server
 
     def masked(self, raw_url: str) -> str:
@@ -360,6 +372,35 @@ class Backend(ABC):
         finally:
             connection.close()
         return fastest
+
+    # --- what a commit costs --------------------------------------------------------------------
+
+    def commit_costs(self, while_durable: Callable[[], None] | None = None) -> CommitCosts | None:
+        """The median milliseconds of one small write unit of work (one row inserted into a
+        scratch table, then COMMIT), as the server is set up and with durable commits, measured
+        before any cell (:mod:`bench.backends.durability`); the scratch table is gone and the
+        server's settings are as they were when it returns or raises. None where the backend
+        does not measure it. ``while_durable`` is called once while the durable settings are in
+        force (for the tests)."""
+        probe = self._commit_probe()
+        if probe is None:
+            return None
+        return measure_commit_costs(probe, self.durable_commits, while_durable=while_durable)
+
+    def _commit_probe(self) -> AbstractContextManager[CommitProbe] | None:
+        """A scratch table for :meth:`commit_costs`, created on entering and dropped on
+        exiting, before any cell; None where commits are not measured."""
+        return None
+
+    @contextmanager
+    def durable_commits(self) -> Iterator[tuple[str, ...]]:
+        """Durable commits while the context lasts: yields the statements that make one new
+        connection's commits durable, after changing what must be changed server-wide (only
+        on a server the harness started itself), and puts that back on exiting, whatever
+        happened inside. Raises DurabilityUnavailable, one line, before yielding when durable
+        commits cannot be had here without changing a server the harness did not start."""
+        raise DurabilityUnavailable(f"{self.type.title} does not say how to make commits durable")
+        yield ()  # a generator: the context manager never enters
 
     def _create_tables(self) -> None:
         engine = self.create_engine()

@@ -48,6 +48,10 @@ class Server:
     url: URL | None
     provisioned_by: str
     version: str = ""
+    #: True for a server the harness started itself (a throwaway one, removed at the end):
+    #: the only kind whose server-wide settings it may change, and put back, for a moment (the
+    #: durable commit's measurement); never a server given by URL
+    started_here: bool = False
 
     @property
     def address(self) -> URL:
@@ -199,7 +203,7 @@ class ContainerProvider:
             raise ProviderUnavailable(f"could not start {self.image}: {first_line(exc)}") from None
         try:
             url = make_url(container.get_connection_url()).set(drivername=self.drivername)
-            yield Server(url, f"testcontainers {self.label} ({self.image})")
+            yield Server(url, f"testcontainers {self.label} ({self.image})", started_here=True)
         finally:
             stop_quietly(container)
 

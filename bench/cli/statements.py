@@ -8,7 +8,6 @@ on a throwaway database, exactly as the benchmark counts it.
 from __future__ import annotations
 
 import argparse
-import re
 from collections import Counter
 from collections.abc import Sequence
 
@@ -19,32 +18,12 @@ from bench.cli.usage import EXIT_FAILED, UsageError, backends_of, say
 from bench.measure.cells import Cell, Harness, runs_on
 from bench.measure.counting import ClientCall, Observation
 from bench.measure.sizes import sizes_for
+from bench.measure.sql_text import abbreviate_sql
 from bench.measure.workloads import WORKLOADS
 from bench.messages import first_line
 from bench.safety import stopping
 from implementations.differences import SAME_SQL, sql_marker
 from implementations.registry import BASELINE_VARIANT, VARIANTS, load_variant
-
-_PLACEHOLDER = r"(?:\?|%s|%\(\w+\)s(?:::[\w ]+)?)"
-_PLACEHOLDER_RUN = re.compile(rf"{_PLACEHOLDER}(?:, {_PLACEHOLDER}){{5,}}")
-_GROUP = r"\((?:[^()]|%\(\w+\)s)*\)"
-_GROUP_RUN = re.compile(rf"{_GROUP}(?:, {_GROUP}){{3,}}")
-_LONGEST_SQL = 600
-
-
-def abbreviate_sql(sql: str) -> str:
-    """One line; long runs of placeholders and of VALUES groups shortened, with their count."""
-    text = " ".join(sql.split())
-
-    def shorten(match: re.Match[str], pattern: str, noun: str) -> str:
-        items = re.findall(pattern, match.group(0))
-        return f"{items[0]}, ... {len(items) - 2} more {noun} ..., {items[-1]}"
-
-    text = _GROUP_RUN.sub(lambda m: shorten(m, _GROUP, "rows"), text)
-    text = _PLACEHOLDER_RUN.sub(lambda m: shorten(m, _PLACEHOLDER, "parameters"), text)
-    if len(text) > _LONGEST_SQL:
-        text = f"{text[: _LONGEST_SQL - 80]} ... {text[-60:]} [{len(text)} characters]"
-    return text
 
 
 def sql_against_baseline(variant: str, workload: str, backend: str) -> str:

@@ -25,7 +25,11 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlalchemy.engine.interfaces import ExecuteStyle
 
+from bench.measure.sql_text import abbreviate_sql
+
 ROUND_TRIPS_FROM_STATEMENTS = "= db_statements (no network)"
+#: the distinct statements a cell's record lists of its SQL; the rest are only counted
+SQL_STATEMENTS_KEPT = 20
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,32 @@ class Observation:
             values.update(self.server_work.measures())
         if self.protocol_messages is not None:
             values["protocol_messages"] = dict(self.protocol_messages)
+        values["sql_sent"] = self.sql_sent()
         return values
+
+    def sql_sent(self, kept: int = SQL_STATEMENTS_KEPT) -> dict[str, Any]:
+        """The SQL the client sent, for the record: its distinct statements (shortened as
+        ``python -m bench statements`` prints them, with no parameter values) in the order
+        first sent, each with how many calls sent it and, for an executemany, the parameter
+        sets they batched; the first ``kept`` of them, and how many more there were."""
+        distinct: dict[tuple[str, bool], dict[str, Any]] = {}
+        for call in self.client_calls:
+            key = (abbreviate_sql(call.sql), call.executemany)
+            entry = distinct.get(key)
+            if entry is None:
+                entry = distinct[key] = {"sql": key[0], "calls": 0, "executemany": key[1]}
+                if call.executemany:
+                    entry["parameter_sets"] = 0
+            entry["calls"] += 1
+            if call.executemany:
+                entry["parameter_sets"] += call.parameter_sets
+        statements = list(distinct.values())
+        left_out = statements[kept:]
+        return {
+            "statements": statements[:kept],
+            "left_out": len(left_out),
+            "left_out_calls": sum(entry["calls"] for entry in left_out),
+        }
 
 
 def parameter_count(parameters: Any) -> int:

@@ -83,10 +83,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 def _record(config: pytest.Config, backend: Backend) -> None:
+    # what a commit costs as the server is set up and durable, measured before any cell (and
+    # before the settings are read: a server's settings changed for it are back by then)
+    commits = backend.commit_costs()
     description = backend.describe()
     if backend.networked:
         # how far the server is, measured before any cell: what a projection is read against
         description["round_trip_ms"] = f"{backend.round_trip_seconds() * 1000:.3f}"
+    if commits is not None:
+        description.update(commits.record())
     config.stash[BACKEND_DESCRIPTIONS][backend.name] = description
     config.stash[BACKEND_NETWORKED][backend.name] = backend.networked
     selection = config.stash.get(SELECTION, None)

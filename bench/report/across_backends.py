@@ -19,25 +19,25 @@ def across_backends(results: Results) -> list[str]:
         for c in at_size(results.cells, size)
         if c.is_projected
     }
-    rows = []
+    rows: list[list[str]] = []
     for workload in workloads_of(results.cells):
+        # the variants with the same counts on every backend share a row
+        shared: dict[tuple[str, ...], list[str]] = {}
         for variant in variants_of(results.cells):
             cells = [found.get((workload, variant, h.name)) for h in headings]
             present = [c for c in cells if c is not None]
             if len(present) < 2 or len({(c.db_statements, c.round_trips) for c in present}) < 2:
                 continue
-            rows.append(
-                [
-                    f"`{workload}`",
-                    f"`{variant}`",
-                    *(f"{c.db_statements} / {c.round_trips}" if c else "n/a" for c in cells),
-                ]
-            )
+            figures = tuple(f"{c.db_statements} / {c.round_trips}" if c else "n/a" for c in cells)
+            shared.setdefault(figures, []).append(f"`{variant}`")
+        rows += [
+            [f"`{workload}`", ", ".join(variants), *figures] for figures, variants in shared.items()
+        ]
     if not rows:
         return []
     titles = " and ".join(h.title for h in headings)
     lines = [
-        "## Across backends",
+        "### Across backends",
         "",
         f"Where {titles} differ in the database statements / round trips one execution "
         f"costs, at size {size}:",
@@ -47,7 +47,6 @@ def across_backends(results: Results) -> list[str]:
         ),
         "",
         "Why they differ:",
-        "",
     ]
     for heading in headings:
         lines += [f"- {heading.title}: {note}." for note in heading.count_notes]

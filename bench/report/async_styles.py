@@ -1,8 +1,8 @@
 """The report's comparison of the asyncio styles with their synchronous forms (``orm_async``
 with ``orm``, ``asyncpg`` with ``dbapi``, ...): per backend, at size 1 and the reference size,
-each asyncio variant's median with the event loop's own cost taken out, its ratio to the
-synchronous form timed in the same passes, and what each sent (statements, round trips,
-protocol messages).
+each asyncio variant's ratio to its synchronous form timed in the same passes, the event loop's
+own cost taken out, and its round trips where they differ; then a sentence per variant over the
+workloads, which names the ones that prepare their statements once (no ``Parse`` sent).
 
 An asyncio execution is timed as ``loop.run_until_complete(unit of work)``. The loop's own cost
 of that call (measured on a coroutine that awaits nothing, ``event_loop_s``) is no style's
@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bench.report.markdown import markdown_table
+from bench.report.markdown import markdown_table, markdown_text
 from bench.results.model import (
     CellResult,
     Comparison,
@@ -27,9 +27,6 @@ from bench.results.model import (
     workloads_of,
 )
 from bench.results.statistics import indistinguishable, ratio_less_overhead
-
-#: the protocol messages the table lists, in the order a statement sends them
-MESSAGES = ("Parse", "Bind", "Execute", "Sync", "Query")
 
 
 @dataclass(frozen=True)
@@ -71,7 +68,7 @@ def async_pairs(results: Results, backend: str, size: int) -> list[AsyncPair]:
 
 def async_findings(results: Results, backend: str) -> list[str]:
     """One sentence per asyncio variant: its ratio to its synchronous form over the workloads
-    at the reference size, and where it sends other round trips."""
+    at the reference size (the loop's cost taken out), and where it sends other round trips."""
     cells = results.for_backend(backend)
     if not cells:
         return []
@@ -85,12 +82,10 @@ def async_findings(results: Results, backend: str) -> list[str]:
         slower = sum(c.known and c.low > 1 for c in comparisons)
         faster = sum(c.known and c.high < 1 for c in comparisons)
         alike = len(comparisons) - slower - faster
-        loops = [pair.loop_seconds for pair in own]
         text = (
-            f"`{variant}` against `{own[0].sync.variant}` at size {size}, the event loop's "
-            f"own cost ({format_seconds(min(loops))}–{format_seconds(max(loops))} an execution) "
-            f"taken out: {min(ratios):.2f}× to {max(ratios):.2f}× over {len(own)} workloads; "
-            f"slower in {slower}, faster in {faster}, indistinguishable in {alike}."
+            f"`{variant}` against `{own[0].sync.variant}` at size {size}: {min(ratios):.2f}× "
+            f"to {max(ratios):.2f}× over {len(own)} workloads; slower in {slower}, faster in "
+            f"{faster}, indistinguishable in {alike}."
         )
         differ = [
             f"`{pair.cell.workload}` {pair.cell.round_trips} against {pair.sync.round_trips}"
@@ -100,7 +95,7 @@ def async_findings(results: Results, backend: str) -> list[str]:
         text += (
             " Round trips differ in " + ", ".join(differ) + "."
             if differ
-            else " It makes the same round trips in every workload."
+            else " The same round trips in every workload."
         )
         # where the two do the work another way, the ratio compares the ways as well as the
         # drivers: the furthest from 1 is quoted with each style's own words
@@ -114,64 +109,81 @@ def async_findings(results: Results, backend: str) -> list[str]:
         if furthest.cell.how != furthest.sync.how and sends_otherwise:
             text += (
                 f" On `{furthest.cell.workload}` the two do the work differently: "
-                f"`{variant}` {furthest.cell.how}; `{furthest.sync.variant}` {furthest.sync.how}."
+                f"`{variant}` {markdown_text(furthest.cell.how)}; `{furthest.sync.variant}` "
+                f"{markdown_text(furthest.sync.how)}."
             )
+        text += _prepared_once(own)
         lines.append(text)
     return lines
 
 
+def _prepared_once(pairs: list[AsyncPair]) -> str:
+    """Where the asyncio variant never sends a Parse and its synchronous form does: it
+    prepares each statement once per connection."""
+    own = [pair.cell.protocol_messages for pair in pairs]
+    theirs = [pair.sync.protocol_messages for pair in pairs]
+    if any(m is None for m in own) or not any(m and m.get("Parse") for m in theirs):
+        return ""
+    if any(m and m.get("Parse") for m in own):
+        return ""
+    return " It sends no `Parse`: each statement is prepared once per connection and reused."
+
+
 def async_section(results: Results, backend: str) -> list[str]:
-    """The section for one backend: the asyncio variants beside their synchronous forms."""
+    """The section for one backend: each asyncio variant over its synchronous form, per
+    workload at size 1 and the reference size, then a sentence per variant."""
     cells = results.for_backend(backend)
     if not cells:
         return []
     sizes = sorted({1, reference_size(cells)})
-    rows = []
+    found: dict[tuple[str, str, int], AsyncPair] = {}
     for size in sizes:
-        pairs = async_pairs(results, backend, size)
-        for workload in workloads_of(pair.cell for pair in pairs):
-            for pair in (p for p in pairs if p.cell.workload == workload):
-                rows.append(_row(pair))
-    if not rows:
+        for pair in async_pairs(results, backend, size):
+            found[(pair.cell.workload, pair.cell.variant, size)] = pair
+    if not found:
         return []
+    pairs = list(found.values())
+    variants = variants_of(pair.cell for pair in pairs)
+    sync_of = {v: results.catalog.sync_counterpart(v) for v in variants}
+    loops = [pair.loop_seconds for pair in pairs]
+    rows = [
+        [
+            f"`{workload}`",
+            *(
+                " · ".join(_entry(found.get((workload, variant, size))) for size in sizes)
+                for variant in variants
+            ),
+        ]
+        for workload in workloads_of(pair.cell for pair in pairs)
+    ]
+    at = " · ".join(f"size {size}" for size in sizes)
     return [
-        "### Asyncio styles beside their synchronous forms",
+        "#### Asyncio styles beside their synchronous forms",
         "",
-        "Each asyncio variant ran its executions on an event loop of its own, made before any "
-        "timing; a timed execution is `loop.run_until_complete(unit of work)`. The loop's own "
-        "cost of that call (`loop`: the median of the same call on a coroutine that awaits "
-        "nothing) is taken out of each of its rounds before the ratio to the synchronous form, "
-        "which was timed in the same passes. Counts are asyncio / synchronous; asyncpg's come "
-        "from its protocol messages on the wire (it has no libpq trace).",
+        "Each asyncio variant ran on an event loop of its own; a timed execution is "
+        "`loop.run_until_complete(unit of work)`. The loop's own cost of that call (the median "
+        "of the same call on a coroutine that awaits nothing, "
+        f"{format_seconds(min(loops))} to {format_seconds(max(loops))}) is taken out of each "
+        "round before the ratio to the synchronous form, timed in the same passes. Each entry: "
+        f"the ratio at {at}, with the round trips where the two differ (asyncpg's counted on "
+        "the wire).",
         "",
         markdown_table(
-            "| size | workload | variant | median | loop | vs | ratio, loop out | "
-            "statements | round trips | " + " / ".join(MESSAGES) + " |",
+            "| workload | " + " | ".join(f"`{v}` / `{sync_of[v]}`" for v in variants) + " |",
             rows,
         ),
         "",
+        *(f"- {line}" for line in async_findings(results, backend)),
+        "",
     ]
 
 
-def _row(pair: AsyncPair) -> list[str]:
-    cell, sync = pair.cell, pair.sync
+def _entry(pair: AsyncPair | None) -> str:
+    if pair is None:
+        return "—"
     comparison = pair.comparison()
     apart = comparison.known and not indistinguishable((comparison.low, comparison.high))
-    return [
-        str(cell.size),
-        f"`{cell.workload}`",
-        f"`{cell.variant}`",
-        format_seconds(cell.median),
-        format_seconds(pair.loop_seconds),
-        f"`{sync.variant}`",
-        format_comparison(comparison) + ("" if apart else " ≈"),
-        f"{cell.db_statements} / {sync.db_statements}",
-        f"{cell.round_trips} / {sync.round_trips}",
-        f"{_messages(cell)} vs {_messages(sync)}",
-    ]
-
-
-def _messages(cell: CellResult) -> str:
-    if cell.protocol_messages is None:
-        return "n/a"
-    return " / ".join(str(cell.protocol_messages.get(name, 0)) for name in MESSAGES)
+    text = format_comparison(comparison) + ("" if apart else " ≈")
+    if pair.cell.round_trips != pair.sync.round_trips:
+        text += f" ({pair.cell.round_trips} rt / {pair.sync.round_trips})"
+    return text

@@ -272,7 +272,7 @@ def measured_against_projected(results: Results, backend: str) -> list[str]:
         if c.proxy_cost is not None and c.measured.rtt_ms == rtts[0]
     )
     lines = [
-        "### Measured through a delay proxy",
+        "#### Measured through a delay proxy",
         "",
         "These cells ran again with their connections through a proxy in the harness that "
         "delays each direction by half the round-trip time (RTT), "
@@ -312,7 +312,7 @@ def measured_against_projected(results: Results, backend: str) -> list[str]:
                 )
         if rows:
             lines += [
-                f"#### `{workload}` through the proxy",
+                f"##### `{workload}` through the proxy",
                 "",
                 markdown_table(
                     "| size | variant | round trips | direct | at 0 ms | "

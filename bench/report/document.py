@@ -1,5 +1,6 @@
 """``python -m bench report DIR``: REPORT.md and its charts from ``DIR/benchmarks.json``, the
-sections put together in their order, then written into the run's folder.
+sections put together in their order (the first screen that decides, the glossary, then the
+details), then written into the run's folder.
 
 Every figure in the report is computed from the JSON; nothing is written by hand. The files are
 prepared in a staging folder and moved into place together
@@ -15,19 +16,24 @@ from bench.report.across_backends import across_backends
 from bench.report.async_styles import async_section
 from bench.report.delays import measured_against_projected
 from bench.report.drawing import draw_charts
-from bench.report.findings import findings
+from bench.report.findings import checks
+from bench.report.first_screen import first_screen, first_screen_order
+from bench.report.glossary import glossary
+from bench.report.page import write_page
 from bench.report.provenance import run_provenance, server_provenance
 from bench.report.server_cost import server_section
-from bench.report.tables import reading_guide, workload_tables
+from bench.report.tables import reading_guide, sql_differences, workload_table
 from bench.report.throughput import concurrency_section
 from bench.results.load import load_results
 from bench.results.model import ReportError, Results, workloads_of
 from bench.results.output_folder import (
     CHARTS_DIR,
     REPORT_FILE,
+    REPORT_SCREENSHOT,
     RESULTS_FILE,
     FolderRefused,
     files_made,
+    owned_files,
     publish,
     staging_folder,
 )
@@ -37,39 +43,49 @@ __all__ = ["ReportError", "render_report", "write_report"]
 
 
 def render_report(results: Results, charts: Sequence[Path]) -> str:
-    """REPORT.md: where the run comes from and how to read it, then each backend's sections
-    and its charts (``charts``: the drawn files, named ``<backend>-<chart>.png``)."""
-    lines = ["# Data-access benchmark report", "", *run_provenance(results)]
+    """REPORT.md: the first screen (which style for each question a service asks, per
+    backend), the glossary, then the details: how the run was made and how to read the
+    tables, then each backend's tables, sections and charts (``charts``: the drawn files,
+    named ``<backend>-<chart>.png``)."""
+    lines = [*first_screen(results), *glossary(results)]
+    lines += ["## Details", "", "### How the run was made", "", *run_provenance(results)]
     lines += reading_guide(results)
     lines += across_backends(results)
-    for backend in results.backends:
-        lines += [f"## {results.heading(backend).title}", ""]
-        lines += server_provenance(results, backend)
-        found = findings(results, backend)
-        if found:
-            lines += ["### What the numbers say", "", *(f"- {line}" for line in found), ""]
-        lines += server_section(results, backend)
-        lines += async_section(results, backend)
-        lines += ["### Results", ""]
-        for workload in workloads_of(results.for_backend(backend)):
-            if not results.catalog.is_concurrent(workload):
-                lines += workload_tables(results, backend, workload)
-        lines += concurrency_section(results, backend)
-        lines += measured_against_projected(results, backend)
-        backend_charts = [c for c in charts if c.name.startswith(f"{backend}-")]
-        if backend_charts:
-            lines += ["### Charts", ""]
-            lines += [f"![{c.stem}]({CHARTS_DIR}/{c.name})" for c in backend_charts]
-            lines.append("")
+    for backend in first_screen_order(results):
+        lines += backend_details(results, backend, charts)
     return "\n".join(lines)
 
 
+def backend_details(results: Results, backend: str, charts: Sequence[Path]) -> list[str]:
+    """One backend's details: its server, the checks no table holds, its workload tables and
+    why their SQL differs, what the server did, the asyncio styles, concurrency, the cells
+    measured through the delay proxy, and its charts."""
+    lines = [f"### {results.heading(backend).title} in detail", ""]
+    found = [*server_provenance(results, backend), *checks(results, backend)]
+    if found:
+        lines += [*(f"- {line}" for line in found), ""]
+    for workload in workloads_of(results.for_backend(backend)):
+        if not results.catalog.is_concurrent(workload):
+            lines += workload_table(results, backend, workload)
+    lines += sql_differences(results, backend)
+    lines += server_section(results, backend)
+    lines += async_section(results, backend)
+    lines += concurrency_section(results, backend)
+    lines += measured_against_projected(results, backend)
+    drawn = [c for c in charts if c.name.startswith(f"{backend}-")]
+    if drawn:
+        lines += ["Charts: " + " ".join(f"![{c.stem}]({CHARTS_DIR}/{c.name})" for c in drawn), ""]
+    return lines
+
+
 def draw_report(results: Results, into: Path) -> None:
-    """REPORT.md and charts/ for ``results``, written straight into ``into``: a staging
-    folder of the caller's, not yet seen by anyone."""
+    """REPORT.md, charts/ and REPORT.html for ``results``, written straight into ``into``: a
+    staging folder of the caller's, not yet seen by anyone."""
     (into / CHARTS_DIR).mkdir()
     charts = draw_charts(results, into / CHARTS_DIR)
     (into / REPORT_FILE).write_text(render_report(results, charts))
+    # the page to explore them: REPORT.html, self-contained (bench/report/page.py)
+    write_page(results, into)
 
 
 def write_report(folder: Path) -> Path:
@@ -82,7 +98,9 @@ def write_report(folder: Path) -> Path:
     try:
         with staging_folder(folder, prefix=".report-") as staging:
             draw_report(results, staging)
-            publish(staging, folder, files_made(staging), keep=(RESULTS_FILE,))
+            # the page's screenshot (python -m bench.report.screenshot) stays with the results
+            shot = [REPORT_SCREENSHOT] if REPORT_SCREENSHOT in owned_files(folder) else []
+            publish(staging, folder, files_made(staging), keep=(RESULTS_FILE, *shot))
     except (OSError, FolderRefused) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ReportError(f"cannot write the report into {folder}: {reason}") from None

@@ -16,7 +16,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from bench.report.chart_looks import variant_colors
-from bench.report.charts import CHARTS, MEASURED_RTT, measured_projection
+from bench.report.chart_network import measured_projection
+from bench.report.charts import CHARTS, MEASURED_RTT
 from bench.results.model import Results, variants_of
 from bench.results.output_folder import nearest_existing
 from bench.safety import stopping

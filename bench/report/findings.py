@@ -1,176 +1,62 @@
-"""The report's "what the numbers say", per backend: sentences computed from the results, each
-order between two styles claimed only where the interval of their ratio excludes 1: the fastest
-and slowest style of each workload, how the growth variant's cost over the baseline changes with
-the size, the asyncio styles against their synchronous forms, where one style needs many more
-round trips, what a network (projected, or measured through the delay proxy) does to the order,
-and the reset check."""
+"""The report's checks, per backend, in its details: how far the server is and how much of the
+medians its round trips already are, where a network would change which style is fastest (from
+the projection, or from the cells measured through the delay proxy), and the reset check. Each
+order between two styles is claimed only where the interval of their ratio excludes 1; the
+comparisons a reader decides on are on the first screen (:mod:`bench.report.decision`)."""
 
 from __future__ import annotations
 
-from bench.report.async_styles import async_findings
 from bench.report.delays import crossing_sentence, measured_crossing, measured_rtts
 from bench.report.text import plural
 from bench.results.model import (
     CellResult,
-    Heading,
     Results,
     at_size,
     compare_cells,
-    format_comparison,
     format_seconds,
     reference_size,
-    workloads_of,
 )
 
-#: the network round-trip time the summary quotes, and the largest it looks at
-QUOTED_RTT_MS = 1.0
+#: the largest network round-trip time a crossover is looked for at (ms)
 RTT_LIMIT_MS = 10.0
 
 
-def findings(results: Results, backend: str) -> list[str]:
-    """Sentences computed from the results of one backend; an order between two styles is
-    claimed only where the interval of their ratio excludes 1. (A concurrent workload's are
-    in its own section: they read throughput, not the time of one execution.)"""
+def checks(results: Results, backend: str) -> list[str]:
+    """Sentences computed from one backend's results that no table holds. (A concurrent
+    workload's are in its own section: they read throughput, not the time of one execution.)"""
     cells = [c for c in results.for_backend(backend) if not c.is_concurrent]
     if not cells:
         return []
-    size = reference_size(cells)
     lines = []
-    for workload in workloads_of(cells):
-        at_size = [c for c in cells if c.workload == workload and c.size == size] or [
-            c for c in cells if c.workload == workload
-        ]
-        if len(at_size) >= 2:
-            lines.append(_fastest(workload, at_size))
-    lines.extend(_growth_over_baseline(results, backend, cells))
-    lines.extend(async_findings(results, backend))
-    lines.extend(_statement_extremes(cells, size))
-    heading = results.heading(backend)
-    networked = bool(cells) and heading.networked
-    lines.extend(
-        _network_effect(results, cells, size, backend) if networked else [_no_network(heading)]
-    )
-    lines.extend(_steady_loop(cells))
+    if results.heading(backend).networked:
+        size = reference_size(cells)
+        lines += _server_distance(results, cells, size, backend)
+        lines += _crossovers(results, cells, size, backend)
+    lines += _steady_loop(cells)
     return lines
 
 
-def _fastest(workload: str, cells: list[CellResult]) -> str:
-    ordered = sorted(cells, key=lambda c: c.median)
-    fastest, slowest = ordered[0], ordered[-1]
-    size = fastest.size
-    tied = [
-        (other, compare_cells(other, fastest))
-        for other in ordered[1:]
-        if compare_cells(other, fastest).indistinguishable
-    ]
-    if tied:
-        head = (
-            f"`{workload}` at size {size}: no single fastest style on this machine: "
-            f"`{fastest.variant}` ({format_seconds(fastest.median)}) and "
-            + ", ".join(f"`{o.variant}` ({format_comparison(c)})" for o, c in tied)
-            + " are indistinguishable"
-        )
-    else:
-        second = ordered[1]
-        head = (
-            f"`{workload}` at size {size}: fastest `{fastest.variant}` "
-            f"({format_seconds(fastest.median)}; the next, `{second.variant}`, takes "
-            f"{format_comparison(compare_cells(second, fastest))} as long)"
-        )
-    if slowest is fastest or any(slowest is o for o, _ in tied):
-        return head + "."
-    return (
-        f"{head}; slowest `{slowest.variant}` ({format_seconds(slowest.median)}, "
-        f"{format_comparison(compare_cells(slowest, fastest))} the fastest)."
-    )
-
-
-def _growth_over_baseline(results: Results, backend: str, cells: list[CellResult]) -> list[str]:
-    """How the growth variant's cost over the baseline changes from its smallest size to its
-    largest, per workload (both variants named by the run's catalog)."""
-    followed, baseline = results.catalog.growth_variant, results.catalog.baseline_variant
-    lines = []
-    for workload in workloads_of(cells):
-        grown = sorted(
-            (c for c in cells if c.workload == workload and c.variant == followed),
-            key=lambda c: c.size,
-        )
-        pairs = [(c, results.lookup(workload, baseline, backend, c.size)) for c in grown]
-        pairs = [(g, b) for g, b in pairs if b is not None]
-        if len(pairs) < 2:
-            continue
-        (small, small_baseline), (large, large_baseline) = pairs[0], pairs[-1]
-        assert small_baseline is not None and large_baseline is not None
-        per_row = (
-            f"; per row at size {large.size}: {format_seconds(large.median / large.rows)} "
-            f"against {format_seconds(large_baseline.median / large_baseline.rows)}"
-            if large.rows and large_baseline.rows
-            else ""
-        )
-        lines.append(
-            f"`{followed}` on `{workload}` costs "
-            f"{format_comparison(compare_cells(small, small_baseline))} "
-            f"`{baseline}` at size {small.size} and "
-            f"{format_comparison(compare_cells(large, large_baseline))} at size {large.size}"
-            f"{per_row}."
-        )
-    return lines
-
-
-def _statement_extremes(cells: list[CellResult], size: int) -> list[str]:
-    lines = []
-    for workload in workloads_of(cells):
-        at_size = [c for c in cells if c.workload == workload and c.size == size]
-        if len(at_size) < 2:
-            continue
-        most = max(at_size, key=lambda c: c.round_trips)
-        fewest = min(at_size, key=lambda c: c.round_trips)
-        if most.round_trips >= 2 * max(fewest.round_trips, 1):
-            lines.append(
-                f"`{workload}` at size {size}: `{most.variant}` needs {most.round_trips} round "
-                f"trips ({most.db_statements} database statements) where `{fewest.variant}` "
-                f"needs {fewest.round_trips}."
-            )
-    return lines
-
-
-def _no_network(heading: Heading) -> str:
-    return (
-        f"{heading.title} runs inside the application's process: "
-        "there is no network round trip to add, and no projection chart: its statements "
-        "cost what the median times show."
-    )
-
-
-def _network_effect(
-    results: Results, cells: list[CellResult], size: int, backend: str
-) -> list[str]:
-    rtt = QUOTED_RTT_MS / 1000
-    lines = _server_distance(results, cells, size, backend)
+def _crossovers(results: Results, cells: list[CellResult], size: int, backend: str) -> list[str]:
+    """Per workload, where a network would change which style is fastest: from the cells
+    measured through the delay proxy where there are some, else from the projection."""
     rtts = measured_rtts(results, backend)
+    lines = []
     for workload in results.catalog.projected_workloads():
-        at_size = [c for c in cells if c.workload == workload and c.size == size]
-        if len(at_size) < 2:
+        group = [c for c in cells if c.workload == workload and c.size == size]
+        if len(group) < 2:
             continue
-        projected = ", ".join(
-            f"`{c.variant}` {format_seconds(c.projected(rtt))} ({c.round_trips})"
-            for c in sorted(at_size, key=lambda c: c.projected(rtt))
-        )
         delayed = [
             c
             for c in results.delayed
             if (c.backend, c.workload, c.size) == (backend, workload, size)
         ]
-        # where the cells were measured through the delay proxy, the measurements speak
-        crossover = (
-            crossing_sentence(measured_crossing(at_size, delayed), rtts)
+        sentence = (
+            crossing_sentence(measured_crossing(group, delayed), rtts)
             if delayed
-            else _crossover(at_size)
+            else _crossover(group)
         )
-        lines.append(
-            f"`{workload}` at size {size} with {QUOTED_RTT_MS:g} ms per round trip "
-            f"(round trips in brackets), projected: {projected}.{crossover}"
-        )
+        if sentence:
+            lines.append(f"`{workload}` at size {size}:{sentence}")
     return lines
 
 

@@ -11,8 +11,8 @@ so a style whose work is Python cannot use much more than one), the CPU the whol
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
+from bench.report.markdown import markdown_table
+from bench.report.tables import counts
 from bench.results.model import (
     CellResult,
     Concurrency,
@@ -22,15 +22,31 @@ from bench.results.model import (
     workloads_of,
 )
 
-#: a client process using this share of one core or more is bound by its own Python work
-CLIENT_BOUND_CORES = 0.85
+#: a client process using this much of one core or more is bound by its own Python work
+CLIENT_BOUND_CORES = 0.9
+#: a client process using more than this runs threads beside its Python (a driver's C code)
+MORE_THAN_ONE_CORE = 1.1
 #: a machine using this share of its cores or more has none to spare
 MACHINE_BOUND_SHARE = 0.85
 
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
+#: why a variant's throughput stops growing with K, said once for every variant it holds
+REASONS = {
+    "growing": "still growing at the largest number of workers run",
+    "single writer": "every unit writes, and the database has one writer at a time: {writer}",
+    "client": (
+        f"the client process used about one core (at least {CLIENT_BOUND_CORES:g} of one): its "
+        "work is Python, which runs one thread at a time (the GIL), so its CPU capped the "
+        "throughput and more threads only queue for it"
+    ),
+    "machine": (
+        "the machine's cores were busy: client and server share them, so more threads have no "
+        "core to run on"
+    ),
+    "database": (
+        "neither the client nor the machine was saturated: the units waited on the database, "
+        "for locks on the rows they share or for connections"
+    ),
+}
 
 
 def _rate(value: float) -> str:
@@ -69,14 +85,42 @@ def _workload_section(
     def lookup(variant: str, k: int) -> CellResult | None:
         return results.lookup(workload, variant, backend, k)
 
-    throughput_rows = [
-        [str(k), *(_throughput_entry(lookup(v, k)) for v in variants)] for k in workers
+    rows = [[str(k), *(_throughput_entry(lookup(v, k)) for v in variants)] for k in workers]
+    smallest = [lookup(v, workers[0]) for v in variants]
+    rows.append(["one unit", *("—" if c is None else counts(c) for c in smallest)])
+    units = sorted({c.concurrency.units for c in cells if c.concurrency})
+    lines = [
+        f"#### Concurrency: `{workload}`",
+        "",
+        "Units of work per second (from the median round; a round is one execution of "
+        + " or ".join(str(u) for u in units)
+        + " units, shared by K worker threads), with the 95 % interval from the rounds, and "
+        "each unit's latency as its worker saw it (from its first attempt to its commit), "
+        "percentiles over every unit of every timed round; last, the cursor calls / database "
+        "statements / round trips of one unit run alone:",
+        "",
+        markdown_table("| K | " + " | ".join(f"`{v}`" for v in variants) + " |", rows),
+        "",
     ]
-    lock_rows = []
+    found = concurrency_findings(results, backend, workload, cells)
+    return [*lines, *(f"- {line}" for line in found), *([""] if found else [])]
+
+
+def _locks(cells: list[CellResult], variants: list[str], workers: list[int]) -> list[str]:
+    """Lock errors and retries: one sentence where there were none, else a table."""
+    if not any(
+        c.concurrency and (c.concurrency.lock_errors or c.concurrency.retries) for c in cells
+    ):
+        return [
+            "No unit was refused for a lock: every one of every timed round committed at its "
+            "first attempt."
+        ]
+    by_key = {(c.variant, c.size): c for c in cells}
+    rows = []
     for k in workers:
         row = [str(k)]
         for variant in variants:
-            cell = lookup(variant, k)
+            cell = by_key.get((variant, k))
             measures = cell.concurrency if cell else None
             row.append(
                 "—"
@@ -84,75 +128,40 @@ def _workload_section(
                 else f"{measures.lock_errors} / {measures.retries} in {cell.rounds} × "
                 f"{measures.units}"
             )
-        lock_rows.append(row)
-    smallest = [lookup(v, workers[0]) for v in variants]
-    units = sorted({c.concurrency.units for c in cells if c.concurrency})
-    lines = [
-        f"### Concurrency: `{workload}`",
-        "",
-        "Units of work per second (from the median round; a round is one execution of "
-        + " or ".join(str(u) for u in units)
-        + " units, shared by K worker threads), with the 95 % interval from the rounds, and "
-        "each unit's latency as its worker saw it (from its first attempt to its commit), "
-        "percentiles over every unit of every timed round:",
-        "",
-        _table(["K", *(f"`{v}`" for v in variants)], throughput_rows),
-        "",
+        rows.append(row)
+    return [
         "Lock errors / retries (units refused because another held a lock, each rolled back "
         "and run again after a random wait that doubles per retry, at most 10 times), over "
         "the timed rounds:",
         "",
-        _table(["K", *(f"`{v}`" for v in variants)], lock_rows),
-        "",
-        "Cursor calls / database statements / round trips of one unit of work, run alone:",
-        "",
-        _table(
-            [*(f"`{v}`" for v in variants)],
-            [
-                [
-                    "—" if c is None else f"{c.cursor_calls} / {c.db_statements} / {c.round_trips}"
-                    for c in smallest
-                ]
-            ],
-        ),
-        "",
+        markdown_table("| K | " + " | ".join(f"`{v}`" for v in variants) + " |", rows),
     ]
-    found = concurrency_findings(results, backend, workload, cells)
-    if found:
-        lines += ["What the numbers say:", "", *(f"- {line}" for line in found), ""]
-    return lines
 
 
 def concurrency_findings(
     results: Results, backend: str, workload: str, cells: list[CellResult]
 ) -> list[str]:
-    """Per variant: where its throughput stops growing with K, and why; then the order of the
-    styles at the largest K."""
+    """Where each variant's throughput stops growing with K, one line per reason with the
+    variants it holds for; then the lock errors."""
     single_writer = results.catalog.single_writer_of(backend)
-    lines = []
+    by_reason: dict[str, list[str]] = {}
     for variant in variants_of(cells):
         line = sorted(
             (c for c in cells if c.variant == variant and c.concurrency), key=lambda c: c.size
         )
         if len(line) >= 2:
-            lines.append(_growth(variant, line, single_writer))
-    if single_writer is not None and lines:
-        lines.append(f"One writer at a time: {single_writer}.")
-    largest = max(c.size for c in cells)
-    at_largest = sorted(
-        (c for c in cells if c.size == largest and c.concurrency),
-        key=lambda c: -_measures(c).units_per_second,
-    )
-    if len(at_largest) >= 2:
-        best, worst = at_largest[0], at_largest[-1]
-        lines.append(
-            f"At K={largest}: most units per second `{best.variant}` "
-            f"({_rate(_measures(best).units_per_second)}/s), fewest `{worst.variant}` "
-            f"({_rate(_measures(worst).units_per_second)}/s, "
-            f"{_measures(best).units_per_second / _measures(worst).units_per_second:.1f}× "
-            "fewer)."
-        )
-    return lines
+            reason, detail = _growth(variant, line, single_writer)
+            by_reason.setdefault(reason, []).append(detail)
+    lines = [
+        f"{', '.join(details)}: {REASONS[reason].format(writer=single_writer)}."
+        for reason, details in by_reason.items()
+    ]
+    variants = variants_of(cells)
+    workers = sorted({c.size for c in cells})
+    locks = _locks(cells, variants, workers)
+    if len(locks) == 1:
+        return [*lines, locks[0]]
+    return [*lines, "", *locks]
 
 
 def _measures(cell: CellResult) -> Concurrency:
@@ -169,63 +178,39 @@ def _grows(smaller: CellResult, larger: CellResult) -> bool:
     return low_larger[0] > high_smaller[1]
 
 
-def _growth(variant: str, line: list[CellResult], single_writer: str | None) -> str:
-    """Where the variant's throughput stops growing with K, and the likely reason."""
-    figures = ", ".join(
-        f"{_rate(_measures(c).units_per_second)}/s at K={c.size}"
-        + (f" (p99 {_measures(c).p99_ms:.3g} ms)" if c is line[0] or c is line[-1] else "")
-        for c in line
-    )
+def _growth(variant: str, line: list[CellResult], single_writer: str | None) -> tuple[str, str]:
+    """Why the variant's throughput stops growing with K (a key of :data:`REASONS`), and the
+    variant with where it stops and the figures that say why."""
     # the largest K whose throughput no larger K beats beyond the intervals
     stop = next(
         c for c in line if not any(_grows(c, later) for later in line if later.size > c.size)
     )
-    if stop is line[-1]:
-        return (
-            f"`{variant}`: {figures}: still growing at K={stop.size}, the largest number of "
-            "workers run."
-        )
     last = line[-1]
-    verdict = "falls" if _grows(last, stop) else "does not grow (the intervals overlap)"
-    return (
-        f"`{variant}`: {figures}. Past K={stop.size} throughput {verdict}: "
-        f"{_reason(stop, last, single_writer)}."
-    )
-
-
-def _reason(stop: CellResult, last: CellResult, single_writer: str | None) -> str:
-    measures = _measures(last)
-    at_stop = _measures(stop)
-    client = (
-        f"the client process used {at_stop.client_cpu_cores:.2f} cores at K={stop.size} and "
-        f"{measures.client_cpu_cores:.2f} at K={last.size}"
-    )
-    machine = (
+    if stop is last:
+        return "growing", f"`{variant}` (K={last.size})"
+    at_stop, at_last = _measures(stop), _measures(last)
+    verdict = "falls" if _grows(last, stop) else "no growth"
+    figures = f"client {at_stop.client_cpu_cores:.2f} → {at_last.client_cpu_cores:.2f} cores" + (
         ""
-        if measures.machine_cpu_cores is None or not measures.machine_cores
-        else f", the machine {measures.machine_cpu_cores:.2f} of its {measures.machine_cores}"
+        if at_last.machine_cpu_cores is None or not at_last.machine_cores
+        else f", machine {at_last.machine_cpu_cores:.2f} of {at_last.machine_cores}"
+    )
+    client = max(at_stop.client_cpu_cores, at_last.client_cpu_cores)
+    machine_busy = (
+        at_last.machine_cpu_cores is not None
+        and bool(at_last.machine_cores)
+        and at_last.machine_cpu_cores >= MACHINE_BOUND_SHARE * (at_last.machine_cores or 0)
     )
     if single_writer is not None:
-        return (
-            f"every unit writes, and the database has one writer at a time (below): the "
-            f"waits show in p99, {at_stop.p99_ms:.3g} ms at K={stop.size} and "
-            f"{measures.p99_ms:.3g} ms at K={last.size} ({client}{machine})"
-        )
-    if at_stop.client_cpu_cores >= CLIENT_BOUND_CORES:
-        return (
-            f"{client}{machine}: its work is Python, which runs one thread at a time (the "
-            "GIL), so more threads only queue for it"
-        )
-    if (
-        measures.machine_cpu_cores is not None
-        and measures.machine_cores
-        and measures.machine_cpu_cores >= MACHINE_BOUND_SHARE * measures.machine_cores
-    ):
-        return (
-            f"the machine's cores were busy ({client}{machine}): client and server share "
-            "them, so more threads have no core to run on"
-        )
-    return (
-        f"neither the client nor the machine was saturated ({client}{machine}): the units "
-        "waited on the database, for locks on the rows they share or for connections"
-    )
+        reason = "single writer"
+        figures = f"p99 {at_stop.p99_ms:.3g} → {at_last.p99_ms:.3g} ms, {figures}"
+    elif machine_busy and client > MORE_THAN_ONE_CORE:
+        # past one core the client is not held by the GIL alone: the machine has none left
+        reason = "machine"
+    elif client >= CLIENT_BOUND_CORES:
+        reason = "client"
+    elif machine_busy:
+        reason = "machine"
+    else:
+        reason = "database"
+    return reason, f"`{variant}` ({verdict} past K={stop.size}; {figures})"

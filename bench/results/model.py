@@ -97,6 +97,9 @@ class CellResult:
     event_loop_s: float | None = None
     #: the client's protocol messages by kind (PostgreSQL), where the observer saw them
     protocol_messages: dict[str, int] | None = None
+    #: the SQL the client sent in the counted execution: its distinct statements with their
+    #: calls (the record's ``sql_sent``); None for runs made before it was recorded
+    sql_sent: dict[str, Any] | None = None
     #: the throughput and latencies of a concurrent workload's cell
     concurrency: Concurrency | None = None
     #: what the run knew of its workloads and variants: how this cell is read and ordered

@@ -1,7 +1,8 @@
 """The folder a run's results go to (``--out``), and what the harness may do there.
 
-The harness owns only what it wrote: ``benchmarks.json``, ``REPORT.md``, ``REPORT.html`` and
-the charts it drew, listed in a hidden manifest (:data:`MANIFEST`). A new run or report replaces
+The harness owns only what it wrote: ``benchmarks.json``, ``REPORT.md``, ``REPORT.html``, the
+charts it drew and a screenshot of the page where one was made, listed in a hidden manifest
+(:data:`MANIFEST`). A new run or report replaces
 those and nothing else. A folder that holds anything else is refused, naming one such file,
 unless the user passes ``--force`` (then the harness writes beside those files and replaces
 only the ones of the same name). ``/``, the home folder, and the published reference run
@@ -31,6 +32,8 @@ from bench.safety import stopping
 RESULTS_FILE = "benchmarks.json"
 REPORT_FILE = "REPORT.md"
 REPORT_PAGE = "REPORT.html"
+#: a screenshot of the page (``python -m bench.report.screenshot``), where one was made
+REPORT_SCREENSHOT = "report-html.png"
 CHARTS_DIR = "charts"
 #: the files of the folder that the last run or report wrote, one relative path per line
 MANIFEST = ".bench-files"
@@ -104,15 +107,17 @@ def nearest_existing(path: Path) -> Path:
 
 def owned_files(folder: Path) -> list[str]:
     """The files in ``folder`` the harness wrote (relative paths): those its manifest lists,
-    or, in a folder written before the manifest existed, the results, the report and the
-    charts the harness names so."""
+    or, in a folder without one (written before the manifest existed, or a checkout of the
+    published reference run, which git keeps without it), the results, the report, its page
+    and the page's screenshot, and the charts the harness names so."""
     manifest = folder / MANIFEST
     if manifest.is_file():
         listed = manifest.read_text().splitlines()
         return [name for name in listed if name and _inside(name) and (folder / name).is_file()]
     if not (folder / RESULTS_FILE).is_file():
         return []
-    owned = [name for name in (RESULTS_FILE, REPORT_FILE, REPORT_PAGE) if (folder / name).is_file()]
+    named = (RESULTS_FILE, REPORT_FILE, REPORT_PAGE, REPORT_SCREENSHOT)
+    owned = [name for name in named if (folder / name).is_file()]
     charts = folder / CHARTS_DIR
     if charts.is_dir():
         owned += [

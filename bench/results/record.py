@@ -91,6 +91,37 @@ def _is_steady_loop(value: Any) -> bool:
 STEADY_LOOP = Kind("{steady_median_s, cell_median_s, ratio, ratio_ci95}", _is_steady_loop)
 
 
+def _is_statement(value: Any) -> bool:
+    if not (
+        isinstance(value, dict)
+        and isinstance(value.get("sql"), str)
+        and _is_count(value.get("calls"))
+        and isinstance(value.get("executemany"), bool)
+    ):
+        return False
+    sets = value.get("parameter_sets")
+    return set(value) <= {"sql", "calls", "executemany", "parameter_sets"} and (
+        _is_count(sets) if value["executemany"] else sets is None
+    )
+
+
+def _is_sql_sent(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and set(value) == {"statements", "left_out", "left_out_calls"}
+        and isinstance(value["statements"], list)
+        and all(map(_is_statement, value["statements"]))
+        and _is_count(value["left_out"])
+        and _is_count(value["left_out_calls"])
+    )
+
+
+SQL_SENT = Kind(
+    "{statements: [{sql, calls, executemany, parameter_sets}, ...], left_out, left_out_calls}",
+    _is_sql_sent,
+)
+
+
 @dataclass(frozen=True)
 class Field:
     """One field of ``extra_info``."""
@@ -247,6 +278,17 @@ FIELDS: tuple[Field, ...] = (
         counted execution (asyncpg's statements prepared once show as `Bind`/`Execute` without
         `Parse`)""",
         Field("protocol_messages", COUNTS_BY_KIND),
+    ),
+    *_row(
+        "counts",
+        """the SQL the client sent in the counted execution, with no parameter values: its
+        distinct statements in the order first sent, each one line with long runs of
+        placeholders and `VALUES` groups shortened (as `python -m bench statements` prints
+        them), with `calls`, the calls that sent it, and for an `executemany` `parameter_sets`,
+        the rows those calls batched; the first 20, then `left_out` counts the other distinct
+        statements and `left_out_calls` their calls. Absent from runs made before it was
+        recorded""",
+        Field("sql_sent", SQL_SENT),
     ),
     *_row(
         "comparison",

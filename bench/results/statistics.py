@@ -12,6 +12,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import numpy.typing as npt
@@ -69,6 +70,29 @@ def ratio_less_overhead(
     return ratio, ratio_interval(less, denominator, pass_count)
 
 
+def shifted_ratio_intervals(
+    numerator: Sample,
+    denominator: Sample,
+    pass_count: int,
+    shifts: Sequence[tuple[float, float]],
+    confidence: float = 0.95,
+) -> list[tuple[float, float]]:
+    """For each ``(a, b)`` of ``shifts``, a ``confidence`` interval for
+    (median(numerator) + a) / (median(denominator) + b): the ratio of two projections, a fixed
+    time (round trips x RTT) added to every round of each. Adding a time to every round moves
+    each resampled median by that time, so one bootstrap (:func:`ratio_interval`'s, the same
+    resamples) serves every shift; at ``(0, 0)`` it is :func:`ratio_interval`'s interval."""
+    numerator_blocks, denominator_blocks, blocks = _shared_blocks(
+        numerator, denominator, pass_count
+    )
+    if blocks < 2:
+        return [((numerator.median + a) / (denominator.median + b),) * 2 for a, b in shifts]
+    weights = _block_weights(blocks)
+    tops = _weighted_medians(numerator, numerator_blocks, weights)
+    bottoms = _weighted_medians(denominator, denominator_blocks, weights)
+    return [_percentile_interval((tops + a) / (bottoms + b), confidence) for a, b in shifts]
+
+
 def median_interval(
     sample: Sample, pass_count: int, confidence: float = 0.95
 ) -> tuple[float, float]:
@@ -80,12 +104,15 @@ def median_interval(
     return _percentile_interval(medians, confidence)
 
 
+@cache
 def _block_weights(blocks: int) -> npt.NDArray[np.int64]:
-    """How often each block is drawn, one row per bootstrap resample (fixed seed)."""
+    """How often each block is drawn, one row per bootstrap resample (fixed seed, so the same
+    for every interval over as many blocks: made once, and read-only)."""
     rng = np.random.default_rng(SEED)
     weights: npt.NDArray[np.int64] = rng.multinomial(
         blocks, np.full(blocks, 1 / blocks), size=RESAMPLES
     )
+    weights.flags.writeable = False
     return weights
 
 

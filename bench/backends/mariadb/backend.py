@@ -83,8 +83,10 @@ class MariadbType(ServerBackendType["MariadbBackend"]):
     def connection_room(self, server: Server) -> ConnectionRoom | None:
         return connection_room(server.address)
 
-    def _database(self, server_url: URL, name: str, provisioned_by: str) -> MariadbBackend:
-        return MariadbBackend(server_url, name, provisioned_by)
+    def _database(
+        self, server_url: URL, name: str, provisioned_by: str, started_here: bool
+    ) -> MariadbBackend:
+        return MariadbBackend(server_url, name, provisioned_by, started_here=started_here)
 
     def driver_versions(self) -> dict[str, str]:
         return {"pymysql": pymysql.__version__}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlalchemy import URL, DateTime
 from sqlalchemy.ext.compiler import compiles
 
 from bench.backends.base import LEFT_BEHIND, SNAPSHOT_POSTS, SNAPSHOT_USERS, Backend, StoredRow
+from bench.backends.durability import COMMIT_PROBE_TABLE, CommitProbe, DurabilityUnavailable
 from bench.backends.mariadb.observer import MariadbObserver
 from bench.backends.mariadb.statistics import innodb_counters, server_settings
 from bench.backends.servers import mask
@@ -32,6 +34,9 @@ LOCK_ERROR_CODES = (1205, 1213)
 _TABLES = ("user_account", "user_blog_post")
 #: transactions' undo logs waiting for purge past which the harness waits for it between passes
 PURGE_BACKLOG_LIMIT = 1000
+#: what makes a commit durable on MariaDB, server-wide (neither has a session scope): InnoDB
+#: writes and flushes its redo log at every commit, and so does the binary log where it is on
+DURABLE_SETTINGS = {"innodb_flush_log_at_trx_commit": 1, "sync_binlog": 1}
 
 
 @compiles(DateTime, "mariadb")
@@ -53,9 +58,13 @@ def connect_arguments(url: URL) -> dict[str, Any]:
 class MariadbDatabase(Backend):
     """A database of its own on a MariaDB server, created here and dropped by :meth:`close`."""
 
-    def __init__(self, server_url: URL, database: str, provisioned_by: str) -> None:
+    def __init__(
+        self, server_url: URL, database: str, provisioned_by: str, started_here: bool = False
+    ) -> None:
         self.database = database
         self.provisioned_by = provisioned_by
+        #: whether the harness started the server (its settings may be changed for a moment)
+        self.started_here = started_here
         self._masked_url = mask(server_url)
         self._url = server_url.set(drivername="mariadb+pymysql", database=database)
         self._arguments = connect_arguments(self._url)
@@ -229,6 +238,55 @@ class MariadbDatabase(Backend):
 
     def describe(self) -> dict[str, str]:
         return {**server_settings(self._execute), "provisioned_by": self.provisioned_by}
+
+    # --- what a commit costs --------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _commit_probe(self) -> Iterator[CommitProbe]:
+        self._execute(f"CREATE TABLE {COMMIT_PROBE_TABLE} (n INT NOT NULL) ENGINE=InnoDB")
+        try:
+            yield CommitProbe(
+                self.connect_dbapi, f"INSERT INTO {COMMIT_PROBE_TABLE} (n) VALUES (%s)"
+            )
+        finally:
+            self._execute(f"DROP TABLE IF EXISTS {COMMIT_PROBE_TABLE}")
+
+    @contextlib.contextmanager
+    def durable_commits(self) -> Iterator[tuple[str, ...]]:
+        """:data:`DURABLE_SETTINGS` (``sync_binlog`` only where the binary log is on), set
+        with SET GLOBAL only on a server the harness started, and put back on exiting,
+        whatever happened inside; a server already set so needs nothing."""
+        flush, binary_log, sync_binlog = self._execute(
+            "SELECT @@global.innodb_flush_log_at_trx_commit, @@global.log_bin, @@global.sync_binlog"
+        )[0]
+        now = {"innodb_flush_log_at_trx_commit": int(flush)}
+        if int(binary_log):
+            now["sync_binlog"] = int(sync_binlog)
+        to_change = {name: value for name, value in now.items() if value != DURABLE_SETTINGS[name]}
+        if not to_change:
+            yield ()
+            return
+        if not self.started_here:
+            raise DurabilityUnavailable(
+                ", ".join(f"{name} is {value}" for name, value in to_change.items())
+                + " on this server, and the harness changes no setting of a server it did not "
+                "start"
+            )
+        changed: dict[str, int] = {}
+        try:
+            for name, value in to_change.items():
+                changed[name] = value  # before: an interruption may come after the server set it
+                try:
+                    self._execute(f"SET GLOBAL {name} = %s", (DURABLE_SETTINGS[name],))
+                except pymysql.MySQLError as exc:
+                    del changed[name]  # refused: nothing was changed
+                    raise DurabilityUnavailable(
+                        f"{name} cannot be changed on this server: {first_line(exc)}"
+                    ) from None
+            yield ()
+        finally:
+            for name, value in changed.items():
+                self._execute(f"SET GLOBAL {name} = %s", (value,))
 
     def close(self) -> None:
         try:

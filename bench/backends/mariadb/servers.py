@@ -113,7 +113,11 @@ class LocalServerProvider:
             url = server.start()
             runs_as = f", running as {user.pw_name}" if user else ""
             where = tools["mariadbd"].parent
-            yield Server(url, f"throwaway server from local binaries in {where}{runs_as}")
+            yield Server(
+                url,
+                f"throwaway server from local binaries in {where}{runs_as}",
+                started_here=True,
+            )
         finally:
             folder.remove()
 
@@ -148,7 +152,9 @@ class LocalServer:
                 "DELETE FROM mysql.global_priv WHERE User = 'root' AND Host <> 'localhost';\n"
                 "FLUSH PRIVILEGES;\n"
                 f"CREATE OR REPLACE USER 'bench'@'127.0.0.1' IDENTIFIED BY '{self.password}';\n"
-                "GRANT ALL PRIVILEGES ON *.* TO 'bench'@'127.0.0.1';\n"
+                # with the grant option, as the container's root has it: the tests make
+                # accounts of less privilege, as a user's server gives the harness
+                "GRANT ALL PRIVILEGES ON *.* TO 'bench'@'127.0.0.1' WITH GRANT OPTION;\n"
                 "CREATE DATABASE IF NOT EXISTS bench;\n"
             )
             init_file.chmod(0o600)

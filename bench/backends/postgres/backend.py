@@ -82,8 +82,10 @@ class PostgresType(ServerBackendType["PostgresBackend"]):
     def connection_room(self, server: Server) -> ConnectionRoom | None:
         return connection_room(server.address)
 
-    def _database(self, server_url: URL, name: str, provisioned_by: str) -> PostgresBackend:
-        return PostgresBackend(server_url, name, provisioned_by)
+    def _database(
+        self, server_url: URL, name: str, provisioned_by: str, started_here: bool
+    ) -> PostgresBackend:
+        return PostgresBackend(server_url, name, provisioned_by, started_here=started_here)
 
     def driver_versions(self) -> dict[str, str]:
         libpq = psycopg.pq.version()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +22,7 @@ from sqlalchemy import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.backends.base import LEFT_BEHIND, SNAPSHOT_POSTS, SNAPSHOT_USERS, Backend, StoredRow
+from bench.backends.durability import COMMIT_PROBE_TABLE, CommitProbe, DurabilityUnavailable
 from bench.backends.postgres.conninfo import conninfo_for, join_options
 from bench.backends.postgres.drivers import (
     asyncpg_arguments,
@@ -39,14 +42,26 @@ LOCK_ERRORS = (
     psycopg.errors.SerializationFailure,
     psycopg.errors.LockNotAvailable,
 )
+#: what makes one session's commits wait for the disk, once the server flushes its WAL at all
+#: (``fsync``, a server-wide setting): ``synchronous_commit``, which a session sets for itself
+DURABLE_SESSION = ("SET synchronous_commit = on",)
+#: where ALTER SYSTEM keeps what it sets, in the data directory: the harness's own clusters are
+#: given their settings there too
+AUTO_CONF = "postgresql.auto.conf"
+#: how long the server's processes may take to read a reloaded configuration
+RELOAD_WAIT_SECONDS = 5.0
 
 
 class PostgresDatabase(Backend):
     """A schema of its own on a PostgreSQL server, created here and dropped by :meth:`close`."""
 
-    def __init__(self, server_url: URL, schema: str, provisioned_by: str) -> None:
+    def __init__(
+        self, server_url: URL, schema: str, provisioned_by: str, started_here: bool = False
+    ) -> None:
         self.schema = schema
         self.provisioned_by = provisioned_by
+        #: whether the harness started the server (its settings may be changed for a moment)
+        self.started_here = started_here
         self._masked_url = mask(server_url)
         options = f"-c search_path={schema}"
         self._url = server_url.set(
@@ -239,6 +254,112 @@ class PostgresDatabase(Backend):
     def describe(self) -> dict[str, str]:
         return {**server_settings(self._admin), "provisioned_by": self.provisioned_by}
 
+    # --- what a commit costs --------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _commit_probe(self) -> Iterator[CommitProbe]:
+        self._admin.execute(f"CREATE TABLE {COMMIT_PROBE_TABLE} (n integer NOT NULL)")
+        try:
+            yield CommitProbe(
+                self.connect_dbapi, f"INSERT INTO {COMMIT_PROBE_TABLE} (n) VALUES (%s)"
+            )
+        finally:
+            self._admin.execute(f"DROP TABLE IF EXISTS {COMMIT_PROBE_TABLE}")
+
+    @contextlib.contextmanager
+    def durable_commits(self) -> Iterator[tuple[str, ...]]:
+        """A commit is durable when the server flushes its WAL to disk (``fsync``, server-wide,
+        changed by a reload) and the commit waits for that (``synchronous_commit``, the
+        session's own). Where ``fsync`` is on, the session's setting is all it takes, on any
+        server; where it is off, it is turned on only on a server the harness started, with
+        ALTER SYSTEM and a reload, and put back the same way."""
+        row = self._admin.execute(
+            "SELECT setting, source FROM pg_settings WHERE name = 'fsync'"
+        ).fetchone()
+        assert row is not None
+        fsync, source = row
+        if fsync == "on":
+            yield DURABLE_SESSION
+            return
+        if not self.started_here:
+            raise DurabilityUnavailable(
+                "fsync is off on this server, and the harness changes no setting of a server "
+                "it did not start"
+            )
+        if source == "command line":
+            raise DurabilityUnavailable(
+                "fsync is off on the server's command line, which no reload can change"
+            )
+        with self._server_setting("fsync", "on"):
+            yield DURABLE_SESSION
+
+    @contextlib.contextmanager
+    def _server_setting(self, name: str, value: str) -> Iterator[None]:
+        """A reload-time setting set server-wide (ALTER SYSTEM, then a reload) while the context
+        lasts, and put back on exiting, whatever happened inside: the entry the data
+        directory's postgresql.auto.conf had for it (``ALTER SYSTEM RESET`` alone would remove
+        the harness's own ``fsync = 'off'`` there, leaving the server's default, on), or none."""
+        admin = self._admin
+        before = self._show(name)
+        entry: str | None = None
+        altered = False
+        try:
+            try:
+                row = admin.execute(
+                    "SELECT setting FROM pg_file_settings WHERE name = %s"
+                    " AND sourcefile = current_setting('data_directory') || %s"
+                    " ORDER BY seqno DESC LIMIT 1",
+                    (name, f"/{AUTO_CONF}"),
+                ).fetchone()
+                entry = None if row is None else str(row[0])
+                altered = True  # before: an interruption may come after the server wrote it
+                admin.execute(f"ALTER SYSTEM SET {name} = {_literal(value)}")
+            except psycopg.Error as exc:
+                altered = False  # refused: nothing was written
+                raise DurabilityUnavailable(
+                    f"{name} cannot be changed on this server: {first_line(exc)}"
+                ) from None
+            if not self._reload_until(name, value):
+                raise DurabilityUnavailable(
+                    f"{name} still reads {self._show(name)} after a reload: the server takes it "
+                    "from elsewhere than postgresql.auto.conf"
+                )
+            yield
+        finally:
+            if altered:
+                self._put_back(name, entry, before)
+
+    def _put_back(self, name: str, entry: str | None, value: str) -> None:
+        """The setting's entry in postgresql.auto.conf as it was (none: removed), reloaded
+        until the setting reads ``value`` again; RuntimeError when it does not."""
+        if entry is None:
+            self._admin.execute(f"ALTER SYSTEM RESET {name}")
+        else:
+            self._admin.execute(f"ALTER SYSTEM SET {name} = {_literal(entry)}")
+        if not self._reload_until(name, value):
+            raise RuntimeError(
+                f"PostgreSQL's {name} reads {self._show(name)} after it was put back to "
+                f"{value}: the cells would not run as the server was set up"
+            )
+
+    def _reload_until(self, name: str, value: str) -> bool:
+        """Reload the server's configuration and wait until this session reads ``value`` for
+        the setting (the server's processes read it when the server tells them, a moment
+        after); False when it does not within :data:`RELOAD_WAIT_SECONDS`. A new connection
+        made afterwards reads it too: the server reloads before telling its sessions."""
+        self._admin.execute("SELECT pg_reload_conf()")
+        deadline = time.monotonic() + RELOAD_WAIT_SECONDS
+        while self._show(name) != value:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def _show(self, name: str) -> str:
+        row = self._admin.execute(f"SHOW {name}").fetchone()
+        assert row is not None
+        return str(row[0])
+
     def tcp_address(self) -> tuple[str, int] | None:
         host = self._url.host
         if (
@@ -283,3 +404,8 @@ class PostgresDatabase(Backend):
                 " WHERE n.nspname = %s AND l.pid <> pg_backend_pid()) AS holders",
                 (self.schema,),
             )
+
+
+def _literal(value: str) -> str:
+    """A setting's value as a quoted SQL literal."""
+    return "'" + value.replace("'", "''") + "'"

@@ -135,7 +135,11 @@ class LocalClusterProvider:
                 cluster.start()
                 url = cluster.create_database("bench")
                 runs_as = f", running as {user.pw_name}" if user else ""
-                yield Server(url, f"throwaway cluster from local binaries in {bindir}{runs_as}")
+                yield Server(
+                    url,
+                    f"throwaway cluster from local binaries in {bindir}{runs_as}",
+                    started_here=True,
+                )
             finally:
                 cluster.stop()
         finally:

@@ -12,7 +12,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager, suppress
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -27,6 +27,7 @@ from bench.backends.base import (
     BackendType,
     StoredRow,
 )
+from bench.backends.durability import COMMIT_PROBE_TABLE, CommitProbe
 from bench.backends.servers import Note, Server
 from bench.measure.counting import Observer
 from bench.measure.workloads import DbState
@@ -40,6 +41,11 @@ SQLITE_CONNECTION_PRAGMAS = (
     "PRAGMA synchronous = NORMAL",
     "PRAGMA wal_autocheckpoint = 0",
 )
+#: what makes a connection's commits durable: SQLite syncs the write-ahead log at every commit
+#: (with NORMAL, a commit survives the application's crash but not the machine's)
+DURABLE_PRAGMAS = ("PRAGMA synchronous = FULL",)
+#: the scratch database of the commits' measurement, beside the run's own (same file system)
+COMMIT_PROBE_FILE = "commit-probe.sqlite3"
 #: the size of the write-ahead log past which the harness checkpoints it between passes
 SQLITE_WAL_LIMIT = 16 << 20
 PROVISIONED_BY = "a database file in a temporary folder"
@@ -211,6 +217,35 @@ class SqliteBackend(Backend):
 
     def close(self) -> None:
         self._admin.close()
+
+    # --- what a commit costs --------------------------------------------------------------------
+
+    @contextmanager
+    def _commit_probe(self) -> Iterator[CommitProbe]:
+        """A scratch database file beside the run's own, in the same folder (so on the same file
+        system, where a sync costs the same), set up as the run's: WAL, the harness's pragmas.
+        The run's own file is left alone: no table made and dropped in it, no log grown."""
+        path = os.path.join(os.path.dirname(self.path), COMMIT_PROBE_FILE)
+
+        def connect() -> sqlite3.Connection:
+            connection = sqlite3.connect(path)
+            self._prepare_connection(connection)
+            return connection
+
+        try:
+            with closing(connect()) as connection:
+                connection.execute("PRAGMA journal_mode = WAL")
+                connection.execute(f"CREATE TABLE {COMMIT_PROBE_TABLE} (n integer NOT NULL)")
+            yield CommitProbe(connect, f"INSERT INTO {COMMIT_PROBE_TABLE} (n) VALUES (?)")
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                with suppress(FileNotFoundError):
+                    os.remove(path + suffix)
+
+    @contextmanager
+    def durable_commits(self) -> Iterator[tuple[str, ...]]:
+        """A connection's own setting: nothing outside it changes."""
+        yield DURABLE_PRAGMAS
 
 
 class SqliteObserver(Observer):

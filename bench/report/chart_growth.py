@@ -1,0 +1,150 @@
+"""The line charts of how a style's cost grows:
+
+- ``scaling``: median time against size, log-log (the sizes and the times span three
+  decades; on log axes a constant gap is a constant ratio and a slope of 1 is time in
+  proportion to the rows), one line per variant, error bars the median's 95 % interval;
+- ``concurrency``, for a concurrent workload: units of work per second against the number of
+  worker threads K (error bars: the 95 % interval), one line per variant, and beside it the
+  99th percentile of a unit's latency. The other charts leave such workloads out: the time of
+  one execution is not what they are read by.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from bench.report.chart_looks import Colors, line_look, log_scale, new_figure, title, variant_legend
+from bench.results.model import (
+    CellResult,
+    Heading,
+    units_per_second_interval,
+    variants_of,
+    workloads_of,
+)
+from bench.results.statistics import median_interval
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def median_errors(line: list[CellResult]) -> list[list[float]]:
+    """Each cell's extent below and above its median (ms) to the median's 95 % interval
+    (NaN where the JSON holds no rounds: none drawn)."""
+    below, above = [], []
+    for cell in line:
+        sample = cell.sample
+        low, high = median_interval(sample, cell.pass_count) if sample else (math.nan, math.nan)
+        below.append((cell.median - low) * 1000)
+        above.append((high - cell.median) * 1000)
+    return [below, above]
+
+
+def scaling(cells: list[CellResult], colors: Colors, heading: Heading) -> Figure | None:
+    workloads = [
+        w
+        for w in workloads_of(cells)
+        if len({c.size for c in cells if c.workload == w and not c.is_concurrent}) > 1
+    ]
+    if not workloads:
+        return None
+    figure, rows, columns = new_figure(len(workloads), 4, (4.2, 3.4))
+    title(
+        figure,
+        f"{heading.title}: median time against size (log-log: the same gap is the same "
+        "ratio); error bars: the median's 95 % interval",
+    )
+    drawn: set[str] = set()
+    for index, workload in enumerate(workloads):
+        axes = figure.add_subplot(rows, columns, index + 1)
+        workload_cells = [c for c in cells if c.workload == workload]
+        for variant in variants_of(workload_cells):
+            line = sorted((c for c in workload_cells if c.variant == variant), key=lambda c: c.size)
+            axes.errorbar(
+                [c.size for c in line],
+                [c.median * 1000 for c in line],
+                yerr=median_errors(line),
+                markersize=3,
+                capsize=1.5,
+                elinewidth=0.8,
+                linewidth=1.2,
+                label=variant,
+                **line_look(colors[variant]),
+            )
+            drawn.add(variant)
+        log_scale(axes, "x", "y")
+        axes.set_title(workload, fontsize=10)
+        axes.set_xlabel("size (rows or parents)")
+        axes.set_ylabel("median time (ms)")
+    variant_legend(figure, [v for v in variants_of(cells) if v in drawn], colors, lines=True)
+    return figure
+
+
+def concurrency(cells: list[CellResult], colors: Colors, heading: Heading) -> Figure | None:
+    """Per concurrent workload: units per second against K, and the p99 latency beside it."""
+    workloads = workloads_of(c for c in cells if c.is_concurrent)
+    measured = [c for c in cells if c.workload in workloads and c.concurrency is not None]
+    if not measured:
+        return None
+    figure, rows, columns = new_figure(2 * len(workloads), 2, (5.2, 3.6))
+    title(figure, f"{heading.title}: throughput and latency against worker threads")
+    drawn: set[str] = set()
+    for index, workload in enumerate(workloads):
+        throughput = figure.add_subplot(rows, columns, 2 * index + 1)
+        latency = figure.add_subplot(rows, columns, 2 * index + 2)
+        workload_cells = [c for c in measured if c.workload == workload]
+        for variant in variants_of(workload_cells):
+            line = sorted((c for c in workload_cells if c.variant == variant), key=lambda c: c.size)
+            workers = [c.size for c in line]
+            rates = [c.concurrency.units_per_second for c in line if c.concurrency]
+            intervals = [units_per_second_interval(c) for c in line]
+            errors = (
+                [
+                    [
+                        rate - (i[0] if i else rate)
+                        for rate, i in zip(rates, intervals, strict=True)
+                    ],
+                    [
+                        (i[1] if i else rate) - rate
+                        for rate, i in zip(rates, intervals, strict=True)
+                    ],
+                ]
+                if any(intervals)
+                else None
+            )
+            throughput.errorbar(
+                workers,
+                rates,
+                yerr=errors,
+                markersize=4,
+                capsize=2,
+                label=variant,
+                **line_look(colors[variant]),
+            )
+            latency.plot(
+                workers,
+                [c.concurrency.p99_ms for c in line if c.concurrency],
+                markersize=4,
+                label=variant,
+                **line_look(colors[variant]),
+            )
+            drawn.add(variant)
+        sizes = sorted({c.size for c in workload_cells})
+        for axes in (throughput, latency):
+            axes.set_xscale("log", base=2)
+            axes.set_xticks(sizes, [str(k) for k in sizes])
+            axes.xaxis.set_minor_locator(_null_locator())
+            axes.set_xlabel("worker threads K")
+            log_scale(axes, "y")
+        throughput.set_title(f"{workload}: units of work per second", fontsize=10)
+        throughput.set_ylabel("units/s (log scale)")
+        latency.set_title(f"{workload}: 99th percentile latency", fontsize=10)
+        latency.set_ylabel("p99 per unit (ms, log scale)")
+    variant_legend(figure, [v for v in variants_of(measured) if v in drawn], colors, lines=True)
+    return figure
+
+
+def _null_locator() -> Any:
+    from matplotlib.ticker import NullLocator
+
+    return NullLocator()
