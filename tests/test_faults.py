@@ -56,6 +56,7 @@ def _previous_run(out: Path) -> dict[str, bytes]:
     (out / "charts").mkdir(parents=True)
     (out / "benchmarks.json").write_text('{"previous": "good results"}')
     (out / "REPORT.md").write_text("the previous report")
+    (out / "REPORT.html").write_text("the previous page")
     # a chart of a backend the new runs do not draw: it goes with the old run
     (out / "charts" / "postgres-scaling.png").write_bytes(b"old chart")
     return _contents(out)
@@ -160,12 +161,14 @@ def test_results_report_and_charts_are_replaced_together(tmp_path: Path) -> None
     result = bench(*QUICK_SQLITE, "--variant", "dbapi", "--out", str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "REPORT.html",
         "REPORT.md",
         "benchmarks.json",
         "charts",
     ]
     assert "postgres-scaling.png" not in os.listdir(out / "charts")  # went with the old run
     assert "crud_read" in (out / "REPORT.md").read_text()
+    assert "crud_read" in (out / "REPORT.html").read_text()
     assert _hidden(out) == []
 
 
@@ -200,6 +203,7 @@ def test_a_failed_replacement_restores_the_previous_run(
     }
     assert sorted(p.name for p in out.iterdir()) == [
         ".run-x",
+        "REPORT.html",
         "REPORT.md",
         "benchmarks.json",
         "charts",

@@ -141,8 +141,10 @@ def test_the_report_can_be_made_again_from_the_json(
     assert result.returncode == 0, result.stderr
     assert (copy / "REPORT.md").read_text() == (out / "REPORT.md").read_text()
     assert len(list((copy / "charts").iterdir())) == 3
+    assert (copy / "REPORT.html").read_text() == (out / "REPORT.html").read_text()
     assert sorted(p.name for p in copy.iterdir()) == [
         ".bench-files",
+        "REPORT.html",
         "REPORT.md",
         "benchmarks.json",
         "charts",

@@ -60,7 +60,7 @@ def reading_guide(results: Results) -> list[str]:
             "no style's work is: the asyncio section takes it out."
         )
     if any(has_server_work(c) for c in results.cells):
-        lines.append(PLAN_NOTE)
+        lines.append(f"- {PLAN_NOTE}")
     for heading in map(results.heading, results.backends):
         if not heading.networked:
             lines.append(
