@@ -281,3 +281,23 @@ def test_a_durable_cost_not_measured_is_said_so(tmp_path: Path) -> None:
         "Caveat, durability: the server ran with `fsync` on, `synchronous_commit` on. What a "
         "durable commit adds was not measured in this run."
     )
+
+
+def test_a_run_without_the_n_plus_1_size_asks_at_the_next_size_it_has(tmp_path: Path) -> None:
+    """`--quick` runs sizes 1 and 50: the N+1 question (a page of 10) is answered at 50, where
+    the pattern still shows, rather than left out or read at 1, where it would not."""
+    run = reference_run(tmp_path)
+    document = json.loads((run / "benchmarks.json").read_text())
+    document["benchmarks"] = [
+        entry for entry in document["benchmarks"] if entry["extra_info"]["size"] != 10
+    ]
+    (run / "benchmarks.json").write_text(json.dumps(document))
+    report = render_report(load_results(run), [])
+    _, rows = decision_tables(report)["PostgreSQL"]
+    sizes = {
+        label["workload"] + ":" + row[0].split(" (")[0]: int(label["size"])
+        for row in rows[1:]
+        if (label := LABEL.search(row[0])) is not None
+    }
+    assert sizes["parent_child_read:N+1: a page of objects with children"] == 100
+    assert sizes["parent_child_read:an object with its children"] == 1
