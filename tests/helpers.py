@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -130,3 +131,20 @@ def per_backend(pairs: Iterable[tuple[str, str]]) -> list[Any]:
         for workload, variant in pairs
         if runs_on(variant, kind.name)
     ]
+
+
+#: the published reference run
+REFERENCE = Path(__file__).parent.parent / "results" / "reference"
+
+
+def reference_run(folder: Path) -> Path:
+    """A copy of the published reference run in ``folder``, its JSON given the catalog this
+    version writes (older reference runs carry none, or an older one)."""
+    from bench.results.catalog import Catalog
+
+    run = folder / "run"
+    run.mkdir()
+    document = json.loads((REFERENCE / "benchmarks.json").read_text())
+    document["harness"]["catalog"] = Catalog.from_code().to_json()
+    (run / "benchmarks.json").write_text(json.dumps(document))
+    return run

@@ -487,6 +487,19 @@ def _cells_for_charts(tmp_path: Path) -> list[CellResult]:
     return load_results(tmp_path).cells
 
 
+def test_without_a_network_there_is_no_projection_and_no_round_trip_panel(tmp_path: Path) -> None:
+    cells = _cells_for_charts(tmp_path)
+    colors = chart_looks.variant_colors(variants_of(cells), Catalog.from_code())
+    heading = Heading("sqlite", "SQLite", networked=False)
+    assert chart_network.projection(cells, colors, heading) is None
+    figure = chart_bars.statements(cells, colors, heading)
+    assert figure is not None
+    assert [axes.get_ylabel().split("\n")[0] for axes in figure.axes] == [
+        "cursor calls (client side)",
+        "statements the database ran",
+    ]
+
+
 def _legend_labels(figure: Any) -> list[str]:
     return [text.get_text() for text in figure.legends[0].get_texts()]
 

@@ -15,12 +15,11 @@ import pytest
 
 from bench.report.document import render_report
 from bench.report.markdown import markdown_text
-from bench.results.catalog import Catalog
 from bench.results.load import load_results
 
+from helpers import REFERENCE, reference_run
 from synthetic import synthetic_run
 
-REFERENCE = Path(__file__).parent.parent / "results" / "reference"
 #: a decision table's entry: [variant] median · [time at 1 ms and its mark] · [ratio] · rt
 ENTRY = re.compile(
     r"(?:`(?P<variant>\w+)` )?(?P<ms>[\d.]+) ms"
@@ -30,17 +29,6 @@ ENTRY = re.compile(
 )
 #: a row's label ends with its workload and size
 LABEL = re.compile(r"\(`(?P<workload>\w+)`, (?P<size>\d+)\)$")
-
-
-def reference_run(folder: Path) -> Path:
-    """The published reference run, its JSON given this version's catalog (it was made
-    before the JSON carried one), as ``test_report_alone`` renders it."""
-    run = folder / "run"
-    run.mkdir()
-    document = json.loads((REFERENCE / "benchmarks.json").read_text())
-    document["harness"]["catalog"] = Catalog.from_code().to_json()
-    (run / "benchmarks.json").write_text(json.dumps(document))
-    return run
 
 
 def cells(line: str) -> list[str]:

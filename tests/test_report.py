@@ -13,18 +13,15 @@ from typing import Any
 import pytest
 
 from bench.measure.sizes import QUICK_SIZES
-from bench.report import chart_bars, chart_looks, chart_network
+from bench.report import chart_looks
 from bench.report.text import noise_lines
 from bench.report.throughput import concurrency_findings
 from bench.results.catalog import Catalog
-from bench.results.load import load_results
 from bench.results.model import (
     CellResult,
     Concurrency,
-    Heading,
     Results,
     format_seconds,
-    variants_of,
 )
 
 from helpers import bench, one_error_line
@@ -337,39 +334,6 @@ def test_sizes_left_out_of_the_default_run_are_said(tmp_path: Path) -> None:
     assert report.count("Left out of the default sizes") == 1  # once for the report
     timing = workload_tables(report, "SQLite")["parent_child_read"]
     assert timing[2][timing[0].index("`orm_lazy`")] == "—"
-
-
-def _cells_for_charts(tmp_path: Path) -> list[CellResult]:
-    """Cells of two workloads over two sizes, and of connect_read_one (one size only)."""
-    path = synthetic_run(
-        tmp_path,
-        {
-            ("crud_read", 1): {"orm": 1e-3, "core": 6e-4, "dbapi": 3e-4},
-            ("crud_read", 100): {"orm": 5e-3, "core": 3e-3, "dbapi": 1e-3},
-            ("parent_child_read", 100): {"orm_lazy": 9e-2, "orm": 2e-2, "dbapi": 1e-2},
-            ("connect_read_one", 1): {"engine_per_use": 9e-3, "nullpool": 2e-3, "dbapi": 1e-4},
-        },
-        seed=11,
-    )
-    document = json.loads(path.read_text())
-    for entry in document["benchmarks"]:
-        info = entry["extra_info"]
-        info["round_trips"] = {"orm_lazy": 103, "orm": 1}.get(info["variant"], 2)
-    path.write_text(json.dumps(document))
-    return load_results(tmp_path).cells
-
-
-def test_without_a_network_there_is_no_projection_and_no_round_trip_panel(tmp_path: Path) -> None:
-    cells = _cells_for_charts(tmp_path)
-    colors = chart_looks.variant_colors(variants_of(cells), Catalog.from_code())
-    heading = Heading("sqlite", "SQLite", networked=False)
-    assert chart_network.projection(cells, colors, heading) is None
-    figure = chart_bars.statements(cells, colors, heading)
-    assert figure is not None
-    assert [axes.get_ylabel().split("\n")[0] for axes in figure.axes] == [
-        "cursor calls (client side)",
-        "statements the database ran",
-    ]
 
 
 def test_every_registered_variant_has_a_look_of_its_own() -> None:

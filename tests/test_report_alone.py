@@ -19,9 +19,8 @@ from bench.report.document import render_report
 from bench.results.catalog import Catalog
 from bench.results.load import load_results
 
-from helpers import TESTS_DIR, bench
+from helpers import REFERENCE, TESTS_DIR, bench, reference_run
 
-REFERENCE = Path(__file__).parent.parent / "results" / "reference"
 #: the drivers and the backends that use them, everything of ``implementations`` (the variants,
 #: their registry, the drivers' wrappers) and the measuring code (the workloads among it)
 BLOCKED = sorted(
@@ -49,21 +48,10 @@ print("loaded:", sorted(m for m in sys.modules if blocked(m)), file=sys.stderr)
 WORKLOADS_AND_VARIANTS = ("workloads", "variants", "baseline_variant", "growth_variant")
 
 
-def _reference_with_catalog(folder: Path) -> Path:
-    """The published reference run, its JSON given the catalog this version writes (it was
-    made before the JSON carried one)."""
-    run = folder / "run"
-    run.mkdir()
-    document = json.loads((REFERENCE / "benchmarks.json").read_text())
-    document["harness"]["catalog"] = Catalog.from_code().to_json()
-    (run / "benchmarks.json").write_text(json.dumps(document))
-    return run
-
-
 def test_the_reference_renders_the_same_with_no_driver_variant_or_measuring_code_importable(
     tmp_path: Path,
 ) -> None:
-    run = _reference_with_catalog(tmp_path)
+    run = reference_run(tmp_path)
     blocked_run = tmp_path / "blocked"
     shutil.copytree(run, blocked_run)
     assert bench("report", str(run)).returncode == 0
@@ -103,7 +91,7 @@ def test_a_catalog_without_the_workloads_and_variants_has_this_versions() -> Non
 
 
 def test_the_baseline_growth_and_order_of_the_variants_are_the_catalogs(tmp_path: Path) -> None:
-    results = load_results(_reference_with_catalog(tmp_path))
+    results = load_results(reference_run(tmp_path))
     # the first screen's ORM column and its findings follow the catalog's growth variant
     bulk_insert = "- Bulk insert (`crud_create` at size 100): "
     assert f"{bulk_insert}`orm` takes " in render_report(results, [])
@@ -131,7 +119,7 @@ def test_the_baseline_growth_and_order_of_the_variants_are_the_catalogs(tmp_path
 def test_a_malformed_catalog_is_one_line(
     tmp_path: Path, part: tuple[str, ...], value: object, error: str
 ) -> None:
-    run = _reference_with_catalog(tmp_path)
+    run = reference_run(tmp_path)
     document = json.loads((run / "benchmarks.json").read_text())
     *within, key = part
     entry = document["harness"]["catalog"]

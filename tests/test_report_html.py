@@ -54,15 +54,20 @@ REFERENCE = ROOT / "results" / "reference"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(scope="module")
-def driver() -> Iterator[WebDriver]:
-    """One headless Chromium for the module's tests."""
+def require_browser() -> None:
+    """Skip the test when Chromium or its driver is missing; fail it where CI asks for them."""
     try:
         find_browser()
     except BrowserMissing as exc:
         if os.environ.get(REQUIRE_BROWSER):
             pytest.fail(f"{exc}; {REQUIRE_BROWSER} is set, so the browser tests must run")
         pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[WebDriver]:
+    """One headless Chromium for the module's tests."""
+    require_browser()
     with headless_chromium() as browser:
         yield browser
 
@@ -258,12 +263,7 @@ def test_without_recorded_sql_the_panel_says_where_to_see_it(
 def test_the_screenshot_command_saves_the_page_as_one_of_the_runs_files(
     quick_run: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
 ) -> None:
-    try:
-        find_browser()
-    except BrowserMissing as exc:
-        if os.environ.get(REQUIRE_BROWSER):
-            pytest.fail(f"{exc}; {REQUIRE_BROWSER} is set, so the browser tests must run")
-        pytest.skip(str(exc))
+    require_browser()
     folder = tmp_path / "run"
     shutil.copytree(quick_run[0], folder)
     result = subprocess.run(

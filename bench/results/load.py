@@ -24,6 +24,7 @@ from bench.results.record import (
     NUMBER,
     REQUIRED_FIELDS,
     is_name,
+    is_number,
     malformed_field,
 )
 
@@ -97,7 +98,7 @@ _HARNESS_FIELDS: dict[str, Callable[[Any], bool]] = {
     "networked": lambda v: isinstance(v, dict) and all(isinstance(x, bool) for x in v.values()),
     "noise": lambda v: isinstance(v, dict),
     "size_limits": lambda v: isinstance(v, dict) and all(isinstance(x, int) for x in v.values()),
-    "rtts_ms": lambda v: isinstance(v, list) and all(_is_number(x) for x in v),
+    "rtts_ms": lambda v: isinstance(v, list) and all(is_number(x) for x in v),
 }
 
 
@@ -220,8 +221,12 @@ def _concurrency(
     if "units_per_second" not in info:
         return None
     # the types are the declaration's; a concurrent cell has every one of its measures
-    needed = [name for name in CONCURRENCY_FIELDS if name not in _LATER_CONCURRENCY_FIELDS]
-    if any(info.get(name) is None for name in needed if name not in _NULLABLE_CONCURRENCY):
+    needed = [
+        name
+        for name in CONCURRENCY_FIELDS
+        if name not in _LATER_CONCURRENCY_FIELDS and not DECLARED[name].nullable
+    ]
+    if any(info.get(name) is None for name in needed):
         raise malformed("concurrency measure")
     return Concurrency(
         workers=info["workers"],
@@ -239,17 +244,6 @@ def _concurrency(
 
 #: measures added after the first concurrent runs were published, absent from those
 _LATER_CONCURRENCY_FIELDS = ("retried_units",)
-#: what the machine could not always give
-_NULLABLE_CONCURRENCY = ("machine_cpu_cores", "machine_cores")
-
-
-def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value >= 0
-    )
 
 
 def _rounds(
@@ -261,7 +255,7 @@ def _rounds(
     pass_count = info.get("pass_count", 0)
     if data is None or passes is None:
         return (), (), 0
-    if not (isinstance(data, list) and all(_is_number(v) for v in data)):
+    if not (isinstance(data, list) and all(is_number(v) for v in data)):
         raise malformed("data")
     if not (
         isinstance(pass_count, int)
@@ -289,7 +283,7 @@ def _delay(info: dict[str, Any], malformed: Callable[[str], ReportError]) -> dic
     """Whether the cell ran through the delay proxy and at what round-trip time (older runs
     have neither field: they ran direct)."""
     proxied, rtt = info.get("proxied", False), info.get("rtt_ms", 0)
-    if not isinstance(proxied, bool) or not _is_number(rtt) or (rtt and not proxied):
+    if not isinstance(proxied, bool) or not is_number(rtt) or (rtt and not proxied):
         raise malformed("rtt_ms")
     return {"proxied": proxied, "rtt_ms": float(rtt)}
 

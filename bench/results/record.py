@@ -30,7 +30,7 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
@@ -43,7 +43,7 @@ def _is_interval(value: Any) -> bool:
     return (
         isinstance(value, list)
         and len(value) == 2
-        and all(_is_number(bound) for bound in value)
+        and all(is_number(bound) for bound in value)
         and value[0] <= value[1]
     )
 
@@ -61,7 +61,7 @@ def is_name(value: Any) -> bool:
 NAME = Kind("name", is_name)
 SIZE = Kind("int ≥ 1", lambda v: _is_count(v) and v >= 1)
 COUNT = Kind("int ≥ 0", _is_count)
-NUMBER = Kind("number ≥ 0", _is_number)
+NUMBER = Kind("number ≥ 0", is_number)
 FLAG = Kind("bool", lambda v: isinstance(v, bool))
 TEXT = Kind("str", lambda v: isinstance(v, str))
 INTERVAL = Kind("[low, high]", _is_interval)
@@ -74,17 +74,17 @@ COUNTS_BY_KIND = Kind(
     ),
 )
 #: the event loop's own cost of one execution: a second or more is no loop's cost
-LOOP_SECONDS = Kind("seconds < 1", lambda v: _is_number(v) and v < 1)
+LOOP_SECONDS = Kind("seconds < 1", lambda v: is_number(v) and v < 1)
 
 
 def _is_steady_loop(value: Any) -> bool:
     keys = ("steady_median_s", "cell_median_s", "ratio")
-    if not (isinstance(value, dict) and all(_is_number(value.get(k)) for k in keys)):
+    if not (isinstance(value, dict) and all(is_number(value.get(k)) for k in keys)):
         return False
     # the report formats the interval's bounds as numbers
     interval = value.get("ratio_ci95")
     return interval is None or (
-        isinstance(interval, list) and len(interval) == 2 and all(map(_is_number, interval))
+        isinstance(interval, list) and len(interval) == 2 and all(map(is_number, interval))
     )
 
 
