@@ -223,3 +223,16 @@ class CompilesEveryCall(CoreVariant):
             uncached = connection.execution_options(compiled_cache=None)
             rows = uncached.execute(self.statements.select_users, ids(user_ids))
             return [UserRecord(*row) for row in rows]
+
+
+class KeepsAMegabyte(DbapiVariant):
+    """dbapi that keeps an extra mebibyte of every read (the memory measure must show it)"""
+
+    def __init__(self, connections: Connections) -> None:
+        super().__init__(connections)
+        self.kept: list[bytearray] = []
+
+    def crud_read(self, user_ids: Sequence[int]) -> list[UserRecord]:
+        """the rows, and a mebibyte kept"""
+        self.kept.append(bytearray(1 << 20))
+        return super().crud_read(user_ids)

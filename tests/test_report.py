@@ -120,7 +120,12 @@ def test_every_chart_is_written_non_empty_and_embedded(
     report = (out / "REPORT.md").read_text()
     names = sorted(path.name for path in (out / "charts").iterdir())
     # no projection for SQLite: without a network it would repeat the median times
-    assert names == ["sqlite-median-time.png", "sqlite-scaling.png", "sqlite-statements.png"]
+    assert names == [
+        "sqlite-layers.png",
+        "sqlite-median-time.png",
+        "sqlite-scaling.png",
+        "sqlite-statements.png",
+    ]
     for name in names:
         content = (out / "charts" / name).read_bytes()
         assert content.startswith(PNG_SIGNATURE) and len(content) > 10_000
@@ -137,7 +142,7 @@ def test_the_report_can_be_made_again_from_the_json(
     result = bench("report", str(copy))
     assert result.returncode == 0, result.stderr
     assert (copy / "REPORT.md").read_text() == (out / "REPORT.md").read_text()
-    assert len(list((copy / "charts").iterdir())) == 3
+    assert len(list((copy / "charts").iterdir())) == 4
     assert (copy / "REPORT.html").read_text() == (out / "REPORT.html").read_text()
     assert sorted(p.name for p in copy.iterdir()) == [
         ".bench-files",

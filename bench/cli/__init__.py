@@ -1,6 +1,7 @@
-"""The command line: ``python -m bench run|report|compare|statements|list``, parsed and
-dispatched here, with the small commands (report, compare, list); the run is
-:mod:`bench.cli.run`, the statements :mod:`bench.cli.statements`.
+"""The command line: ``python -m bench run|report|compare|statements|profile|list``, parsed
+and dispatched here, with the small commands (report, compare, list); the run is
+:mod:`bench.cli.run`, the statements :mod:`bench.cli.statements`, the profile
+:mod:`bench.cli.profile`.
 
 Bad input ends with one line on stderr and exit status 2; an interrupted or failed run leaves
 the previous ``benchmarks.json`` as it was.
@@ -18,6 +19,7 @@ from typing import NoReturn
 
 from bench.backends import BACKENDS, backend_types
 from bench.backends.provide import URL_METAVAR, url_options
+from bench.cli.profile import command_profile
 from bench.cli.run import command_run
 from bench.cli.statements import command_statements
 from bench.cli.usage import EXIT_FAILED, EXIT_USAGE, UsageError, backends_of, say
@@ -52,6 +54,16 @@ def _size(text: str) -> int:
     if len(sizes) != 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not one positive whole number")
     return sizes[0]
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 600:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 600")
+    return seconds
 
 
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
@@ -116,6 +128,25 @@ def build_parser() -> argparse.ArgumentParser:
     statements.add_argument("--size", type=_size, default=3)
     statements.add_argument("--variant", nargs="+", action="extend", type=name_check("variant"))
     _add_server_options(statements)
+
+    profile = commands.add_parser("profile", help="where one cell's time goes, by layer")
+    profile.add_argument("--workload", required=True, type=name_check("workload"))
+    profile.add_argument("--variant", required=True, type=name_check("variant"))
+    profile.add_argument("--backend", choices=tuple(BACKENDS), default=next(iter(BACKENDS)))
+    profile.add_argument("--size", type=_size, default=100)
+    profile.add_argument(
+        "--seconds",
+        type=_seconds,
+        default=2.0,
+        help="of executions left alone, and as long again under the sampler (default 2)",
+    )
+    profile.add_argument(
+        "--out",
+        type=_folder,
+        metavar="FILE",
+        help="a new file for the samples, as collapsed stacks (speedscope, flamegraph.pl)",
+    )
+    _add_server_options(profile)
 
     commands.add_parser("list", help="workloads, variants and backends")
     return parser
@@ -206,5 +237,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "report": command_report,
     "compare": command_compare,
     "statements": command_statements,
+    "profile": command_profile,
     "list": command_list,
 }

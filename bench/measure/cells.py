@@ -73,6 +73,9 @@ class Profile:
     #: of a concurrent workload, how many of its units one execution runs at the most (None:
     #: all of them); rates and percentiles are per unit either way
     concurrent_units: int | None = None
+    #: of every cell but a concurrent workload's, the seconds of untimed executions the
+    #: stack sampler watches for its time by layer
+    layer_seconds: float = 0.15
 
     def rounds_for(self, seconds_per_round: float) -> int:
         wanted = math.ceil(self.target_seconds / max(seconds_per_round, 1e-6))
@@ -101,6 +104,7 @@ PROFILES: dict[str, Profile] = {
         steady_blocks=(5, 8),
         concurrent_rounds=3,
         concurrent_units=32,
+        layer_seconds=0.04,
     ),
 }
 
@@ -245,6 +249,14 @@ class Harness:
         for counting in (False, True):
             if self._prepared.pop((variant, counting), 0):
                 self.variant(variant, counting).prepare_workers(0)
+
+    def close_worker_threads(self) -> None:
+        """End the worker threads once a group of a concurrent workload is done: idle threads
+        would still be stopped with the process for every sample the stack sampler takes of
+        a later cell (with 20 of them, the sampled thread ran a tenth of the time)."""
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            pool.close()
 
     def verify(self, cell: Cell, case: Case) -> None:
         """From the seed, one execution by the timed instance, its result and rows checked."""

@@ -8,7 +8,10 @@
    alternating passes (:func:`~bench.measure.timing.interleave`), with the seed restored, untimed,
    before every round of a workload that changes data. Every round's result is checked, and
    the table contents after each variant's last round;
-4. each variant's rounds go to pytest-benchmark, which computes the statistics and writes
+4. untimed again, each cell's memory (one execution under tracemalloc,
+   :mod:`bench.measure.memory`) and its time by layer (executions watched by a stack sampler,
+   :mod:`bench.measure.layers`): instruments kept out of the timed rounds;
+5. each variant's rounds go to pytest-benchmark, which computes the statistics and writes
    the JSON; the ratio to ``dbapi`` gets its interval from the interleaved rounds.
 """
 
@@ -25,6 +28,8 @@ from typing import Any
 from bench.measure.cells import Cell, Harness, Profile, case_for, check_result, check_state
 from bench.measure.concurrency import BatchStats, ConcurrentExecution, concurrency_measures
 from bench.measure.counting import Observation
+from bench.measure.layers import LayerSampling, SamplerUnavailable, sample_layers
+from bench.measure.memory import trace_memory
 from bench.measure.timing import event_loop_seconds, interleave
 from bench.measure.workloads import WORKLOADS, Case, new_user
 from bench.results.statistics import (
@@ -69,6 +74,8 @@ class Timed:
     observation: Observation
     rows: int
     durations: list[float] = field(default_factory=list)
+    #: the CPU seconds of the thread that ran each timed round (read outside its timing)
+    cpu_durations: list[float] = field(default_factory=list)
     passes: list[int] = field(default_factory=list)
     #: measures computed from the whole group (ratios, intervals)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -97,10 +104,14 @@ Outcome = Timed | Failed
 
 
 def measure_group(
-    harness: Harness | HarnessFor, cells: Sequence[Cell], profile: Profile
+    harness: Harness | HarnessFor,
+    cells: Sequence[Cell],
+    profile: Profile,
+    sampling: LayerSampling | None = None,
 ) -> dict[Cell, Outcome]:
-    """Verify, count and time the cells of one group in alternation; ``harness`` is the
-    backend's, or says which each cell runs on (all on the same database)."""
+    """Verify, count and time the cells of one group in alternation, then measure their memory
+    and (with ``sampling``) their time by layer; ``harness`` is the backend's, or says which
+    each cell runs on (all on the same database)."""
     harness_for: HarnessFor = (lambda cell: harness) if isinstance(harness, Harness) else harness
     first = cells[0]
     workload = WORKLOADS[first.workload]
@@ -127,10 +138,13 @@ def measure_group(
         home.backend.load_seed(cases[first].seed)
         with _frozen_heap():
             _time_rounds(home, runners, outcomes, timed, profile)
+            _instrument(runners, outcomes, timed, profile, sampling)
     finally:
         if workload.kind == "concurrent":
             for cell in cells:
                 harness_for(cell).release_workers(cell.variant)
+            for own in {id(h): h for h in map(harness_for, cells)}.values():
+                own.close_worker_threads()
     for cell, result in timed.items():
         if runners[cell].batches:
             result.extra.update(
@@ -196,12 +210,13 @@ def _time_rounds(
             if cell not in timed:
                 continue
             try:
-                duration = runners[cell].timed_round(check_rows=index == last_pass[cell])
+                duration, cpu = runners[cell].timed_round(check_rows=index == last_pass[cell])
             except Exception as exc:
                 outcomes[cell] = Failed(cell, exc)
                 del timed[cell]
                 continue
             timed[cell].durations.append(duration)
+            timed[cell].cpu_durations.append(cpu)
             timed[cell].passes.append(index)
 
     _compare_with_baseline(timed, len(plan))
@@ -231,8 +246,8 @@ class _Runner:
         #: a concurrent workload's account of each timed round
         self.batches: list[BatchStats] = []
 
-    def round(self) -> tuple[float, float]:
-        """Seconds the reset took and seconds the execution took."""
+    def round(self) -> tuple[float, float, float]:
+        """Seconds the reset took, seconds the execution took, and its CPU seconds."""
         # the Ctrl-C that a finalizer swallowed is seen here, not after the whole group
         stopping.raise_if_requested()
         reset_started = time.perf_counter()
@@ -242,19 +257,64 @@ class _Runner:
         # style's) or by the reset: a collection inside the round is one its own allocations
         # caused
         gc.collect()
+        # the CPU clock is read outside the timed interval (a read takes a system call)
+        cpu_started = time.thread_time()
         started = time.perf_counter()
         result = self.run(self.case.argument)
         duration = time.perf_counter() - started
+        cpu = time.thread_time() - cpu_started
         check_result(self.cell, self.case, result)
-        return started - reset_started, duration
+        return started - reset_started, duration, cpu
 
-    def timed_round(self, check_rows: bool) -> float:
-        _, duration = self.round()
+    def instrumented(
+        self, result: Timed, profile: Profile, sampling: LayerSampling | None
+    ) -> dict[str, Any]:
+        """The cell's memory (``peak_bytes``, and ``bytes_per_row`` of a reading workload) and
+        its time by layer (not of a concurrent workload, whose time is its worker threads'):
+        its median round shared out between waiting and the CPU as its timed rounds were,
+        and the CPU time between the layers as the samples of executions of its own fell."""
+        stopping.raise_if_requested()
+        workload = WORKLOADS[self.cell.workload]
+        reset = self._reset if self.mutates else None
+        peak = trace_memory(self.run, self.case.argument, reset, self._check)
+        measures: dict[str, Any] = {"peak_bytes": peak}
+        if workload.kind == "batch" and not workload.mutates and self.rows:
+            measures["bytes_per_row"] = peak / self.rows
+        if sampling is None or workload.kind == "concurrent":
+            return measures
+        if sampling.unavailable is not None:
+            return {**measures, "time_by_layer": None}
+        try:
+            samples = sample_layers(
+                self.run, self.case.argument, profile.layer_seconds, reset, self._check
+            )
+            median = result.sample.median
+            cpu_share = sum(result.cpu_durations) / sum(result.durations)
+            measures["time_by_layer"] = samples.time_by_layer(median, median * cpu_share)
+        except SamplerUnavailable as exc:
+            sampling.unavailable = str(exc)
+            return {**measures, "time_by_layer": None}
+        measures["layer_samples"] = samples.sample_count
+        measures["layer_executions"] = samples.executions
+        return measures
+
+    @property
+    def rows(self) -> int:
+        return self.case.rows
+
+    def _reset(self) -> None:
+        self.harness.backend.reset(self.case.seed)
+
+    def _check(self, result: Any) -> None:
+        check_result(self.cell, self.case, result)
+
+    def timed_round(self, check_rows: bool) -> tuple[float, float]:
+        _, duration, cpu = self.round()
         if isinstance(self.run, ConcurrentExecution):
             self.batches.append(self.run.last)
         if check_rows:
             check_state(self.cell, self.harness.backend, self.case)
-        return duration
+        return duration, min(cpu, duration)
 
 
 def _untimed_pass(
@@ -268,13 +328,30 @@ def _untimed_pass(
     seconds = {}
     for cell in list(timed) if only is None else [c for c in only if c in timed]:
         try:
-            reset_seconds, run_seconds = runners[cell].round()
+            reset_seconds, run_seconds, _ = runners[cell].round()
         except Exception as exc:
             outcomes[cell] = Failed(cell, exc)
             del timed[cell]
             continue
         seconds[cell] = run_seconds + reset_seconds
     return seconds
+
+
+def _instrument(
+    runners: dict[Cell, _Runner],
+    outcomes: dict[Cell, Outcome],
+    timed: dict[Cell, Timed],
+    profile: Profile,
+    sampling: LayerSampling | None,
+) -> None:
+    """Each cell's memory and time by layer, from executions of their own after its timed
+    rounds (its caches as warm as theirs)."""
+    for cell in list(timed):
+        try:
+            timed[cell].extra.update(runners[cell].instrumented(timed[cell], profile, sampling))
+        except Exception as exc:
+            outcomes[cell] = Failed(cell, exc)
+            del timed[cell]
 
 
 def _compare_with_baseline(timed: dict[Cell, Timed], pass_count: int) -> None:
@@ -354,8 +431,11 @@ class GroupRunner:
     """Measures each group when the first of its cells' tests runs; hands every cell's test
     its outcome."""
 
-    def __init__(self, profile: Profile, cells: Iterable[Cell]) -> None:
+    def __init__(
+        self, profile: Profile, cells: Iterable[Cell], sampling: LayerSampling | None = None
+    ) -> None:
         self.profile = profile
+        self.sampling = sampling
         self._members: dict[Group, list[Cell]] = {}
         for cell in cells:
             self._members.setdefault(Group.of(cell), []).append(cell)
@@ -365,7 +445,7 @@ class GroupRunner:
         if cell not in self._outcomes:
             members = self._members.get(Group.of(cell), [cell])
             try:
-                self._outcomes.update(measure_group(harness, members, self.profile))
+                self._outcomes.update(measure_group(harness, members, self.profile, self.sampling))
             except Exception as exc:  # the group could not be measured: each cell says why
                 self._outcomes.update({member: Failed(member, exc) for member in members})
         return self._outcomes.pop(cell)

@@ -13,6 +13,7 @@ import pytest
 
 from bench.measure.cells import Cell, Harness, Profile
 from bench.measure.groups import GroupRunner
+from bench.measure.layers import LayerSampling
 from bench.measure.network import DelayedHarnesses
 from bench.measure.workloads import WORKLOADS
 from bench.plugin.publishing import publish
@@ -25,7 +26,13 @@ CELLS = pytest.StashKey[list[Cell]]()
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[CELLS] = []
-    config.stash[GROUPS] = GroupRunner(config.stash[SELECTION].profile, [])
+    config.stash[GROUPS] = GroupRunner(config.stash[SELECTION].profile, [], LayerSampling())
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    unavailable = config.stash[GROUPS].sampling
+    if unavailable is not None and unavailable.unavailable is not None:
+        terminalreporter.write_line(f"time by layer: not measured: {unavailable.unavailable}")
 
 
 def benchmark_for(workload: str) -> Callable[..., None]:
@@ -95,7 +102,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = kept
     cells = [cell for cell in map(cell_of, items) if cell is not None]
     config.stash[CELLS] = cells
-    config.stash[GROUPS] = GroupRunner(config.stash[SELECTION].profile, cells)
+    config.stash[GROUPS] = GroupRunner(config.stash[SELECTION].profile, cells, LayerSampling())
 
 
 def cell_of(item: pytest.Item) -> Cell | None:

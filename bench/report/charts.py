@@ -8,7 +8,9 @@ in a module of its family:
   2 ms, each line labelled with its value at 10 ms) and ``measured-rtt`` (the same through the
   delay proxy, after ``run --rtt``);
 - :mod:`bench.report.chart_growth`: ``scaling`` (time against size, log-log) and
-  ``concurrency`` (throughput and p99 latency against worker threads).
+  ``concurrency`` (throughput and p99 latency against worker threads);
+- :mod:`bench.report.chart_layers`: ``layers`` (each style's median execution stacked by
+  layer, from the ORM to the time off the CPU).
 
 The look of each variant, and the parts the charts are built of, are in
 :mod:`bench.report.chart_looks`; the drawing of them in worker processes, in
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from bench.report.chart_bars import median_time, statements
 from bench.report.chart_growth import concurrency, scaling
+from bench.report.chart_layers import layers_chart
 from bench.report.chart_looks import Colors
 from bench.report.chart_network import projection
 from bench.results.model import CellResult, Heading
@@ -41,4 +44,5 @@ CHARTS: tuple[tuple[str, Callable[[list[CellResult], Colors, Heading], Figure | 
     ("scaling", scaling),
     ("projected-rtt", projection),
     ("concurrency", concurrency),
+    ("layers", layers_chart),
 )

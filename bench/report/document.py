@@ -24,6 +24,7 @@ from bench.report.provenance import run_provenance, server_provenance
 from bench.report.server_cost import server_section
 from bench.report.tables import reading_guide, sql_differences, workload_table
 from bench.report.throughput import concurrency_section
+from bench.report.where_time_goes import time_section
 from bench.results.load import load_results
 from bench.results.model import ReportError, Results, workloads_of
 from bench.results.output_folder import (
@@ -58,8 +59,8 @@ def render_report(results: Results, charts: Sequence[Path]) -> str:
 
 def backend_details(results: Results, backend: str, charts: Sequence[Path]) -> list[str]:
     """One backend's details: its server, the checks no table holds, its workload tables and
-    why their SQL differs, what the server did, the asyncio styles, concurrency, the cells
-    measured through the delay proxy, and its charts."""
+    why their SQL differs, what the server did, the asyncio styles, where the time goes,
+    concurrency, the cells measured through the delay proxy, and its charts."""
     lines = [f"### {results.heading(backend).title} in detail", ""]
     found = [*server_provenance(results, backend), *checks(results, backend)]
     if found:
@@ -70,6 +71,7 @@ def backend_details(results: Results, backend: str, charts: Sequence[Path]) -> l
     lines += sql_differences(results, backend)
     lines += server_section(results, backend)
     lines += async_section(results, backend)
+    lines += time_section(results, backend)
     lines += concurrency_section(results, backend)
     lines += measured_against_projected(results, backend)
     drawn = [c for c in charts if c.name.startswith(f"{backend}-")]

@@ -23,6 +23,7 @@ from bench.results.record import (
     NAME_RULE,
     NUMBER,
     REQUIRED_FIELDS,
+    TIME_BY_LAYER,
     is_name,
     is_number,
     malformed_field,
@@ -211,6 +212,8 @@ def _declared(info: dict[str, Any]) -> dict[str, Any]:
             value = float(value)
         elif kind is COUNTS_BY_KIND:
             value = dict(value)
+        elif kind is TIME_BY_LAYER:
+            value = {layer: float(seconds) for layer, seconds in value.items()}
         values[name] = value
     return values
 

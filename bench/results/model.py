@@ -100,6 +100,13 @@ class CellResult:
     #: the SQL the client sent in the counted execution: its distinct statements with their
     #: calls (the record's ``sql_sent``); None for runs made before it was recorded
     sql_sent: dict[str, Any] | None = None
+    #: seconds of the median execution in each layer (``LAYERS``), and the samples their
+    #: shares come from; None where the run did not measure them
+    time_by_layer: dict[str, float] | None = None
+    layer_samples: int | None = None
+    #: the most memory one execution held at once, and over the rows a read returned
+    peak_bytes: int | None = None
+    bytes_per_row: float | None = None
     #: the throughput and latencies of a concurrent workload's cell
     concurrency: Concurrency | None = None
     #: what the run knew of its workloads and variants: how this cell is read and ordered

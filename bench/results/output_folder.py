@@ -44,7 +44,8 @@ WORK_PREFIXES = (".run-", ".report-", ".previous-")
 #: set by ``tox -e reference``: the one way to write the published reference run
 REFERENCE_ENV = "BENCH_WRITE_REFERENCE"
 REFERENCE_PARTS = ("results", "reference")
-#: the charts of a run made before the manifest existed: ``<backend>-<kind>.png``
+#: the charts of a folder without a manifest (a run made before it existed, or a checkout of
+#: the published reference run): ``<backend>-<kind>.png``
 _CHART_KINDS = (
     "median-time",
     "statements",
@@ -52,6 +53,7 @@ _CHART_KINDS = (
     "projected-rtt",
     "concurrency",
     "measured-rtt",
+    "layers",
 )
 _LEGACY_CHART = re.compile(rf"[a-z0-9_]+-(?:{'|'.join(_CHART_KINDS)})\.png")
 

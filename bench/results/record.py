@@ -73,8 +73,24 @@ COUNTS_BY_KIND = Kind(
         isinstance(v, dict) and all(isinstance(k, str) and _is_count(n) for k, n in v.items())
     ),
 )
+#: the layers a cell's time is shared out between (``time_by_layer``), in the order the report
+#: stacks them: SQLAlchemy's ORM, the rest of SQLAlchemy, the event loop with greenlet, the
+#: driver, the variant's own code, and the time off the CPU
+LAYERS = ("orm", "core", "event_loop", "driver", "variant", "waiting")
+
 #: the event loop's own cost of one execution: a second or more is no loop's cost
 LOOP_SECONDS = Kind("seconds < 1", lambda v: is_number(v) and v < 1)
+
+
+def _is_time_by_layer(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and set(value) == set(LAYERS)
+        and all(is_number(seconds) for seconds in value.values())
+    )
+
+
+TIME_BY_LAYER = Kind("{" + ", ".join(LAYERS) + "} (seconds)", _is_time_by_layer)
 
 
 def _is_steady_loop(value: Any) -> bool:
@@ -301,6 +317,31 @@ FIELDS: tuple[Field, ...] = (
         Field("sync_counterpart", NAME),
         Field("ratio_to_sync", NUMBER),
         Field("ratio_to_sync_ci95", INTERVAL, reported_as="ratio_to_sync"),
+    ),
+    *_row(
+        "where the time and memory go",
+        """seconds of one execution in each layer: SQLAlchemy's ORM (`sqlalchemy.orm` and the
+        asyncio session), the rest of SQLAlchemy, the event loop with greenlet, the driver,
+        the variant's own code, and `waiting` (off the CPU: the server, the network). The
+        executions' CPU time shared out by the samples a stack sampler took of them, and their
+        wall time less it; they add up to an execution's mean wall time
+        ([time-and-memory.md](time-and-memory.md)). Null when the sampler could not read the
+        process; absent on `concurrent_requests`""",
+        Field("time_by_layer", TIME_BY_LAYER, nullable=True),
+    ),
+    *_row(
+        "where the time and memory go",
+        "the samples the layers' shares come from, and the untimed executions they were taken in",
+        Field("layer_samples", COUNT, reported_as="time_by_layer"),
+        Field("layer_executions", COUNT, reported_as="time_by_layer"),
+    ),
+    *_row(
+        "where the time and memory go",
+        """the most memory one execution held at once, traced by `tracemalloc` from its start
+        (Python's allocator: not the drivers' own `malloc`), in bytes; and, of the reading
+        workloads (`crud_read`, `parent_child_read`), that peak over the rows returned""",
+        Field("peak_bytes", COUNT),
+        Field("bytes_per_row", NUMBER),
     ),
     *_row(
         "concurrency",
