@@ -19,13 +19,12 @@ from pathlib import Path
 
 from bench.backends import BackendType, backend_type
 from bench.backends.servers import Server
-from bench.cli.servers import remove_left_behind_servers, server_for
-from bench.cli.usage import EXIT_FAILED, UsageError, backends_of, say
+from bench.cli.servers import on_one_server
+from bench.cli.usage import UsageError, backends_of
 from bench.measure.cells import Cell, Harness, VerificationError, check_result, runs_on
 from bench.measure.layers import LayerProfile, SamplerUnavailable, profile_layers
 from bench.measure.memory import trace_memory
 from bench.measure.workloads import WORKLOADS
-from bench.messages import first_line
 from bench.results.record import LAYERS
 from bench.safety import stopping
 from implementations.registry import load_variant
@@ -160,18 +159,9 @@ def command_profile(args: argparse.Namespace) -> int:
         check_out_file(out)
     size = args.size if WORKLOADS[args.workload].kind == "batch" else 1
     cell = Cell(args.workload, args.variant, kind.name, size)
-    stopping.announce()
-    if kind.needs_server:
-        remove_left_behind_servers()
-    with server_for(kind, args, required=True, skipped=[]) as server:
-        assert server is not None
-        try:
-            profile_cell(cell, kind, server, args.seconds, out)
-            stopping.raise_if_requested()
-        except (VerificationError, SamplerUnavailable) as exc:
-            say(f"bench: error: {first_line(exc)}")
-            return EXIT_FAILED
-        except kind.driver_errors as exc:
-            say(f"bench: error: {kind.title}: {first_line(exc)}")
-            return EXIT_FAILED
-    return 0
+    return on_one_server(
+        kind,
+        args,
+        lambda server: profile_cell(cell, kind, server, args.seconds, out),
+        failures=(VerificationError, SamplerUnavailable),
+    )

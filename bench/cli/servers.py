@@ -1,19 +1,48 @@
 """A command's servers: each backend's server provided for the command (a required one or
 nothing, an optional one or a line saying why it was skipped), with the line that says where it
-came from; and what runs that were killed left behind, removed first.
+came from; and what runs that were killed left behind, removed first. A command that works on
+one server (statements, profile) runs in :func:`on_one_server`.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
 from bench.backends import BackendType
 from bench.backends.provide import GivenUrlError, provide
 from bench.backends.servers import Server, ServerError, ServerUnavailable
-from bench.cli.usage import UsageError, say
+from bench.cli.usage import EXIT_FAILED, UsageError, say
+from bench.messages import first_line
+from bench.safety import stopping
 from bench.safety.leftovers import remove_left_behind
+
+
+def on_one_server(
+    kind: BackendType,
+    args: argparse.Namespace,
+    action: Callable[[Server], None],
+    failures: tuple[type[BaseException], ...],
+) -> int:
+    """Run ``action`` on the backend's server (required), provided once what killed runs left
+    behind is removed; a Ctrl-C a finalizer swallowed still stops it. One of ``failures``, or
+    the driver's error, ends it with one line and status 1."""
+    stopping.announce()
+    if kind.needs_server:
+        remove_left_behind_servers()
+    with server_for(kind, args, required=True, skipped=[]) as server:
+        assert server is not None
+        try:
+            action(server)
+            stopping.raise_if_requested()
+        except failures as exc:
+            say(f"bench: error: {first_line(exc)}")
+            return EXIT_FAILED
+        except kind.driver_errors as exc:
+            say(f"bench: error: {kind.title}: {first_line(exc)}")
+            return EXIT_FAILED
+    return 0
 
 
 @contextmanager

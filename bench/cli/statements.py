@@ -13,14 +13,13 @@ from collections.abc import Sequence
 
 from bench.backends import BackendType, backend_type
 from bench.backends.servers import Server
-from bench.cli.servers import remove_left_behind_servers, server_for
-from bench.cli.usage import EXIT_FAILED, UsageError, backends_of, say
+from bench.cli.servers import on_one_server
+from bench.cli.usage import UsageError, backends_of
 from bench.measure.cells import Cell, Harness, runs_on
 from bench.measure.counting import ClientCall, Observation
 from bench.measure.sizes import sizes_for
 from bench.measure.sql_text import abbreviate_sql
 from bench.measure.workloads import WORKLOADS
-from bench.messages import first_line
 from bench.safety import stopping
 from implementations.differences import SAME_SQL, sql_marker
 from implementations.registry import BASELINE_VARIANT, VARIANTS, load_variant
@@ -142,19 +141,10 @@ def command_statements(args: argparse.Namespace) -> int:
             f"the selected variants ({', '.join(variants)}) do not run on {kind.title}; "
             f"{variants[0]} runs on {', '.join(backends_of(variants[0]))}"
         )
-    stopping.announce()
-    if kind.needs_server:
-        remove_left_behind_servers()
-    with server_for(kind, args, required=True, skipped=[]) as server:
-        assert server is not None
-        try:
-            print_statements(args.workload, kind, args.size, variants, server)
-            # a Ctrl-C lost in a finalizer: the statements were not all shown
-            stopping.raise_if_requested()
-        except AssertionError as exc:  # a variant that failed its verification
-            say(f"bench: error: {first_line(exc)}")
-            return EXIT_FAILED
-        except kind.driver_errors as exc:
-            say(f"bench: error: {kind.title}: {first_line(exc)}")
-            return EXIT_FAILED
-    return 0
+    return on_one_server(
+        kind,
+        args,
+        lambda server: print_statements(args.workload, kind, args.size, variants, server),
+        # a variant that failed its verification
+        failures=(AssertionError,),
+    )
