@@ -9,6 +9,8 @@ import inspect
 import json
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +169,14 @@ def test_the_layers_of_synthetic_code_match_its_known_split(tmp_path: Path) -> N
 # ---- the sampler's own faults -----------------------------------------------------------
 
 
+def _recording(make: Callable[..., str], made: list[str]) -> Callable[..., str]:
+    def recorded(*args: Any, **kwargs: Any) -> str:
+        made.append(make(*args, **kwargs))
+        return made[-1]
+
+    return recorded
+
+
 def _fake_py_spy(tmp_path: Path, says: str, status: int) -> str:
     script = tmp_path / "py-spy"
     script.write_text(f"#!/bin/sh\necho '{says}'\nexit {status}\n")
@@ -179,9 +189,14 @@ def test_a_sampler_that_cannot_read_the_process_says_why(
 ) -> None:
     refusal = "Error: Permission Denied: Try running again with elevated permissions"
     monkeypatch.setattr(layers_module, "_py_spy", lambda: _fake_py_spy(tmp_path, refusal, 1))
-    with pytest.raises(SamplerUnavailable) as raised, StackSampler():
+    sampler = StackSampler()
+    made: list[str] = []
+    monkeypatch.setattr(tempfile, "mkdtemp", _recording(tempfile.mkdtemp, made))
+    with pytest.raises(SamplerUnavailable) as raised, sampler:
         pass
     assert str(raised.value) == f"py-spy cannot read this process: {refusal}"
+    # nothing left behind: its folder for the samples is gone
+    assert len(made) == 1 and not Path(made[0]).exists()
 
 
 def test_without_the_sampler_the_cells_are_measured_and_their_layers_are_null(

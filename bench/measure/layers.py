@@ -213,6 +213,7 @@ class StackSampler:
             self._wait_until_sampling(self._process)
         except BaseException:
             self._end()
+            self._remove_folder()
             raise
         return self
 
