@@ -53,6 +53,13 @@ def bench_patched(
     )
 
 
+def benchmarks(folder: Path) -> list[dict[str, Any]]:
+    """The cells of the run in ``folder``, as its ``benchmarks.json`` holds them."""
+    document = json.loads((folder / "benchmarks.json").read_text())
+    entries: list[dict[str, Any]] = document["benchmarks"]
+    return entries
+
+
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr

@@ -5,7 +5,6 @@ own cost measured apart."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from bench.report.async_styles import async_pairs
 from bench.results.load import load_results
 from implementations.registry import VARIANTS, load_variant
 
-from helpers import bench, one_error_line
+from helpers import bench, benchmarks, one_error_line
 
 ASYNC_VARIANTS = ["orm_async", "orm_asyncpg", "core_async", "dbapi_async", "asyncpg"]
 WIRE = "protocol messages on the wire"
@@ -250,7 +249,7 @@ def test_the_asyncio_comparison_is_computed_once_for_the_record_and_the_report(
     results = load_results(tmp_path / "out")
     info = {
         entry["extra_info"]["variant"]: entry["extra_info"]
-        for entry in json.loads((tmp_path / "out" / "benchmarks.json").read_text())["benchmarks"]
+        for entry in benchmarks(tmp_path / "out")
     }
     pairs = async_pairs(results, "postgres", 1)
     assert {pair.cell.variant for pair in pairs} == {"orm_async", "asyncpg"}

@@ -114,6 +114,18 @@ def _label(artist: Any) -> str:
     return str(artist.get_label())
 
 
+def _error_bars(container: Any) -> list[tuple[float, float, float]]:
+    """An error-bar container's points: each x with its bar's low and high end."""
+    assert isinstance(container, ErrorbarContainer)
+    data = container.lines[0]
+    assert data is not None
+    segments = container.lines[2][0].get_segments()
+    return [
+        (x, low, high)
+        for x, ((_, low), (_, high)) in zip(_data(data.get_xdata()), segments, strict=True)
+    ]
+
+
 def _data(values: Any) -> list[float]:
     """A line's x or y data as floats."""
     return [float(value) for value in np.asarray(values)]
@@ -432,13 +444,7 @@ def test_scaling_error_bars_are_the_medians_95_percent_intervals(
         for axes in figure.axes:
             assert axes.get_xscale() == axes.get_yscale() == "log"
             for container in axes.containers:
-                assert isinstance(container, ErrorbarContainer)
-                data = container.lines[0]
-                assert data is not None
-                segments = container.lines[2][0].get_segments()
-                for size, ((_, low), (_, high)) in zip(
-                    _data(data.get_xdata()), segments, strict=True
-                ):
+                for size, low, high in _error_bars(container):
                     cell = reference.lookup(axes.get_title(), _label(container), backend, int(size))
                     assert cell is not None and cell.sample is not None
                     interval = median_interval(cell.sample, cell.pass_count)
@@ -453,13 +459,7 @@ def test_the_concurrency_charts_error_bars_are_the_throughputs_95_percent_interv
         workload = throughput.get_title().split(":")[0]
         assert throughput.containers
         for container in throughput.containers:
-            assert isinstance(container, ErrorbarContainer)
-            data = container.lines[0]
-            assert data is not None
-            segments = container.lines[2][0].get_segments()
-            for workers, ((_, low), (_, high)) in zip(
-                _data(data.get_xdata()), segments, strict=True
-            ):
+            for workers, low, high in _error_bars(container):
                 cell = reference.lookup(workload, _label(container), backend, int(workers))
                 assert cell is not None
                 interval = units_per_second_interval(cell)

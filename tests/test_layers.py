@@ -7,6 +7,7 @@ import dataclasses
 import importlib.util
 import inspect
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -35,7 +36,7 @@ from bench.results.model import Results, format_seconds
 from bench.results.record import LAYERS
 from implementations.registry import VARIANTS
 
-from helpers import TESTS_DIR, bench, one_error_line, reference_run
+from helpers import TESTS_DIR, bench, benchmarks, one_error_line, reference_run
 
 #: what the sampler is held to on code whose split is known: each layer's share of an
 #: execution within 8 percentage points of the share its part took. Over 12 trials of 1000
@@ -195,8 +196,10 @@ def test_a_sampler_that_cannot_read_the_process_says_why(
     with pytest.raises(SamplerUnavailable) as raised, sampler:
         pass
     assert str(raised.value) == f"py-spy cannot read this process: {refusal}"
-    # nothing left behind: its folder for the samples is gone
+    # nothing left behind: its folder for the samples is gone (named, as the run's other
+    # temporary folders, after the process: a killed run's goes when the next run starts)
     assert len(made) == 1 and not Path(made[0]).exists()
+    assert Path(made[0]).name.startswith(f"bench-stacks-{os.getpid()}-")
 
 
 def test_without_the_sampler_the_cells_are_measured_and_their_layers_are_null(
@@ -249,7 +252,7 @@ def test_a_run_records_every_cells_layers_and_memory(
 ) -> None:
     folder, result = quick_run
     assert result.returncode == 0, result.stderr
-    entries = json.loads((folder / "benchmarks.json").read_text())["benchmarks"]
+    entries = benchmarks(folder)
     assert entries
     for entry in entries:
         info = entry["extra_info"]

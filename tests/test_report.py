@@ -24,7 +24,7 @@ from bench.results.model import (
     format_seconds,
 )
 
-from helpers import bench, one_error_line
+from helpers import bench, benchmarks, one_error_line
 from synthetic import synthetic_run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -46,12 +46,6 @@ def workload_tables(report: str, backend_heading: str) -> dict[str, list[list[st
             found[current[0][0].split("`")[1]] = current
         current = []
     return found
-
-
-def benchmarks(folder: Path) -> list[dict[str, Any]]:
-    document = json.loads((folder / "benchmarks.json").read_text())
-    entries: list[dict[str, Any]] = document["benchmarks"]
-    return entries
 
 
 def test_the_tables_say_what_the_json_says(

@@ -12,7 +12,6 @@ sampler (their samples), then one traced for memory (:mod:`bench.measure.layers`
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import tempfile
 from pathlib import Path
@@ -22,6 +21,7 @@ from bench.backends.servers import Server
 from bench.cli.servers import on_one_server
 from bench.cli.usage import UsageError, backends_of
 from bench.measure.cells import Cell, Harness, VerificationError, check_result, runs_on
+from bench.measure.groups import frozen_heap
 from bench.measure.layers import LayerProfile, SamplerUnavailable, profile_layers
 from bench.measure.memory import trace_memory
 from bench.measure.workloads import WORKLOADS
@@ -112,17 +112,13 @@ def profile_cell(
                     reset()
                 check(run(case.argument))
             backend.load_seed(case.seed)
-            gc.collect()
-            gc.freeze()  # the harness's own objects out of the collector's way, as in a run
-            try:
+            # the harness's own objects out of the collector's way, as in a run
+            with frozen_heap():
                 profile = profile_layers(run, case.argument, seconds, reset, check)
                 peak = trace_memory(run, case.argument, reset, check)
-            finally:
-                gc.unfreeze()
         finally:
             harness.close()
-    reads = workload.kind == "batch" and not workload.mutates
-    print("\n".join(describe(profile, peak, case.rows, reads)))
+    print("\n".join(describe(profile, peak, case.rows, workload.reads)))
     if out is not None:
         write_new_file(out, "".join(f"{line}\n" for line in profile.sampled.collapsed_stacks()))
         print(f"\nsamples: {out} (collapsed stacks: speedscope and flamegraph.pl open them)")

@@ -136,7 +136,7 @@ def measure_group(
     home = harness_for(first)
     try:
         home.backend.load_seed(cases[first].seed)
-        with _frozen_heap():
+        with frozen_heap():
             _time_rounds(home, runners, outcomes, timed, profile)
             _instrument(runners, outcomes, timed, profile, sampling)
     finally:
@@ -161,7 +161,7 @@ LONG_ROUND_SECONDS = 0.1
 
 
 @contextmanager
-def _frozen_heap() -> Iterator[None]:
+def frozen_heap() -> Iterator[None]:
     """Keep the harness's own objects (pytest's, the cases', the results') out of Python's
     cyclic garbage collector while the rounds run. A full collection scans every tracked
     object: with the harness's heap in it, one took about 100 ms, landing in whichever round
@@ -278,8 +278,8 @@ class _Runner:
         reset = self._reset if self.mutates else None
         peak = trace_memory(self.run, self.case.argument, reset, self._check)
         measures: dict[str, Any] = {"peak_bytes": peak}
-        if workload.kind == "batch" and not workload.mutates and self.rows:
-            measures["bytes_per_row"] = peak / self.rows
+        if workload.reads and self.case.rows:
+            measures["bytes_per_row"] = peak / self.case.rows
         if sampling is None or workload.kind == "concurrent":
             return measures
         if sampling.unavailable is not None:
@@ -297,10 +297,6 @@ class _Runner:
         measures["layer_samples"] = samples.sample_count
         measures["layer_executions"] = samples.executions
         return measures
-
-    @property
-    def rows(self) -> int:
-        return self.case.rows
 
     def _reset(self) -> None:
         self.harness.backend.reset(self.case.seed)

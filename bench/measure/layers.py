@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import linecache
 import os
@@ -53,6 +54,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.results.record import LAYERS
+from bench.safety import stopping
+from bench.safety.leftovers import owned_prefix
 
 #: samples a second. Each stops the process for a moment; at 1000 a second the stops slowed
 #: Python code more than C code, and a synthetic driver's share fell by 8 to 12 points; at 400,
@@ -186,7 +189,10 @@ class StackSampler:
         command = _py_spy()
         _allow_reading_by_children()
         self._thread = threading.get_native_id()
-        self._folder = tempfile.mkdtemp(prefix="bench-stacks-")
+        # named as the run's other temporary folders: a killed run's is removed by the next
+        # run, and a second Ctrl-C removes it at once
+        self._folder = tempfile.mkdtemp(prefix=owned_prefix("bench-stacks-"))
+        self._forget_folder = stopping.remove_at_once(Path(self._folder))
         self._output = os.path.join(self._folder, "stacks.txt")
         # py-spy stops on the terminal's Ctrl-C as this process does, and ends when it ends
         self._process = subprocess.Popen(
@@ -265,6 +271,7 @@ class StackSampler:
     def _remove_folder(self) -> None:
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
+            self._forget_folder()
             self._folder = None
 
 
@@ -284,7 +291,9 @@ class LayerSamples:
     samples: Mapping[Stack, int]
     executions: int
 
-    def samples_by_layer(self) -> Counter[str]:
+    @functools.cached_property
+    def by_layer(self) -> Counter[str]:
+        """The samples of each layer (every stack read once, however often it is asked)."""
         by_layer: Counter[str] = Counter()
         for stack, count in self.samples.items():
             layer = layer_of_stack(stack)
@@ -294,13 +303,13 @@ class LayerSamples:
 
     @property
     def sample_count(self) -> int:
-        return sum(self.samples_by_layer().values())
+        return sum(self.by_layer.values())
 
     def time_by_layer(self, seconds: float, cpu_seconds: float) -> dict[str, float]:
         """An execution of ``seconds`` (wall) of which ``cpu_seconds`` on the CPU, in layers:
         the CPU time shared out as the samples fell, the rest ``waiting``. They add up to
         ``seconds``."""
-        by_layer = self.samples_by_layer()
+        by_layer = self.by_layer
         total = sum(by_layer.values())
         if not total:
             # no sample landed in the executions: their CPU time cannot be shared out

@@ -90,6 +90,11 @@ class Workload:
     def counted_case(self, size: int) -> Case:
         return (self.build_counted or self.build)(size)
 
+    @property
+    def reads(self) -> bool:
+        """A workload that returns rows it reads (and writes none): its memory per row."""
+        return self.kind == "batch" and not self.mutates
+
 
 def new_user(number: int) -> NewUser:
     return NewUser(

@@ -30,9 +30,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    unavailable = config.stash[GROUPS].sampling
-    if unavailable is not None and unavailable.unavailable is not None:
-        terminalreporter.write_line(f"time by layer: not measured: {unavailable.unavailable}")
+    sampling = config.stash[GROUPS].sampling
+    if sampling is not None and sampling.unavailable is not None:
+        terminalreporter.write_line(f"time by layer: not measured: {sampling.unavailable}")
 
 
 def benchmark_for(workload: str) -> Callable[..., None]:

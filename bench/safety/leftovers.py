@@ -2,9 +2,10 @@
 was killed, and remove them.
 
 A run's temporary folders (its servers', pytest-benchmark's storage, matplotlib's settings when
-the home folder is not writable) carry the process id of the run that made them. A watchdog
-removes a server's folder when the run dies (:mod:`bench.safety.watchdog`); whatever is left
-still, because the watchdog was killed too, goes the next time a run starts.
+the home folder is not writable, the stack sampler's samples) carry the process id of the run
+that made them. A watchdog removes a server's folder when the run dies
+(:mod:`bench.safety.watchdog`); whatever is left still, because the watchdog was killed too,
+goes the next time a run starts.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from pathlib import Path
 from bench.safety.watchdog import clean_up, is_alive
 
 #: the temporary folders a run makes, by prefix
-TEMPORARY_PREFIXES = ("bench-postgres-", "bench-mariadb-", "bench-storage-", "bench-matplotlib-")
+TEMPORARY_PREFIXES = (
+    "bench-postgres-",
+    "bench-mariadb-",
+    "bench-storage-",
+    "bench-matplotlib-",
+    "bench-stacks-",
+)
 
 
 def owned_prefix(prefix: str) -> str:
