@@ -184,6 +184,9 @@ class Variant:
     #: others' that all of them would not fit the run; its throughput and latencies are
     #: rates and percentiles all the same
     concurrent_units: ClassVar[int | None] = None
+    #: who may run its concurrent requests: threads and processes call
+    #: :meth:`concurrent_requests`, tasks await :meth:`concurrent_requests_async`
+    workers_kinds: ClassVar[tuple[str, ...]] = ("thread", "process")
 
     def __init__(self, connections: Connections) -> None:
         self.connections = connections
@@ -192,10 +195,12 @@ class Variant:
         """Release what ``__init__`` acquired; the harness disposes engines itself."""
 
     def prepare_workers(self, workers: int) -> None:
-        """Get ready for ``workers`` threads calling :meth:`concurrent_requests` at once (a
-        pool that fits them, a connection for each): called untimed before the executions,
-        and again with another number before the next ones, which replaces what was made for
-        the last. ``0`` releases it all."""
+        """Get ready for ``workers`` threads calling :meth:`concurrent_requests` at once, or
+        (an asyncio style) ``workers`` tasks awaiting :meth:`concurrent_requests_async` on its
+        event loop: a pool that fits them, a connection for each. Called untimed before the
+        executions, and again with another number before the next ones, which replaces what
+        was made for the last. ``0`` releases it all. A worker process makes its own instance
+        and calls it with 1."""
 
     @classmethod
     def label(cls) -> str:
@@ -254,6 +259,13 @@ class Variant:
         the user by id, set its email to :func:`revised_email` of the email read, commit
         once; return the user as read. Two requests for the same user must not both read the
         same revision (the row is locked from the read to the commit)."""
+        raise NotApplicable
+
+    async def concurrent_requests_async(self, request: UserRequest) -> UserRecord:
+        """The asyncio styles' :meth:`concurrent_requests`: one request as a coroutine, awaited
+        by one of the harness's K tasks on the variant's event loop, many at once (the pool
+        :meth:`prepare_workers` made fits K). The same unit of work, committed once; on a lock
+        error it has rolled back and raises, and the harness runs it again."""
         raise NotApplicable
 
     # --- connection patterns ------------------------------------------------------------------

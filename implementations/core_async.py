@@ -1,6 +1,9 @@
 """SQLAlchemy Core on asyncio: the ``core`` variant's statements executed on an
 ``AsyncConnection`` of ``create_async_engine()`` with psycopg's ``AsyncConnection``, so that
 what differs from ``core`` is the asyncio layer alone.
+
+The concurrent workload's requests each check an ``AsyncConnection`` out of an engine whose pool
+fits the tasks (:mod:`implementations._async`) and send ``core``'s statements, built once.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ from implementations.contract import (
     NewUser,
     NewUserWithPosts,
     UserRecord,
+    UserRequest,
     UserWithPosts,
+    revised_email,
 )
 from implementations.core import (
     INSERT_POSTS,
     INSERT_USERS_RETURNING_IDS,
+    SELECT_USER_BY_ID_FOR_UPDATE,
     UPDATE_EMAIL_BY_ID,
     CoreStatements,
     post_params,
@@ -92,3 +98,18 @@ class CoreAsyncVariant(AsyncEngineVariant):
         """insert(user_blog_post) with the user ids given, one executemany"""
         async with self.engine.begin() as connection:
             await connection.execute(INSERT_POSTS, [post_params(p.user_id, p.post) for p in posts])
+
+    async def concurrent_requests_async(self, request: UserRequest) -> UserRecord:
+        """an AsyncConnection of an AsyncEngine whose pool fits the tasks; SELECT ... FOR
+        UPDATE, UPDATE"""
+        assert self.workers_engine is not None, "prepare_workers() first"
+        async with self.workers_engine.begin() as connection:
+            row = await connection.execute(
+                SELECT_USER_BY_ID_FOR_UPDATE, {"user_id": request.user_id}
+            )
+            read = UserRecord(*row.one())
+            await connection.execute(
+                UPDATE_EMAIL_BY_ID,
+                {"target_id": request.user_id, "new_email": revised_email(read.email)},
+            )
+            return read

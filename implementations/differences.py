@@ -14,6 +14,16 @@ from dataclasses import dataclass
 ORM_UNIT_OF_WORK = ("orm", "orm_async", "orm_asyncpg")
 SQLALCHEMY_INSERTERS = ("orm", "orm_bulk", "core", "orm_async", "orm_asyncpg", "core_async")
 NEW_IDS = ("crud_create", "parent_child_insert")
+#: the workloads whose unit of work is one request, whoever runs it (threads, processes, tasks,
+#: on a schedule)
+CONCURRENT_REQUESTS = (
+    "concurrent_requests",
+    "concurrent_processes",
+    "concurrent_tasks",
+    "requests_at_rate",
+)
+#: those a blocking style runs: by threads, processes or a schedule, not asyncio tasks
+BLOCKING_REQUESTS = tuple(w for w in CONCURRENT_REQUESTS if w != "concurrent_tasks")
 SAME_SQL = "same SQL"
 
 
@@ -115,7 +125,7 @@ DIFFERENCES: tuple[Difference, ...] = (
     # --- connecting per use --------------------------------------------------------------------
     Difference(
         ("engine_per_use",),
-        ("connect_read_one", "concurrent_requests"),
+        ("connect_read_one", *BLOCKING_REQUESTS),
         None,
         "a new Engine per unit of work runs its dialect's first-connect queries (the server's "
         "version, settings) inside it",
@@ -145,10 +155,13 @@ BUILT_PER_CALL: dict[tuple[str, str], str] = {
         "a new Engine per unit of work starts with an empty compiled cache, so its statement "
         "is compiled in every call: part of what the pattern costs"
     ),
-    ("engine_per_use", "concurrent_requests"): (
-        "a new Engine per request starts with an empty compiled cache, so its statements are "
-        "compiled in every call: part of what the pattern costs"
-    ),
+    **{
+        ("engine_per_use", workload): (
+            "a new Engine per request starts with an empty compiled cache, so its statements "
+            "are compiled in every call: part of what the pattern costs"
+        )
+        for workload in BLOCKING_REQUESTS
+    },
 }
 
 

@@ -6,6 +6,12 @@ switches to the event loop for every driver call) and the driver.
 ``orm_async`` drives psycopg's ``AsyncConnection``, the driver ``orm`` uses; ``orm_asyncpg``
 drives asyncpg. The session keeps the ``Session`` defaults ``orm`` has (``expire_on_commit``
 included): every result is built before the commit, so nothing is loaded after it.
+
+The concurrent workload's tasks each make an ``AsyncSession`` per request ("Using AsyncSession
+with Concurrent Tasks" in SQLAlchemy's "Asynchronous I/O (asyncio)" documentation: a separate
+AsyncSession per task) from an ``async_sessionmaker`` on an engine whose pool fits the tasks
+(:mod:`implementations._async`), and load the user as ``orm`` does,
+``get(User, id, with_for_update=True)``.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from implementations.contract import (
     NewUser,
     NewUserWithPosts,
     UserRecord,
+    UserRequest,
     UserWithPosts,
+    revised_email,
 )
 from implementations.drivers import driver_sql, ids
 from implementations.orm import (
@@ -49,6 +57,13 @@ class OrmAsyncVariant(AsyncEngineVariant):
         self.statements = OrmStatements(
             driver_sql(self.connections.backend), selectinload(User.posts)
         )
+
+    #: the sessions of the concurrent workload's requests, on the workers' engine
+    workers_sessions: async_sessionmaker[AsyncSession] | None = None
+
+    def _workers_ready(self) -> None:
+        engine = self.workers_engine
+        self.workers_sessions = async_sessionmaker(engine) if engine is not None else None
 
     @awaited
     async def crud_create(self, users: Sequence[NewUser]) -> list[int]:
@@ -103,6 +118,17 @@ class OrmAsyncVariant(AsyncEngineVariant):
         flush INSERTs them"""
         async with self.session_factory() as session, session.begin():
             session.add_all([_new_post_for_user(new_post) for new_post in posts])
+
+    async def concurrent_requests_async(self, request: UserRequest) -> UserRecord:
+        """a new AsyncSession per request, on an AsyncEngine whose pool fits the tasks;
+        await session.get(User, id, with_for_update=True), set .email, commit"""
+        assert self.workers_sessions is not None, "prepare_workers() first"
+        async with self.workers_sessions() as session, session.begin():
+            user = await session.get(User, request.user_id, with_for_update=True)
+            assert user is not None, request.user_id
+            read = _user_record(user)
+            user.email = revised_email(user.email)
+            return read
 
 
 class OrmAsyncpgVariant(OrmAsyncVariant):

@@ -236,3 +236,11 @@ class KeepsAMegabyte(DbapiVariant):
         """the rows, and a mebibyte kept"""
         self.kept.append(bytearray(1 << 20))
         return super().crud_read(user_ids)
+
+
+class RaisesInRequest(DbapiVariant):
+    """dbapi whose requests fail"""
+
+    def concurrent_requests(self, request: UserRequest) -> UserRecord:
+        """raises"""
+        raise RuntimeError(f"planted failure in request for user {request.user_id}")

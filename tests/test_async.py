@@ -175,7 +175,7 @@ PSYCOPG_CELLS = [
     for workload in WORKLOADS
     if WORKLOADS[workload].kind == "batch"
     for variant in VARIANTS
-    if load_variant(variant).implements(workload)
+    if WORKLOADS[workload].implemented_by(load_variant(variant))
     and load_variant(variant).async_driver in (None, "psycopg")
     for size in sizes_for(WORKLOADS[workload], (1, 2, 25))
 ]

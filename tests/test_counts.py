@@ -140,7 +140,7 @@ BATCH_CELLS = [
     for workload in WORKLOADS
     if WORKLOADS[workload].kind == "batch"
     for variant in VARIANTS
-    if load_variant(variant).implements(workload)
+    if WORKLOADS[workload].implemented_by(load_variant(variant))
 ]
 
 

@@ -159,7 +159,7 @@ def test_the_glossary_names_every_variant_and_workload_of_the_run(tmp_path: Path
     for term in ("size", "round trip (rt)", "N+1", "lazy loading", "AsyncSession"):
         assert term in rows
     assert "`connect_read_one`" in rows["size"].split("always 1")[1]
-    assert "`concurrent_requests`" in rows["size"].split("K, the worker threads")[1]
+    assert "`concurrent_requests`" in rows["size"].split("K, the workers")[1]
     assert len(rows) == len(variants) + len(workloads) + 5
 
 

@@ -9,7 +9,7 @@ import bench.backends.sqlite.backend
 import bench.measure.groups
 from bench.backends import Backend
 from bench.measure.cells import PROFILES, Cell, Harness, Profile, VerificationError
-from bench.measure.groups import Failed, Timed, measure_group
+from bench.measure.groups import Failed, Outcome, Timed, measure_group
 from implementations.registry import VARIANTS
 
 QUICK = PROFILES["quick"]
@@ -19,9 +19,10 @@ def _cells(workload: str, variants: list[str], backend: str, size: int) -> list[
     return [Cell(workload, variant, backend, size) for variant in variants]
 
 
-def _timed(outcome: Timed | Failed) -> Timed:
+def _timed(outcome: Outcome) -> Timed:
     if isinstance(outcome, Failed):
         raise AssertionError(f"{outcome.cell} failed: {outcome.error}")
+    assert isinstance(outcome, Timed), outcome
     return outcome
 
 

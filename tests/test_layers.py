@@ -309,7 +309,7 @@ def test_profile_prints_a_cells_layers_functions_and_memory(tmp_path: Path) -> N
         (("--workload", "nope", "--variant", "orm"), "unknown workload 'nope'"),
         (
             ("--workload", "concurrent_requests", "--variant", "orm"),
-            "concurrent_requests runs on worker threads, and profile watches one thread",
+            "concurrent_requests runs on K workers, and profile watches one thread",
         ),
         (("--workload", "crud_read", "--variant", "asyncpg"), "asyncpg does not run on SQLite"),
         (("--workload", "crud_read", "--variant", "orm", "--seconds", "0"), "--seconds: '0'"),

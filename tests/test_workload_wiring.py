@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 
 from bench.cli.run import BENCHMARKS_DIR
-from bench.measure.workloads import WORKLOADS
+from bench.measure.workloads import WORKER_METHODS, WORKLOADS
 from implementations.contract import Variant
 
 
@@ -26,8 +26,17 @@ def test_each_benchmark_module_runs_its_own_workload() -> None:
 
 
 def test_every_workload_has_its_method_in_the_variant_contract() -> None:
-    """Without one, a run would end in an AttributeError traceback, not a line that says why."""
-    missing = [name for name in WORKLOADS if not callable(getattr(Variant, name, None))]
+    """A concurrent workload's methods are its kinds of worker's (WORKER_METHODS). Without
+    one, a run would end in an AttributeError traceback, not a line that says why."""
+    methods = {
+        name: {WORKER_METHODS[kind] for kind in workload.workers_kinds} or {workload.name}
+        for name, workload in WORKLOADS.items()
+    }
+    missing = [
+        name
+        for name, names in methods.items()
+        if any(not callable(getattr(Variant, method, None)) for method in names)
+    ]
     assert missing == [], (
         "workloads without a method in implementations/contract.py's Variant (one raising "
         f"NotApplicable, for the variants that do not implement it): {missing}"

@@ -1,4 +1,4 @@
-"""concurrent_requests: 400 small requests shared by K worker threads (K = 1, 4, 16).
+"""concurrent_requests: 160 small requests shared by K worker threads (K = 1, 4, 16).
 
 Each request reads one user by id and writes its email revised from the one read, in one
 transaction; pairs of requests for the same user meet when K is large enough. Throughput,

@@ -25,7 +25,7 @@ from bench.cli.statements import command_statements
 from bench.cli.usage import EXIT_FAILED, EXIT_USAGE, UsageError, backends_of, say
 from bench.measure.sizes import DEFAULT_SIZES, QUICK_SIZES
 from bench.measure.workloads import WORKLOADS
-from bench.plugin.selection import name_check, rtts_of, sizes_of
+from bench.plugin.selection import latency_budget_of, name_check, rates_of, rtts_of, sizes_of
 from bench.results.output_folder import (
     RESULTS_FILE,
     FolderRefused,
@@ -107,6 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MS,...",
         help="also run the networked backends' cells through a proxy that adds these "
         "round-trip times in ms (and 0, its own cost), e.g. 1,10",
+    )
+    run.add_argument(
+        "--rate",
+        type=rates_of,
+        metavar="R,...",
+        help="also run requests_at_rate: requests arriving R a second on a fixed schedule "
+        "(an open loop), at each rate given; a list ending in ... goes on by the same factor, "
+        "each style until its p99 latency passes the budget, e.g. 200,400,...",
+    )
+    run.add_argument(
+        "--latency-budget-ms",
+        type=latency_budget_of,
+        metavar="MS",
+        help="the p99 latency a style must keep to at one rate to be run at the next (default 50)",
     )
     _add_server_options(run)
     run.add_argument("--out", type=_folder, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT}")
@@ -220,7 +234,7 @@ def command_list(args: argparse.Namespace) -> int:
     print("\nvariants:")
     for name in VARIANTS:
         variant = load_variant(name)
-        implemented = [w for w in WORKLOADS if variant.implements(w)]
+        implemented = [w for w in WORKLOADS if WORKLOADS[w].implemented_by(variant)]
         scope = "all workloads" if len(implemented) == len(WORKLOADS) else ", ".join(implemented)
         where = backends_of(name)
         if len(where) < len(BACKENDS):

@@ -47,10 +47,10 @@ def check_out_file(path: Path) -> None:
 def check_cell(workload: str, variant: str, kind: BackendType) -> None:
     if WORKLOADS[workload].kind == "concurrent":
         raise UsageError(
-            f"{workload} runs on worker threads, and profile watches one thread; "
+            f"{workload} runs on K workers, and profile watches one thread; "
             "profile another workload"
         )
-    if not load_variant(variant).implements(workload):
+    if not WORKLOADS[workload].implemented_by(load_variant(variant)):
         raise UsageError(f"{variant} does not implement {workload}")
     if not runs_on(variant, kind.name):
         raise UsageError(
@@ -98,7 +98,7 @@ def profile_cell(
                 f"{cell.workload} at size {cell.size} on {kind.name} "
                 f"{backend.describe()['version']}, {cell.variant}: {variant.label()}"
             )
-            print(f"  how: {variant.describe(cell.workload)}")
+            print(f"  how: {WORKLOADS[cell.workload].describe(variant)}")
             harness.verify(cell, case)
             run = harness.execution(cell)
             reset = (lambda: backend.reset(case.seed)) if workload.mutates else None

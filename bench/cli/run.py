@@ -128,6 +128,8 @@ def _measure(
             sizes=args.sizes,
             quick=args.quick,
             rtts=args.rtt or (),
+            rates=args.rate or (),
+            latency_budget_ms=args.latency_budget_ms,
             notes=skipped,
             command=_reproduce_command(args),
         )
@@ -165,7 +167,9 @@ def command_run(args: argparse.Namespace) -> int:
     workloads = tuple(dict.fromkeys(args.workload or WORKLOADS))
     variants = tuple(dict.fromkeys(args.variant or VARIANTS))
     if not any(
-        load_variant(variant).implements(workload) for workload in workloads for variant in variants
+        WORKLOADS[workload].implemented_by(load_variant(variant))
+        for workload in workloads
+        for variant in variants
     ):
         raise UsageError(
             f"no selected variant implements the selected workloads ({', '.join(workloads)})"
@@ -207,21 +211,36 @@ def command_run(args: argparse.Namespace) -> int:
 
 def _with_sizes(workloads: tuple[str, ...], args: argparse.Namespace) -> tuple[str, ...]:
     """The selected workloads that have a size to run at, before any server is started; a
-    usage error when none has (a concurrent workload's sizes are numbers of workers)."""
+    usage error when none has (a concurrent workload's sizes are numbers of workers, an open
+    loop's the rates of --rate), or when --rate or --latency-budget-ms has nothing to apply to."""
     sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    rates = args.rate or ()
+    if rates and not any(WORKLOADS[name].at_rate for name in workloads):
+        at_rate = ", ".join(name for name, workload in WORKLOADS.items() if workload.at_rate)
+        raise UsageError(f"--rate: the selected workloads do not include {at_rate}")
+    if args.latency_budget_ms is not None and not rates:
+        raise UsageError("--latency-budget-ms applies to the rates of --rate: give --rate too")
+
+    def reason(name: str) -> str:
+        if WORKLOADS[name].at_rate:
+            return "its sizes are the rates of --rate"
+        return f"its sizes are numbers of workers, 1 to {MAX_WORKERS}"
+
     kept = tuple(
         name
         for name in workloads
-        if sizes_for(WORKLOADS[name], sizes, given=bool(args.sizes), quick=args.quick)
+        if sizes_for(WORKLOADS[name], sizes, given=bool(args.sizes), quick=args.quick, rates=rates)
     )
     left_out = [name for name in workloads if name not in kept]
-    reason = f"its sizes are numbers of workers, 1 to {MAX_WORKERS}"
     if not kept:
         raise UsageError(
-            f"--sizes {','.join(map(str, sizes))}: no size fits {left_out[0]} ({reason})"
+            f"--sizes {','.join(map(str, sizes))}: no size fits {left_out[0]} "
+            f"({reason(left_out[0])})"
         )
     for name in left_out:
-        say(f"bench: {name} is left out: {reason}")
+        # the open loop runs only when asked for with --rate: no line for it then
+        if args.workload or not WORKLOADS[name].at_rate:
+            say(f"bench: {name} is left out: {reason(name)}")
     return kept
 
 
@@ -309,6 +328,10 @@ def _reproduce_command(args: argparse.Namespace) -> str:
         parts.append("--quick")
     if args.rtt:
         parts += ["--rtt", ",".join(f"{rtt:g}" for rtt in args.rtt)]
+    if args.rate:
+        parts += ["--rate", ",".join(map(str, args.rate))]
+    if args.latency_budget_ms is not None:
+        parts += ["--latency-budget-ms", f"{args.latency_budget_ms:g}"]
     return shlex.join(parts)
 
 

@@ -99,7 +99,7 @@ def print_statements(
     applicable = [
         name
         for name in variants
-        if load_variant(name).implements(workload_name) and runs_on(name, kind.name)
+        if workload.implemented_by(load_variant(name)) and runs_on(name, kind.name)
     ]
     not_applicable = [name for name in variants if name not in applicable]
     with kind.open(server) as backend:
@@ -115,7 +115,7 @@ def print_statements(
                 observation = harness.count(Cell(workload_name, name, kind.name, size), case)
                 observations[name] = observation
                 print(f"\n{name}: {variant.label()}")
-                print(f"  how: {variant.describe(workload_name)}")
+                print(f"  how: {workload.describe(variant)}")
                 print(f"  SQL: {sql_against_baseline(name, workload_name, kind.name)}")
                 for number, call in enumerate(observation.client_calls, 1):
                     print(f"  {number:>3}. {abbreviate_sql(call.sql)}")
@@ -133,7 +133,9 @@ def print_statements(
 
 def command_statements(args: argparse.Namespace) -> int:
     variants = tuple(dict.fromkeys(args.variant or VARIANTS))
-    if not any(load_variant(variant).implements(args.workload) for variant in variants):
+    if not any(
+        WORKLOADS[args.workload].implemented_by(load_variant(variant)) for variant in variants
+    ):
         raise UsageError(f"no selected variant implements {args.workload}")
     kind = backend_type(args.backend)
     if not any(runs_on(variant, kind.name) for variant in variants):

@@ -8,8 +8,10 @@
    request costs, exactly and the same every time, which a whole execution's interleaving
    (and SQLite's retries) would not be.
 
-An execution of a concurrent workload is its units over the harness's worker threads
-(:mod:`bench.measure.concurrency`), the variant made ready for the cell's number of them first.
+An execution of a concurrent workload is its units over K workers: the harness's threads
+(:mod:`bench.measure.concurrency`), worker processes (:mod:`bench.measure.worker_processes`) or
+tasks on the variant's event loop (:mod:`bench.measure.worker_tasks`), the variant made ready
+for K first.
 
 Timing, in alternation with the other variants of the cell's group, is :mod:`bench.measure.groups`.
 """
@@ -26,10 +28,18 @@ from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.backends import Backend, backend_type
-from bench.measure.concurrency import ConcurrentExecution, WorkerPool
+from bench.measure.concurrency import (
+    Arrivals,
+    ConcurrentExecution,
+    WorkerPool,
+    workers_at_rate,
+)
 from bench.measure.counting import Observation, Observer
+from bench.measure.worker_processes import ProcessExecution, WorkerProcesses
+from bench.measure.worker_tasks import TaskExecution
 from bench.measure.workloads import WORKLOADS, Case
-from implementations.contract import DBAPIConnection, Variant
+from implementations._async import AsyncVariant
+from implementations.contract import DBAPIConnection, NotApplicable, Variant
 from implementations.registry import load_variant
 
 
@@ -209,6 +219,7 @@ class Harness:
         #: the worker threads of each number of workers, and the number each variant
         #: instance was made ready for
         self._pools: dict[int, WorkerPool] = {}
+        self._processes: dict[int, WorkerProcesses] = {}
         self._prepared: dict[tuple[str, bool], int] = {}
 
     def variant(self, name: str, counting: bool = False) -> Variant:
@@ -227,20 +238,49 @@ class Harness:
 
     def execution(self, cell: Cell, counting: bool = False) -> Callable[[Any], Any]:
         """What runs one execution of the cell by its timed (or counting) instance: the
-        variant's workload method, or for a concurrent workload its units over the worker
-        threads (the counting instance's over one thread, as it runs one unit)."""
+        variant's workload method, or for a concurrent workload its units over K workers of
+        the workload's kind for the variant (:class:`~bench.measure.concurrency.Execution`).
+        The counting instance runs one unit on one worker of this process: a thread, or a
+        task of an asyncio style (its observer is here, and one request costs the same
+        statements whoever runs it)."""
         variant = self.variant(cell.variant, counting)
-        if WORKLOADS[cell.workload].kind != "concurrent":
+        workload = WORKLOADS[cell.workload]
+        if workload.kind != "concurrent":
             run: Callable[[Any], Any] = getattr(variant, cell.workload)
             return run
-        workers = 1 if counting else cell.size
+        kind = workload.workers_kind(type(variant))
+        if kind is None:
+            raise NotApplicable(f"{cell.variant} has no kind of worker {cell.workload} takes")
+        arrivals = None if counting or not workload.at_rate else Arrivals(cell.size)
+        if counting:
+            workers = 1
+        elif workload.at_rate:
+            workers = workers_at_rate(kind)
+        else:
+            workers = cell.size
+        if kind == "process" and not counting:
+            if workers not in self._processes:
+                self._processes[workers] = WorkerProcesses(workers, self.backend)
+            return ProcessExecution(self._processes[workers], cell.variant, arrivals)
         if self._prepared.get((cell.variant, counting)) != workers:
             variant.prepare_workers(workers)
             self._prepared[(cell.variant, counting)] = workers
+        if kind == "task":
+            assert isinstance(variant, AsyncVariant)
+            return TaskExecution(
+                variant.loop,
+                workers,
+                variant.concurrent_requests_async,
+                self.backend.is_lock_error,
+                arrivals=arrivals,
+            )
         if workers not in self._pools:
             self._pools[workers] = WorkerPool(workers)
         return ConcurrentExecution(
-            self._pools[workers], variant.concurrent_requests, self.backend.is_lock_error
+            self._pools[workers],
+            variant.concurrent_requests,
+            self.backend.is_lock_error,
+            arrivals=arrivals,
         )
 
     def release_workers(self, variant: str) -> None:
@@ -250,13 +290,23 @@ class Harness:
             if self._prepared.pop((variant, counting), 0):
                 self.variant(variant, counting).prepare_workers(0)
 
-    def close_worker_threads(self) -> None:
-        """End the worker threads once a group of a concurrent workload is done: idle threads
-        would still be stopped with the process for every sample the stack sampler takes of
-        a later cell (with 20 of them, the sampled thread ran a tenth of the time)."""
+    def close_workers(self) -> None:
+        """End the worker threads and processes once a group of a concurrent workload is
+        done: idle threads would still be stopped with the process for every sample the stack
+        sampler takes of a later cell (with 20 of them, the sampled thread ran a tenth of the
+        time), and each process holds a connection per style."""
         pools, self._pools = self._pools, {}
-        for pool in pools.values():
-            pool.close()
+        processes, self._processes = self._processes, {}
+        with ExitStack() as stack:
+            for pool in pools.values():
+                stack.callback(pool.close)
+            for workers in processes.values():
+                stack.callback(workers.close)
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """The worker processes running now."""
+        return [pid for workers in self._processes.values() for pid in workers.pids]
 
     def verify(self, cell: Cell, case: Case) -> None:
         """From the seed, one execution by the timed instance, its result and rows checked."""
@@ -321,11 +371,10 @@ class Harness:
             for variant, connections in self._instances.values():
                 stack.callback(connections.close)
                 stack.callback(variant.close)
-            for pool in self._pools.values():
-                stack.callback(pool.close)
+            # the workers first: a worker process holds connections to the same database
+            stack.callback(self.close_workers)
         self._instances.clear()
         self._observers.clear()
-        self._pools.clear()
 
 
 def check_result(cell: Cell, case: Case, result: Any) -> None:

@@ -28,11 +28,11 @@ import random
 import statistics
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from bench.measure.workloads import request_record_order
+from bench.measure.workloads import WorkersKind, request_record_order
 from implementations.contract import UserRecord, UserRequest
 
 
@@ -48,12 +48,56 @@ class RetryPolicy:
     def wait(self, retry: int, rng: random.Random) -> float:
         return rng.uniform(0.0, min(self.first_wait_s * 2**retry, self.longest_wait_s))
 
+    def refuse_after(self, retry: int, request: UserRequest, error: BaseException) -> None:
+        """RetriesExhausted when the refusal numbered ``retry`` (from 0) is one too many."""
+        if retry == self.max_retries:
+            raise RetriesExhausted(
+                f"{request} was refused with a lock error {retry + 1} times: "
+                f"{str(error).splitlines()[0]}"
+            ) from error
+
 
 RETRY_POLICY = RetryPolicy()
 
 
+#: how many workers serve an open loop (``requests_at_rate``), per kind: processes two per core
+#: (gunicorn's rule of thumb for its sync workers, "2-4 x $(NUM_CORES)"), tasks as many as the
+#: largest K of the closed loop's
+def workers_at_rate(kind: WorkersKind) -> int:
+    if kind == "task":
+        return 16
+    return 2 * (os.cpu_count() or 1)
+
+
+class Execution(Protocol):
+    """One execution of a concurrent workload by K workers of one kind: the records the
+    units read, in the workload's order; :attr:`last` is its account."""
+
+    workers_kind: WorkersKind
+    arrivals: Arrivals | None
+    last: BatchStats
+
+    @property
+    def workers(self) -> int: ...
+
+    def __call__(self, requests: Sequence[UserRequest]) -> list[UserRecord]: ...
+
+
 class RetriesExhausted(RuntimeError):
     """A unit was refused with a lock error more often than the policy retries."""
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    """An open loop: requests arrive on a fixed schedule, ``rate`` a second, whether or not
+    the workers are free; request ``i`` is due ``i / rate`` seconds after the start. Its latency
+    counts from when it was due, so the time it waited for a free worker is in it (what a
+    closed loop, whose requests start when a worker is free, leaves out)."""
+
+    rate: float
+
+    def due(self, index: int) -> float:
+        return index / self.rate
 
 
 @dataclass
@@ -65,10 +109,107 @@ class BatchStats:
     retries: int = 0
     retried_units: int = 0
     wall_seconds: float = 0.0
-    #: CPU seconds of this process (every thread) and of the whole machine (every process:
-    #: a server on it too; None where /proc/stat cannot be read)
+    #: CPU seconds of the workers (every thread of this process, or every worker process)
+    #: and of the whole machine (every process: a server on it too; None where /proc/stat
+    #: cannot be read)
     client_cpu_seconds: float = 0.0
     machine_cpu_seconds: float | None = None
+    #: on a schedule (:class:`Arrivals`): the requests due before the last one whose worker
+    #: had not begun them when the last one was due (the queue at the end), and the seconds
+    #: from the start to the last commit
+    backlog: int = 0
+    finished_seconds: float = 0.0
+
+    @classmethod
+    def merged(cls, parts: Sequence[BatchStats]) -> BatchStats:
+        """The workers' accounts as one (their times and CPU are the caller's to fill in)."""
+        return cls(
+            latencies=[latency for part in parts for latency in part.latencies],
+            lock_errors=sum(part.lock_errors for part in parts),
+            retries=sum(part.retries for part in parts),
+            retried_units=sum(part.retried_units for part in parts),
+            backlog=sum(part.backlog for part in parts),
+            finished_seconds=max((part.finished_seconds for part in parts), default=0.0),
+        )
+
+
+class Units:
+    """What every kind of worker shares in one execution: the requests, which one each takes
+    next, when it is due, and the first failure (after which the others stop taking)."""
+
+    def __init__(
+        self,
+        requests: Sequence[UserRequest],
+        take: Callable[[], int],
+        arrivals: Arrivals | None = None,
+    ) -> None:
+        self.requests = requests
+        self.take = take
+        self.arrivals = arrivals
+        self.failed = False
+
+    def schedule_end(self, start: float) -> float:
+        """When the last request is due (open loop)."""
+        assert self.arrivals is not None
+        return start + self.arrivals.due(len(self.requests) - 1)
+
+
+def serve_units(
+    units: Units,
+    unit: Callable[[UserRequest], UserRecord],
+    is_lock_error: Callable[[BaseException], bool],
+    policy: RetryPolicy,
+    start: float,
+    stats: BatchStats,
+    records: list[UserRecord],
+    rng: random.Random,
+) -> None:
+    """One worker (a thread or a process): take the next request until none is left or
+    another worker failed; on a schedule, wait until it is due. Each latency runs from its
+    first attempt (closed loop) or from when it was due (open loop) to its commit, retries and
+    their waits included: what the client of that request waits. Raises what a unit raised."""
+    arrivals = units.arrivals
+    last = len(units.requests) - 1
+    while not units.failed:
+        index = units.take()
+        if index > last:
+            return
+        began = time.perf_counter()
+        if arrivals is None:
+            counted_from = began
+        else:
+            counted_from = start + arrivals.due(index)
+            if counted_from > began:
+                time.sleep(counted_from - began)
+            elif index < last and began > units.schedule_end(start):
+                stats.backlog += 1
+        records.append(attempt(units.requests[index], unit, is_lock_error, policy, stats, rng))
+        finished = time.perf_counter()
+        stats.latencies.append(finished - counted_from)
+        stats.finished_seconds = max(stats.finished_seconds, finished - start)
+
+
+def attempt(
+    request: UserRequest,
+    unit: Callable[[UserRequest], UserRecord],
+    is_lock_error: Callable[[BaseException], bool],
+    policy: RetryPolicy,
+    stats: BatchStats,
+    rng: random.Random,
+) -> UserRecord:
+    """One request, run again after a lock error by the policy."""
+    for retry in itertools.count():
+        try:
+            return unit(request)
+        except Exception as exc:
+            if not is_lock_error(exc):
+                raise
+            stats.lock_errors += 1
+            policy.refuse_after(retry, request, exc)
+            stats.retries += 1
+            stats.retried_units += retry == 0
+            time.sleep(policy.wait(retry, rng))
+    raise AssertionError("unreachable")
 
 
 class WorkerPool:
@@ -122,10 +263,13 @@ class WorkerPool:
 
 
 class ConcurrentExecution:
-    """One execution of a concurrent workload: its units over the pool's workers, each unit
-    retried after a lock error by the policy. Returns the records the units read, ordered
-    (:func:`~bench.measure.workloads.request_record_order`), so that any interleaving of a correct
-    variant returns the same; :attr:`last` holds the execution's :class:`BatchStats`."""
+    """One execution of a concurrent workload by K worker threads: its units over the pool's
+    workers, each unit retried after a lock error by the policy, on a schedule when
+    ``arrivals`` is given. Returns the records the units read, ordered
+    (:func:`~bench.measure.workloads.request_record_order`), so that any interleaving of a
+    correct variant returns the same; :attr:`last` holds the execution's :class:`BatchStats`."""
+
+    workers_kind: WorkersKind = "thread"
 
     def __init__(
         self,
@@ -133,74 +277,65 @@ class ConcurrentExecution:
         unit: Callable[[UserRequest], UserRecord],
         is_lock_error: Callable[[BaseException], bool],
         policy: RetryPolicy = RETRY_POLICY,
+        arrivals: Arrivals | None = None,
     ) -> None:
         self.pool = pool
         self.unit = unit
         self.is_lock_error = is_lock_error
         self.policy = policy
+        self.arrivals = arrivals
         self.last = BatchStats()
 
+    @property
+    def workers(self) -> int:
+        return self.pool.workers
+
     def __call__(self, requests: Sequence[UserRequest]) -> list[UserRecord]:
-        take = itertools.count().__next__  # atomic: each unit goes to exactly one worker
+        units = Units(requests, itertools.count().__next__, self.arrivals)  # atomic take
         records: list[list[UserRecord]] = [[] for _ in range(self.pool.workers)]
         per_worker = [BatchStats() for _ in range(self.pool.workers)]
         failures: list[BaseException] = []
+        start = 0.0
 
         def work(worker: int) -> None:
-            stats = per_worker[worker]
-            rng = random.Random(worker)
             try:
-                while not failures:
-                    index = take()
-                    if index >= len(requests):
-                        return
-                    started = time.perf_counter()
-                    records[worker].append(self._attempt(requests[index], stats, rng))
-                    stats.latencies.append(time.perf_counter() - started)
+                serve_units(
+                    units,
+                    self.unit,
+                    self.is_lock_error,
+                    self.policy,
+                    start,
+                    per_worker[worker],
+                    records[worker],
+                    random.Random(worker),
+                )
             except BaseException as exc:  # the others stop taking units; the caller raises it
+                units.failed = True
                 failures.append(exc)
 
         machine_before = machine_cpu_seconds()
         client_before = time.process_time()
-        started = time.perf_counter()
+        start = time.perf_counter()
         self.pool.run(work)
-        wall = time.perf_counter() - started
+        wall = time.perf_counter() - start
         client = time.process_time() - client_before
         machine_after = machine_cpu_seconds()
         if failures:
             raise failures[0]
-        self.last = BatchStats(
-            latencies=[latency for stats in per_worker for latency in stats.latencies],
-            lock_errors=sum(stats.lock_errors for stats in per_worker),
-            retries=sum(stats.retries for stats in per_worker),
-            retried_units=sum(stats.retried_units for stats in per_worker),
-            wall_seconds=wall,
-            client_cpu_seconds=client,
-            machine_cpu_seconds=(
-                None
-                if machine_before is None or machine_after is None
-                else machine_after - machine_before
-            ),
-        )
-        return sorted(itertools.chain.from_iterable(records), key=request_record_order)
+        self.last = BatchStats.merged(per_worker)
+        self.last.wall_seconds = wall
+        self.last.client_cpu_seconds = client
+        self.last.machine_cpu_seconds = cpu_between(machine_before, machine_after)
+        return ordered_records(records)
 
-    def _attempt(self, request: UserRequest, stats: BatchStats, rng: random.Random) -> UserRecord:
-        for retry in itertools.count():
-            try:
-                return self.unit(request)
-            except Exception as exc:
-                if not self.is_lock_error(exc):
-                    raise
-                stats.lock_errors += 1
-                if retry == self.policy.max_retries:
-                    raise RetriesExhausted(
-                        f"{request} was refused with a lock error {retry + 1} times: "
-                        f"{str(exc).splitlines()[0]}"
-                    ) from exc
-                stats.retries += 1
-                stats.retried_units += retry == 0
-                time.sleep(self.policy.wait(retry, rng))
-        raise AssertionError("unreachable")
+
+def ordered_records(records: Iterable[Iterable[UserRecord]]) -> list[UserRecord]:
+    """The workers' records as one list in the workload's order."""
+    return sorted(itertools.chain.from_iterable(records), key=request_record_order)
+
+
+def cpu_between(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -223,20 +358,28 @@ def machine_cpu_seconds() -> float | None:
 
 
 def concurrency_measures(
-    workers: int, units: int, durations: Sequence[float], batches: Sequence[BatchStats]
+    workers: int,
+    workers_kind: WorkersKind,
+    units: int,
+    durations: Sequence[float],
+    batches: Sequence[BatchStats],
+    arrivals: Arrivals | None = None,
 ) -> dict[str, Any]:
     """The ``extra_info`` of a concurrent cell, from its timed rounds: throughput from the
     median round, latency percentiles over every unit of every timed round, lock errors and
-    retries summed over them, and how busy the client process and the machine were."""
+    retries summed over them, and how busy the workers and the machine were; on a schedule,
+    its rate, the rate achieved (the median round's) and the largest backlog of a round."""
     latencies = sorted(latency for batch in batches for latency in batch.latencies)
     wall = sum(batch.wall_seconds for batch in batches)
     machine = [batch.machine_cpu_seconds for batch in batches]
-    return {
+    measures: dict[str, Any] = {
         "workers": workers,
+        "workers_kind": workers_kind,
         "units": units,
         "units_per_second": units / statistics.median(durations),
         "p50_ms": percentile(latencies, 50) * 1000,
         "p99_ms": percentile(latencies, 99) * 1000,
+        "p999_ms": percentile(latencies, 99.9) * 1000,
         "lock_errors": sum(batch.lock_errors for batch in batches),
         "retries": sum(batch.retries for batch in batches),
         "retried_units": sum(batch.retried_units for batch in batches),
@@ -246,6 +389,13 @@ def concurrency_measures(
         ),
         "machine_cores": os.cpu_count(),
     }
+    if arrivals is not None:
+        measures["target_rate"] = arrivals.rate
+        measures["achieved_rate"] = statistics.median(
+            units / batch.finished_seconds for batch in batches
+        )
+        measures["backlog"] = max(batch.backlog for batch in batches)
+    return measures
 
 
 def percentile(ordered: Sequence[float], percent: float) -> float:

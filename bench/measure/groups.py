@@ -23,10 +23,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from bench.measure.cells import Cell, Harness, Profile, case_for, check_result, check_state
-from bench.measure.concurrency import BatchStats, ConcurrentExecution, concurrency_measures
+from bench.measure.concurrency import BatchStats, Execution, concurrency_measures
 from bench.measure.counting import Observation
 from bench.measure.layers import LayerSampling, SamplerUnavailable, sample_layers
 from bench.measure.memory import trace_memory
@@ -100,7 +100,18 @@ class Failed:
     error: BaseException
 
 
-Outcome = Timed | Failed
+@dataclass
+class Skipped:
+    """A cell not run, and why (a style past the latency budget at a lower rate)."""
+
+    cell: Cell
+    reason: str
+
+
+Outcome = Timed | Failed | Skipped
+
+#: the p99 latency an open loop's rate must keep to, in ms, unless the run says otherwise
+DEFAULT_LATENCY_BUDGET_MS = 50.0
 
 
 def measure_group(
@@ -144,12 +155,18 @@ def measure_group(
             for cell in cells:
                 harness_for(cell).release_workers(cell.variant)
             for own in {id(h): h for h in map(harness_for, cells)}.values():
-                own.close_worker_threads()
+                own.close_workers()
     for cell, result in timed.items():
-        if runners[cell].batches:
+        concurrent = runners[cell].concurrent
+        if concurrent is not None and runners[cell].batches:
             result.extra.update(
                 concurrency_measures(
-                    cell.size, result.rows, result.durations, runners[cell].batches
+                    concurrent.workers,
+                    concurrent.workers_kind,
+                    result.rows,
+                    result.durations,
+                    runners[cell].batches,
+                    concurrent.arrivals,
                 )
             )
     outcomes.update(timed)
@@ -243,7 +260,10 @@ class _Runner:
         self.case = case
         self.mutates = mutates
         self.run: Callable[[Any], Any] = harness.execution(cell)
-        #: a concurrent workload's account of each timed round
+        #: a concurrent workload's execution, and its account of each timed round
+        self.concurrent: Execution | None = (
+            cast(Execution, self.run) if WORKLOADS[cell.workload].kind == "concurrent" else None
+        )
         self.batches: list[BatchStats] = []
 
     def round(self) -> tuple[float, float, float]:
@@ -263,6 +283,10 @@ class _Runner:
         result = self.run(self.case.argument)
         duration = time.perf_counter() - started
         cpu = time.thread_time() - cpu_started
+        if self.concurrent is not None:
+            # from the workers' start to the last commit: not what handing the requests to
+            # worker processes took before they started
+            duration = self.concurrent.last.wall_seconds
         check_result(self.cell, self.case, result)
         return started - reset_started, duration, cpu
 
@@ -276,6 +300,8 @@ class _Runner:
         stopping.raise_if_requested()
         workload = WORKLOADS[self.cell.workload]
         reset = self._reset if self.mutates else None
+        if self.concurrent is not None and self.concurrent.workers_kind == "process":
+            return {}  # its memory is the worker processes', which tracemalloc here cannot see
         peak = trace_memory(self.run, self.case.argument, reset, self._check)
         measures: dict[str, Any] = {"peak_bytes": peak}
         if workload.reads and self.case.rows:
@@ -306,8 +332,8 @@ class _Runner:
 
     def timed_round(self, check_rows: bool) -> tuple[float, float]:
         _, duration, cpu = self.round()
-        if isinstance(self.run, ConcurrentExecution):
-            self.batches.append(self.run.last)
+        if self.concurrent is not None:
+            self.batches.append(self.concurrent.last)
         if check_rows:
             check_state(self.cell, self.harness.backend, self.case)
         return duration, min(cpu, duration)
@@ -425,23 +451,66 @@ def steady_loop_check(harness: Harness, cell_runner: _Runner, profile: Profile) 
 
 class GroupRunner:
     """Measures each group when the first of its cells' tests runs; hands every cell's test
-    its outcome."""
+    its outcome. Of an open loop's rates, lowest first, a style whose p99 latency passed the
+    budget at one rate (or that failed there) is not run at the higher ones: its queue only
+    grows (the sweep to the highest rate within the budget)."""
 
     def __init__(
-        self, profile: Profile, cells: Iterable[Cell], sampling: LayerSampling | None = None
+        self,
+        profile: Profile,
+        cells: Iterable[Cell],
+        sampling: LayerSampling | None = None,
+        latency_budget_ms: float = DEFAULT_LATENCY_BUDGET_MS,
     ) -> None:
         self.profile = profile
         self.sampling = sampling
+        self.latency_budget_ms = latency_budget_ms
         self._members: dict[Group, list[Cell]] = {}
         for cell in cells:
             self._members.setdefault(Group.of(cell), []).append(cell)
         self._outcomes: dict[Cell, Outcome] = {}
+        #: (backend, delay, variant) -> the rate at which that style passed the budget
+        self._past_budget: dict[tuple[str, float | None, str], str] = {}
 
     def outcome(self, harness: Harness | HarnessFor, cell: Cell) -> Outcome:
         if cell not in self._outcomes:
             members = self._members.get(Group.of(cell), [cell])
-            try:
-                self._outcomes.update(measure_group(harness, members, self.profile, self.sampling))
-            except Exception as exc:  # the group could not be measured: each cell says why
-                self._outcomes.update({member: Failed(member, exc) for member in members})
+            if WORKLOADS[cell.workload].at_rate:
+                members = self._within_budget(members)
+            if members:
+                try:
+                    measured = measure_group(harness, members, self.profile, self.sampling)
+                except Exception as exc:  # the group could not be measured: each cell says why
+                    measured = {member: Failed(member, exc) for member in members}
+                self._outcomes.update(measured)
+                if WORKLOADS[cell.workload].at_rate:
+                    self._note_budget(measured)
         return self._outcomes.pop(cell)
+
+    def _key(self, cell: Cell) -> tuple[str, float | None, str]:
+        return (cell.backend, cell.rtt_ms, cell.variant)
+
+    def _within_budget(self, members: list[Cell]) -> list[Cell]:
+        """The members whose style kept within the budget at every lower rate; the others'
+        outcome is Skipped."""
+        kept = []
+        for member in members:
+            past = self._past_budget.get(self._key(member))
+            if past is None:
+                kept.append(member)
+            else:
+                self._outcomes[member] = Skipped(member, past)
+        return kept
+
+    def _note_budget(self, measured: dict[Cell, Outcome]) -> None:
+        for member, outcome in measured.items():
+            if isinstance(outcome, Failed):
+                reason = f"failed at {member.size}/s"
+            elif isinstance(outcome, Timed) and outcome.extra["p99_ms"] > self.latency_budget_ms:
+                reason = (
+                    f"p99 {outcome.extra['p99_ms']:.0f} ms passed the "
+                    f"{self.latency_budget_ms:g} ms budget at {member.size}/s"
+                )
+            else:
+                continue
+            self._past_budget[self._key(member)] = reason

@@ -5,6 +5,7 @@ expectations, computed here from the definitions alone, never from another varia
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from implementations.contract import (
     UserRecord,
     UserRequest,
     UserWithPosts,
+    Variant,
     revised_email,
 )
 
@@ -61,8 +63,21 @@ class Case:
 
 
 #: batch: one unit of work of N rows; connection: one small unit of work, connecting timed;
-#: concurrent: many small units of work at once from K worker threads (the size is K)
+#: concurrent: many small units of work at once from K workers (the size is K, or the rate)
 WorkloadKind = Literal["batch", "connection", "concurrent"]
+#: who runs a concurrent workload's K workers: threads of the benchmark's process (the
+#: synchronous styles), processes of their own (the synchronous styles, as a pre-fork server
+#: runs them), or tasks on one event loop (the asyncio styles)
+WorkersKind = Literal["thread", "process", "task"]
+#: the variant method a unit of work of each kind of worker calls
+WORKER_METHODS: dict[WorkersKind, str] = {
+    "thread": "concurrent_requests",
+    "process": "concurrent_requests",
+    "task": "concurrent_requests_async",
+}
+#: an open loop's requests per execution: its rate times this (but never fewer than the closed
+#: loop's), so that every rate runs about as long and p99 has about as many units behind it
+SECONDS_AT_RATE = 1.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,32 @@ class Workload:
     #: a concurrent workload's execution of only its first units (for a variant whose every
     #: unit costs so much that all of them would not fit the run)
     build_first: Callable[[int], Case] | None = None
+    #: a concurrent workload's kinds of worker, by preference: a variant runs with the first
+    #: it supports (``Variant.workers_kinds``), or not at all
+    workers_kinds: tuple[WorkersKind, ...] = ()
+    #: an open loop: requests arrive on a fixed schedule and the size is their rate (requests a
+    #: second), run by a fixed number of workers (``bench.measure.concurrency.workers_at_rate``)
+    at_rate: bool = False
+
+    def workers_kind(self, variant: type[Variant]) -> WorkersKind | None:
+        """The kind of worker a variant runs this (concurrent) workload with; None when none."""
+        return next((kind for kind in self.workers_kinds if kind in variant.workers_kinds), None)
+
+    def method_of(self, variant: type[Variant]) -> str:
+        """The variant's method that does this workload's unit of work."""
+        kind = self.workers_kind(variant)
+        return self.name if kind is None else WORKER_METHODS[kind]
+
+    def implemented_by(self, variant: type[Variant]) -> bool:
+        """Whether the variant does this workload (a concurrent one with a kind of worker it
+        supports)."""
+        if self.kind == "concurrent" and self.workers_kind(variant) is None:
+            return False
+        return variant.implements(self.method_of(variant))
+
+    def describe(self, variant: type[Variant]) -> str:
+        """How the variant does it, in its own words (its method's docstring)."""
+        return variant.describe(self.method_of(variant))
 
     def case(self, size: int, units: int | None = None) -> Case:
         """The case at a size; of a concurrent workload, with only its first ``units`` units
@@ -285,12 +326,12 @@ def request_record_order(record: UserRecord) -> tuple[int, str]:
     return (record.id, record.email)
 
 
-def _requests_case(requests: list[UserRequest]) -> Case:
+def _requests_case(requests: list[UserRequest], users: int = CONCURRENT_REQUESTS // 2) -> Case:
     """The requests, every one of them committed exactly once, in any order and interleaving
     that keeps each user's read and write together: each user's email revised once per
     request for it, and the records read holding each revision before the last exactly once.
     A lost update (two requests reading the same revision) or a doubled one changes both."""
-    seed = DbState(_users(len(concurrent_requests()) // 2))
+    seed = DbState(_users(users))
     asked = Counter(request.user_id for request in requests)
     read: list[UserRecord] = []
     final = []
@@ -315,6 +356,28 @@ def _concurrent_requests(workers: int) -> Case:
 def _first_requests(count: int) -> Case:
     """The first ``count`` requests alone, from the same seed (the count runs the first)."""
     return _requests_case(concurrent_requests()[:count])
+
+
+def requests_at_rate_count(rate: int) -> int:
+    """How many requests an execution at ``rate`` a second runs: :data:`SECONDS_AT_RATE` of
+    them, in whole blocks, and at least the closed loop's."""
+    block = 2 * SAME_USER_DISTANCE
+    wanted = max(CONCURRENT_REQUESTS, math.ceil(rate * SECONDS_AT_RATE))
+    return -(-wanted // block) * block
+
+
+def _requests_at_rate(rate: int) -> Case:
+    """The same kind of requests, as many as the rate fills :data:`SECONDS_AT_RATE` with, on a
+    seed of as many users as they ask for (each twice)."""
+    count = requests_at_rate_count(rate)
+    return _requests_case(concurrent_requests(count), users=count // 2)
+
+
+_CONCURRENT_DESCRIPTION = (
+    f"{CONCURRENT_REQUESTS} small requests (read a user by id, write its email revised from "
+    "the one read, one commit each)"
+)
+_SAME_USER = f"each user is asked for twice, {SAME_USER_DISTANCE} requests apart"
 
 
 WORKLOADS: dict[str, Workload] = {
@@ -381,14 +444,47 @@ WORKLOADS: dict[str, Workload] = {
         ),
         Workload(
             "concurrent_requests",
-            f"{CONCURRENT_REQUESTS} small requests (read a user by id, write its email revised "
-            "from the one read, one commit each) shared by K worker threads; each user is "
-            f"asked for twice, {SAME_USER_DISTANCE} requests apart",
+            f"{_CONCURRENT_DESCRIPTION} shared by K worker threads of one process; {_SAME_USER}",
             "concurrent",
             True,
             _concurrent_requests,
             build_counted=lambda workers: _first_requests(1),
             build_first=_first_requests,
+            workers_kinds=("thread",),
+        ),
+        Workload(
+            "concurrent_processes",
+            f"the same {CONCURRENT_REQUESTS} requests shared by K worker processes, each with "
+            "its own connection, as a pre-fork server runs them",
+            "concurrent",
+            True,
+            _concurrent_requests,
+            build_counted=lambda workers: _first_requests(1),
+            build_first=_first_requests,
+            workers_kinds=("process",),
+        ),
+        Workload(
+            "concurrent_tasks",
+            f"the same {CONCURRENT_REQUESTS} requests shared by K asyncio tasks on one event "
+            "loop, with a pool of K connections",
+            "concurrent",
+            True,
+            _concurrent_requests,
+            build_counted=lambda workers: _first_requests(1),
+            build_first=_first_requests,
+            workers_kinds=("task",),
+        ),
+        Workload(
+            "requests_at_rate",
+            "the same kind of requests arriving on a fixed schedule, R a second for "
+            f"{SECONDS_AT_RATE:g} s (an open loop), served by worker processes (the synchronous "
+            "styles) or asyncio tasks; latency counts from each request's scheduled start",
+            "concurrent",
+            True,
+            _requests_at_rate,
+            build_counted=lambda rate: _first_requests(1),
+            workers_kinds=("process", "task"),
+            at_rate=True,
         ),
     )
 }

@@ -26,7 +26,7 @@ CELLS = pytest.StashKey[list[Cell]]()
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[CELLS] = []
-    config.stash[GROUPS] = GroupRunner(config.stash[SELECTION].profile, [], LayerSampling())
+    config.stash[GROUPS] = _group_runner(config, [])
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -102,7 +102,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = kept
     cells = [cell for cell in map(cell_of, items) if cell is not None]
     config.stash[CELLS] = cells
-    config.stash[GROUPS] = GroupRunner(config.stash[SELECTION].profile, cells, LayerSampling())
+    config.stash[GROUPS] = _group_runner(config, cells)
+
+
+def _group_runner(config: pytest.Config, cells: list[Cell]) -> GroupRunner:
+    selection = config.stash[SELECTION]
+    return GroupRunner(selection.profile, cells, LayerSampling(), selection.latency_budget_ms)
 
 
 def cell_of(item: pytest.Item) -> Cell | None:

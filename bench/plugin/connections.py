@@ -14,6 +14,7 @@ import pytest
 from bench.backends import BackendType, backend_type
 from bench.backends.servers import ProvidedServers, Server, ServerError
 from bench.measure.cells import Cell, Profile, case_for
+from bench.measure.concurrency import workers_at_rate
 from bench.measure.groups import Group
 from bench.measure.workloads import WORKLOADS
 from bench.plugin.cells import cell_of
@@ -147,7 +148,7 @@ def keeps_connection(variant: str) -> bool:
     prepare_workers): a style that implements nothing else keeps none."""
     style = load_variant(variant)
     return any(
-        style.implements(workload) and not _connects_per_use(variant, workload)
+        WORKLOADS[workload].implemented_by(style) and not _connects_per_use(variant, workload)
         for workload in WORKLOADS
     )
 
@@ -167,14 +168,23 @@ def _opened_by_group(group: Sequence[Cell], profile: Profile) -> int:
         return 2 if any(not keeps_connection(cell.variant) for cell in group) else 0
     if kind != "concurrent":
         return 0
-    workers = group[0].size
-    pools = sum(workers + 1 for cell in group if prepares_workers(cell.variant))
+    pools = sum(workers_of(cell) + 1 for cell in group if prepares_workers(cell.variant))
     per_request = (
-        _per_request_connections(workers, case_for(cell, profile).rows)
+        _per_request_connections(workers_of(cell), case_for(cell, profile).rows)
         for cell in group
         if not prepares_workers(cell.variant)
     )
     return pools + max(per_request, default=0)
+
+
+def workers_of(cell: Cell) -> int:
+    """The workers a concurrent cell runs on (threads, processes or tasks: one connection
+    each): its size, or an open loop's fixed number for the variant's kind."""
+    workload = WORKLOADS[cell.workload]
+    kind = workload.workers_kind(load_variant(cell.variant))
+    if workload.at_rate and kind is not None:
+        return workers_at_rate(kind)
+    return cell.size
 
 
 def _per_request_connections(workers: int, requests: int) -> int:
@@ -188,7 +198,9 @@ def _during(group: Sequence[Cell]) -> str:
     workers, and the delays its cells run at."""
     first = group[0]
     when = first.workload
-    if WORKLOADS[first.workload].kind == "concurrent":
+    if WORKLOADS[first.workload].at_rate:
+        when += f" at {first.size} requests a second"
+    elif WORKLOADS[first.workload].kind == "concurrent":
         when += f" at {first.size} workers"
     delays = sorted({cell.rtt_ms for cell in group if cell.rtt_ms is not None})
     if delays:

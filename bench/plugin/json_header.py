@@ -101,6 +101,8 @@ def pytest_benchmark_update_json(
         "backends": list(selection.backends),
         "sizes": list(selection.sizes),
         "rtts_ms": list(selection.rtts),
+        "rates": list(selection.rates),
+        "latency_budget_ms": selection.latency_budget_ms,
         "not_applicable": selection.not_applicable(),
         "size_limits": selection.size_limits(),
         "notes": list(selection.notes),

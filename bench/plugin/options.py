@@ -15,6 +15,8 @@ from bench.plugin.selection import (
     GivenSelection,
     Selection,
     SelectionError,
+    latency_budget_of,
+    rates_of,
     rtts_of,
     sizes_of,
 )
@@ -38,6 +40,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="round-trip times in ms to also run networked backends' cells at, e.g. 1,10",
     )
+    group.addoption(
+        "--bench-rate",
+        default=None,
+        help="rates (requests a second) for the open loop, e.g. 200,400,... (a sweep)",
+    )
+    group.addoption(
+        "--bench-latency-budget-ms",
+        default=None,
+        help="the p99 latency a rate must keep to (ms, default 50)",
+    )
     group.addoption("--bench-note", action="append", default=[], help=argparse.SUPPRESS)
     group.addoption("--bench-command", default=None, help=argparse.SUPPRESS)
 
@@ -50,10 +62,16 @@ def from_options(config: pytest.Config) -> Selection:
         sizes = sizes_of(sizes_text) if sizes_text else None
         rtt_text = config.getoption("--bench-rtt")
         rtts = rtts_of(rtt_text) if rtt_text else ()
+        rate_text = config.getoption("--bench-rate")
+        rates = rates_of(rate_text) if rate_text else ()
+        budget_text = config.getoption("--bench-latency-budget-ms")
+        budget = latency_budget_of(budget_text) if budget_text else None
         # the names are checked last, workloads first
         return Selection.of(
             sizes=sizes,
             rtts=rtts,
+            rates=rates,
+            latency_budget_ms=budget,
             workloads=config.getoption("--bench-workload"),
             variants=config.getoption("--bench-variant"),
             backends=config.getoption("--bench-backend"),

@@ -7,8 +7,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
+
 from bench.measure.cells import Cell
-from bench.measure.groups import Failed, Outcome
+from bench.measure.groups import Failed, Outcome, Skipped
+from bench.measure.workloads import WORKLOADS
 from bench.results.record import check_record
 from bench.results.statistics import NOISY_IQR, dispersion
 from implementations.differences import sql_marker
@@ -40,6 +43,8 @@ def publish(benchmark: Any, outcome: Outcome) -> None:
     if isinstance(outcome, Failed):
         benchmark.has_error = True
         raise outcome.error
+    if isinstance(outcome, Skipped):
+        pytest.skip(f"not run: {outcome.reason}")
     cell = outcome.cell
     record_rounds(benchmark, outcome.durations)
     stats = benchmark.stats.stats
@@ -57,7 +62,7 @@ def publish(benchmark: Any, outcome: Outcome) -> None:
         "rows": outcome.rows,
         **outcome.observation.measures(),
         "label": variant_class.label(),
-        "how": variant_class.describe(cell.workload),
+        "how": WORKLOADS[cell.workload].describe(variant_class),
         **sql_against_baseline(cell),
         "verified": True,
         "dispersion": spread,

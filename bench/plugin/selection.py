@@ -17,17 +17,19 @@ import pytest
 
 from bench.backends import BACKENDS, backend_type
 from bench.measure.cells import PROFILES, Cell, Profile, runs_on
+from bench.measure.groups import DEFAULT_LATENCY_BUDGET_MS
 from bench.measure.network import parse_rtts
-from bench.measure.sizes import DEFAULT_SIZES, QUICK_SIZES, parse_sizes, sizes_for
+from bench.measure.sizes import DEFAULT_SIZES, QUICK_SIZES, parse_rates, parse_sizes, sizes_for
 from bench.measure.workloads import WORKLOADS
 from implementations.registry import VARIANTS, load_variant
 
 
 class SelectionError(argparse.ArgumentTypeError):
-    """A name, size or round-trip time that cannot be selected: one line, without the option
-    it came from; ``kind`` says which (``workload``, ``variant``, ``backend``, ``sizes``,
-    ``rtt``). Being argparse's own type error, the command line shows it as
-    ``argument --OPTION: ...``; the pytest options as ``--bench-KIND: ...``."""
+    """A name, size, round-trip time or rate that cannot be selected: one line, without the
+    option it came from; ``kind`` says which (``workload``, ``variant``, ``backend``,
+    ``sizes``, ``rtt``, ``rate``, ``latency-budget-ms``). Being argparse's own type error, the
+    command line shows it as ``argument --OPTION: ...``; the pytest options as
+    ``--bench-KIND: ...``."""
 
     def __init__(self, message: str, kind: str) -> None:
         super().__init__(message)
@@ -77,6 +79,27 @@ def sizes_of(text: str) -> tuple[int, ...]:
         raise SelectionError(str(exc), "sizes") from None
 
 
+def rates_of(text: str) -> tuple[int, ...]:
+    """ "200,400,..." -> (200, 400, 800, ...), requests a second; SelectionError otherwise."""
+    try:
+        return parse_rates(text)
+    except ValueError as exc:
+        raise SelectionError(str(exc), "rate") from None
+
+
+def latency_budget_of(text: str) -> float:
+    """ "50" -> 50.0 ms, a positive number; SelectionError otherwise."""
+    try:
+        budget = float(text)
+    except ValueError:
+        budget = 0.0
+    if not budget > 0 or budget == float("inf"):
+        raise SelectionError(
+            f"{text!r} is not a positive number of milliseconds", "latency-budget-ms"
+        )
+    return budget
+
+
 def rtts_of(text: str) -> tuple[float, ...]:
     """ "1,10" -> (1.0, 10.0), round-trip times in ms; SelectionError for anything else."""
     try:
@@ -101,6 +124,10 @@ class Selection:
     #: the round-trip times (ms) the networked backends' cells also run at, through a delay
     #: proxy; with any, also at 0 ms through it (the proxy's own cost)
     rtts: tuple[float, ...] = ()
+    #: the rates (requests a second) the open loop runs at, lowest first (none: it does not
+    #: run), and the p99 latency in ms a style must keep to at one rate to run at the next
+    rates: tuple[int, ...] = ()
+    latency_budget_ms: float = DEFAULT_LATENCY_BUDGET_MS
     #: the command that makes this run again, when ``python -m bench run`` made it
     command: str | None = None
 
@@ -119,6 +146,8 @@ class Selection:
         sizes: Sequence[int] | None = None,
         quick: bool = False,
         rtts: Sequence[float] = (),
+        rates: Sequence[int] = (),
+        latency_budget_ms: float | None = None,
         notes: Sequence[str] = (),
         command: str | None = None,
     ) -> Selection:
@@ -133,6 +162,8 @@ class Selection:
             notes=tuple(notes),
             sizes_given=bool(sizes),
             rtts=tuple(rtts),
+            rates=tuple(rates),
+            latency_budget_ms=latency_budget_ms or DEFAULT_LATENCY_BUDGET_MS,
             command=command,
         )
 
@@ -145,10 +176,14 @@ class Selection:
             for backend in self.backends
             for rtt in self.delays(backend)
             for size in sizes_for(
-                WORKLOADS[workload], self.sizes, self.sizes_given, self.profile.name == "quick"
+                WORKLOADS[workload],
+                self.sizes,
+                self.sizes_given,
+                self.profile.name == "quick",
+                self.rates,
             )
             for variant in self.variants
-            if load_variant(variant).implements(workload)
+            if WORKLOADS[workload].implemented_by(load_variant(variant))
             and runs_on(variant, backend)
             and self._runs_at(variant, size)
         ]
@@ -177,7 +212,7 @@ class Selection:
             {"workload": workload, "variant": variant}
             for workload in self.workloads
             for variant in self.variants
-            if not load_variant(variant).implements(workload)
+            if not WORKLOADS[workload].implemented_by(load_variant(variant))
         ]
 
 

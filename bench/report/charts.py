@@ -8,7 +8,8 @@ in a module of its family:
   2 ms, each line labelled with its value at 10 ms) and ``measured-rtt`` (the same through the
   delay proxy, after ``run --rtt``);
 - :mod:`bench.report.chart_growth`: ``scaling`` (time against size, log-log) and
-  ``concurrency`` (throughput and p99 latency against worker threads);
+  ``concurrency`` (throughput and p99 latency against the number of workers) and ``capacity``
+  (requests on a schedule: the rate achieved and p99 against the rate they arrived at);
 - :mod:`bench.report.chart_layers`: ``layers`` (each style's median execution stacked by
   layer, from the ORM to the time off the CPU).
 
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bench.report.chart_bars import median_time, statements
-from bench.report.chart_growth import concurrency, scaling
+from bench.report.chart_growth import capacity, concurrency, scaling
 from bench.report.chart_layers import layers_chart
 from bench.report.chart_looks import Colors
 from bench.report.chart_network import projection
@@ -44,5 +45,6 @@ CHARTS: tuple[tuple[str, Callable[[list[CellResult], Colors, Heading], Figure | 
     ("scaling", scaling),
     ("projected-rtt", projection),
     ("concurrency", concurrency),
+    ("capacity", capacity),
     ("layers", layers_chart),
 )

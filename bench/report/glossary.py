@@ -56,11 +56,16 @@ def glossary(results: Results) -> list[str]:
 
 def _size_meaning(results: Results, workloads: list[str]) -> str:
     """What "size" counts, by kind of workload: N for a batch (users, each with its posts in
-    the parent-child ones), K worker threads for a concurrent one, 1 for the others."""
+    the parent-child ones), K workers for a concurrent one, R requests a second for one whose
+    requests arrive on a schedule, 1 for the others."""
     catalog = results.catalog
     kinds: dict[str, list[str]] = {}
+    at_rate: list[str] = []
     for workload in workloads:
         facts = catalog.workloads.get(workload)
+        if facts is not None and facts.at_rate:
+            at_rate.append(f"`{workload}`")
+            continue
         kinds.setdefault(facts.kind if facts else BATCH, []).append(f"`{workload}`")
     parts = []
     if BATCH in kinds:
@@ -70,8 +75,11 @@ def _size_meaning(results: Results, workloads: list[str]) -> str:
         )
     if CONCURRENT in kinds:
         parts.append(
-            "K, the worker threads sharing the requests (" + ", ".join(kinds[CONCURRENT]) + ")"
+            "K, the workers (threads, processes or tasks, as the description says) sharing the "
+            "requests (" + ", ".join(kinds[CONCURRENT]) + ")"
         )
+    if at_rate:
+        parts.append("R, the requests arriving a second (" + ", ".join(at_rate) + ")")
     for kind, names in kinds.items():
         if kind not in (BATCH, CONCURRENT):
             parts.append("always 1: one small unit of work (" + ", ".join(names) + ")")

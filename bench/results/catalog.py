@@ -46,9 +46,11 @@ class WorkloadFacts:
     """How the report reads a workload's cells, and what one execution of it does."""
 
     #: "batch" (the size is N rows), "connection" (one small unit of work, connecting timed) or
-    #: "concurrent" (the size is K worker threads)
+    #: "concurrent" (the size is K workers, or R requests a second for an open loop)
     kind: str
     description: str = ""
+    #: a concurrent workload whose requests arrive on a schedule: its size is their rate
+    at_rate: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,8 +111,8 @@ class Catalog:
         return facts is None or facts.kind == BATCH
 
     def is_concurrent(self, workload: str) -> bool:
-        """A workload whose size is its number of worker threads, and whose cells are read by
-        their throughput and latencies rather than the time of one execution."""
+        """A workload whose size is its number of workers (or its requests' rate), and whose
+        cells are read by their throughput and latencies rather than the time of one execution."""
         facts = self.workloads.get(workload)
         return facts is not None and facts.kind == CONCURRENT
 
@@ -133,6 +135,7 @@ class Catalog:
             "sync_counterparts": dict(self.sync_counterparts),
             "workloads": {
                 name: {"kind": facts.kind, "description": facts.description}
+                | ({"at_rate": True} if facts.at_rate else {})
                 for name, facts in self.workloads.items()
             },
             "variants": {name: {"label": facts.label} for name, facts in self.variants.items()},
@@ -200,7 +203,7 @@ def _workloads_of_code() -> dict[str, WorkloadFacts]:
     from bench.measure.workloads import WORKLOADS
 
     return {
-        name: WorkloadFacts(workload.kind, workload.description)
+        name: WorkloadFacts(workload.kind, workload.description, workload.at_rate)
         for name, workload in WORKLOADS.items()
     }
 
@@ -242,9 +245,10 @@ def _backend_facts(name: str, facts: dict[str, Any]) -> BackendFacts:
 
 def _workload_facts(facts: dict[str, Any]) -> WorkloadFacts | None:
     kind, description = facts.get("kind"), facts.get("description", "")
-    if not (isinstance(kind, str) and isinstance(description, str)):
+    at_rate = facts.get("at_rate", False)
+    if not (isinstance(kind, str) and isinstance(description, str) and isinstance(at_rate, bool)):
         return None
-    return WorkloadFacts(kind, description)
+    return WorkloadFacts(kind, description, at_rate)
 
 
 def _variant_facts(facts: dict[str, Any]) -> VariantFacts | None:

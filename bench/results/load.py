@@ -22,6 +22,7 @@ from bench.results.record import (
     LOOP_SECONDS,
     NAME_RULE,
     NUMBER,
+    OPEN_LOOP_FIELDS,
     REQUIRED_FIELDS,
     TIME_BY_LAYER,
     is_name,
@@ -223,11 +224,15 @@ def _concurrency(
 ) -> Concurrency | None:
     if "units_per_second" not in info:
         return None
-    # the types are the declaration's; a concurrent cell has every one of its measures
+    # the types are the declaration's; a concurrent cell has every one of its measures, and
+    # an open loop's cell those of its schedule too
+    open_loop = info.get("target_rate") is not None
     needed = [
         name
         for name in CONCURRENCY_FIELDS
-        if name not in _LATER_CONCURRENCY_FIELDS and not DECLARED[name].nullable
+        if name not in _LATER_CONCURRENCY_FIELDS
+        and not DECLARED[name].nullable
+        and (open_loop or name not in OPEN_LOOP_FIELDS)
     ]
     if any(info.get(name) is None for name in needed):
         raise malformed("concurrency measure")
@@ -242,11 +247,17 @@ def _concurrency(
         client_cpu_cores=float(info["client_cpu_cores"]),
         machine_cpu_cores=_optional_float(info.get("machine_cpu_cores")),
         machine_cores=info.get("machine_cores"),
+        workers_kind=info.get("workers_kind") or "thread",
+        p999_ms=_optional_float(info.get("p999_ms")),
+        target_rate=_optional_float(info.get("target_rate")),
+        achieved_rate=_optional_float(info.get("achieved_rate")),
+        backlog=info.get("backlog"),
     )
 
 
-#: measures added after the first concurrent runs were published, absent from those
-_LATER_CONCURRENCY_FIELDS = ("retried_units",)
+#: measures added after the first concurrent runs were published, absent from those (whose
+#: workers were all threads)
+_LATER_CONCURRENCY_FIELDS = ("retried_units", "workers_kind", "p999_ms")
 
 
 def _rounds(

@@ -29,6 +29,8 @@ class Heading:
     networked: bool
     #: what shapes its statement and round-trip counts
     count_notes: tuple[str, ...] = ()
+    #: the p99 latency a style had to keep to at one rate of a sweep to run at the next
+    latency_budget_ms: float = 50.0
 
 
 class ReportError(Exception):
@@ -37,7 +39,7 @@ class ReportError(Exception):
 
 @dataclass(frozen=True)
 class Concurrency:
-    """A concurrent workload's cell: its K worker threads and what its timed rounds did."""
+    """A concurrent workload's cell: its K workers and what its timed rounds did."""
 
     workers: int
     units: int
@@ -50,6 +52,34 @@ class Concurrency:
     client_cpu_cores: float
     machine_cpu_cores: float | None
     machine_cores: int | None
+    #: who the workers were: "thread", "process" or "task" (runs before processes and tasks
+    #: were measured: threads)
+    workers_kind: str = "thread"
+    p999_ms: float | None = None
+    #: an open loop's: the rate the requests arrived at and the rate achieved (requests a
+    #: second), and the requests left waiting when the last was due
+    target_rate: float | None = None
+    achieved_rate: float | None = None
+    backlog: int | None = None
+
+    @property
+    def workers_named(self) -> str:
+        """``4 processes``, ``1 thread``: the workers, counted and named."""
+        return workers_named(self.workers, self.workers_kind)
+
+
+#: each kind of worker's name, one and many
+WORKERS_KIND_NAMES = {
+    "thread": ("thread", "threads"),
+    "process": ("process", "processes"),
+    "task": ("task", "tasks"),
+}
+
+
+def workers_named(workers: int, kind: str) -> str:
+    """``4 processes``, ``1 thread``."""
+    one, many = WORKERS_KIND_NAMES.get(kind, (kind, kind))
+    return f"{workers} {one if workers == 1 else many}"
 
 
 @dataclass(frozen=True)
@@ -178,7 +208,15 @@ class Results:
             self.catalog.title_of(backend),
             bool(networked.get(backend, False)) if isinstance(networked, dict) else False,
             self.catalog.count_notes_of(backend),
+            self.latency_budget_ms,
         )
+
+    @property
+    def latency_budget_ms(self) -> float:
+        """The run's latency budget for its rate sweep (a run that recorded none: 50 ms, the
+        default then as now)."""
+        recorded = self.harness.get("latency_budget_ms")
+        return float(recorded) if isinstance(recorded, int | float) and recorded > 0 else 50.0
 
     def for_backend(self, backend: str) -> list[CellResult]:
         return [cell for cell in self.cells if cell.backend == backend]

@@ -345,9 +345,12 @@ FIELDS: tuple[Field, ...] = (
     ),
     *_row(
         "concurrency",
-        """`concurrent_requests` only: K, the worker threads, and the units of work one execution
-        (one timed round) runs ([concurrency.md](concurrency.md))""",
+        """the concurrent workloads only (`concurrent_requests`, `concurrent_processes`,
+        `concurrent_tasks`, `requests_at_rate`): K, the workers, what they are (`thread`,
+        `process` or `task`), and the units of work one execution (one timed round) runs
+        ([concurrency.md](concurrency.md))""",
         Field("workers", COUNT, reported_as=_CONCURRENCY),
+        Field("workers_kind", NAME, reported_as=_CONCURRENCY),
         Field("units", COUNT, reported_as=_CONCURRENCY),
     ),
     *_row(
@@ -358,9 +361,21 @@ FIELDS: tuple[Field, ...] = (
     *_row(
         "concurrency",
         """the percentiles (nearest rank) of one unit's latency, measured inside its worker from
-        its first attempt to its commit, over every unit of every timed round""",
+        its first attempt (on a schedule: from when it was due) to its commit, over every unit
+        of every timed round""",
         Field("p50_ms", NUMBER, reported_as=_CONCURRENCY),
         Field("p99_ms", NUMBER, reported_as=_CONCURRENCY),
+        Field("p999_ms", NUMBER, reported_as=_CONCURRENCY),
+    ),
+    *_row(
+        "concurrency",
+        """`requests_at_rate` only (an open loop): the rate the requests arrived at, in requests
+        a second; the rate achieved (the units over the seconds from the start to the last
+        commit, of the median round); and the requests due before the last one that no worker
+        had begun when the last one was due, the most of any round""",
+        Field("target_rate", NUMBER, reported_as=_CONCURRENCY),
+        Field("achieved_rate", NUMBER, reported_as=_CONCURRENCY),
+        Field("backlog", COUNT, reported_as=_CONCURRENCY),
     ),
     *_row(
         "concurrency",
@@ -373,9 +388,9 @@ FIELDS: tuple[Field, ...] = (
     ),
     *_row(
         "concurrency",
-        """CPU seconds over wall seconds of the timed rounds: of the benchmark's process (all
-        its threads), of the whole machine (`/proc/stat`; a server on it included), and its
-        number of cores""",
+        """CPU seconds over wall seconds of the timed rounds: of the workers (the benchmark's
+        process, all its threads; or every worker process), of the whole machine (`/proc/stat`;
+        a server on it included), and its number of cores""",
         Field("client_cpu_cores", NUMBER, reported_as=_CONCURRENCY),
         Field("machine_cpu_cores", NUMBER, nullable=True, reported_as=_CONCURRENCY),
         Field("machine_cores", COUNT, nullable=True, reported_as=_CONCURRENCY),
@@ -384,8 +399,10 @@ FIELDS: tuple[Field, ...] = (
 
 DECLARED: Mapping[str, Field] = {f.name: f for f in FIELDS}
 REQUIRED_FIELDS = tuple(f.name for f in FIELDS if f.required)
-#: the fields every cell of ``concurrent_requests`` has, and no other cell
+#: the fields the cells of the concurrent workloads have, and no other cell
 CONCURRENCY_FIELDS = tuple(f.name for f in FIELDS if f.family == "concurrency")
+#: of those, the ones only an open loop's cells have
+OPEN_LOOP_FIELDS = ("target_rate", "achieved_rate", "backlog")
 
 
 class RecordError(Exception):

@@ -36,12 +36,18 @@ from bench.measure.counting import Observer
 from bench.measure.workloads import DbState
 from bench.messages import first_line
 
-#: another transaction's lock in the way: a deadlock, a serialization failure, a lock timeout
+#: another transaction's lock in the way: a deadlock, a serialization failure, a lock timeout,
+#: as psycopg and asyncpg raise them
 LOCK_ERRORS = (
     psycopg.errors.DeadlockDetected,
     psycopg.errors.SerializationFailure,
     psycopg.errors.LockNotAvailable,
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.LockNotAvailableError,
 )
+#: their SQLSTATEs (deadlock_detected, serialization_failure, lock_not_available)
+LOCK_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
 #: what makes one session's commits wait for the disk, once the server flushes its WAL at all
 #: (``fsync``, a server-wide setting): ``synchronous_commit``, which a session sets for itself
 DURABLE_SESSION = ("SET synchronous_commit = on",)
@@ -122,7 +128,14 @@ class PostgresDatabase(Backend):
         self.statistics.session(driver_connection).roll_back()
 
     def _is_lock_error(self, driver_error: BaseException) -> bool:
-        return isinstance(driver_error, LOCK_ERRORS)
+        # SQLAlchemy's asyncpg dialect raises DB-API exceptions of its own in place of
+        # asyncpg's (AsyncAdapt_asyncpg_dbapi.Error, for these three its plain Error): they
+        # carry the asyncpg error's SQLSTATE, and the asyncpg error as their orig (SQLAlchemy
+        # 2.1) or __cause__ (2.0)
+        return (
+            isinstance(driver_error, LOCK_ERRORS)
+            or getattr(driver_error, "sqlstate", None) in LOCK_SQLSTATES
+        )
 
     def _driver_connect(self, observer: Observer | None) -> psycopg.Connection[Any]:
         if isinstance(observer, PostgresObserver):

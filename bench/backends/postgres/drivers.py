@@ -68,9 +68,12 @@ class _PsycopgState:
         return connection is None or bool(connection.closed)
 
     def idle(self) -> bool:
+        # a closed one (a worker's, closed when the workers changed) holds no transaction
         connection = self._connection()
-        return connection is None or (
-            connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        return (
+            connection is None
+            or bool(connection.closed)
+            or connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         )
 
 
