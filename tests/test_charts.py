@@ -138,10 +138,7 @@ def _of(drawn: dict[tuple[str, str], Figure], name: str) -> list[tuple[str, Figu
 def test_every_chart_of_the_reference_is_drawn(drawn: dict[tuple[str, str], Figure]) -> None:
     expected = {(b, name) for b in ("sqlite", "postgres", "mariadb") for name, _ in charts.CHARTS}
     expected.remove(("sqlite", "projected-rtt"))  # no network: no projection
-    # the reference was made before the time by layer was measured (a run's layers chart:
-    # tests/test_layers.py)
-    expected -= {(b, "layers") for b in ("sqlite", "postgres", "mariadb")}
-    # nor with --rate (a run's capacity chart: tests/test_worker_kinds.py)
+    # the reference was made without --rate (a run's capacity chart: tests/test_worker_kinds.py)
     expected -= {(b, "capacity") for b in ("sqlite", "postgres", "mariadb")}
     assert set(drawn) == {*expected, ("postgres", charts.MEASURED_RTT)}
 

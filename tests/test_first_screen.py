@@ -124,7 +124,9 @@ def test_the_decision_tables_say_what_the_json_says(tmp_path: Path) -> None:
 
 def test_the_reference_report_decides_on_its_first_screen() -> None:
     lines = (REFERENCE / "REPORT.md").read_text().splitlines()
-    assert len(lines) <= 511  # half of the 1022 it had before its first screen
+    # half of the 1022 it had before its first screen, and since then, in its details, where
+    # the time goes (about 20 lines a backend) and the kinds of worker side by side (about 10)
+    assert len(lines) <= 600
     headings = [line for line in lines if line.startswith("## ")]
     assert headings[0] == "## PostgreSQL"
     start = lines.index("## PostgreSQL")

@@ -3,6 +3,7 @@ refused without touching what is there."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 from bench.measure.sizes import QUICK_SIZES
 from bench.report import chart_looks
 from bench.report.text import noise_lines
-from bench.report.throughput import concurrency_findings
+from bench.report.throughput import concurrency_findings, concurrency_section
 from bench.results.catalog import Catalog
 from bench.results.model import (
     CellResult,
@@ -382,6 +383,42 @@ def test_a_client_at_about_one_core_is_said_to_be_capped_by_its_own_cpu() -> Non
     assert "waited on the database" in core
     # each reason once, with every style it holds for
     assert sum("neither the client nor the machine was saturated" in line for line in found) == 1
+
+
+def test_threads_processes_and_tasks_share_one_table() -> None:
+    """With more than one kind of worker, one row per style and kind, a column per K (a kind
+    that did not run at a K has —), and what capped each kind said under it."""
+    kinds = {"concurrent_requests": "thread", "concurrent_processes": "process"}
+    cells = [
+        dataclasses.replace(
+            cell,
+            workload=workload,
+            concurrency=dataclasses.replace(_measured(cell), workers_kind=kind),
+        )
+        for workload, kind in kinds.items()
+        for cell in (
+            _concurrent("orm", 1, 400, 0.70),
+            _concurrent("orm", 4, 405, 0.95),
+            _concurrent("dbapi", 1, 800, 0.50),
+            *([_concurrent("dbapi", 2, 1600, 0.90)] if kind == "process" else []),
+        )
+    ]
+    results = Results(cells, "2026-01-01", {}, {"networked": {"postgres": True}})
+    section = "\n".join(concurrency_section(results, "postgres"))
+    assert section.startswith("#### Concurrency: threads, processes and tasks side by side")
+    assert "#### Concurrency: `" not in section  # no table per workload beside it
+    assert "| style | workers | K = 1 | K = 2 | K = 4 | one unit |" in section
+    assert "\n| `orm` | threads | 400/s [" in section
+    assert "\n| `dbapi` | threads | 800/s [" in section and "| — | — | 2 / 4 / 4 |" in section
+    assert "\n| `dbapi` | processes | 800/s [" in section
+    assert "- Threads (`concurrent_requests`): `orm` (no growth past K=1; " in section
+    assert "- Processes (`concurrent_processes`): " in section
+    assert section.count("No unit was refused for a lock") == 1
+
+
+def _measured(cell: CellResult) -> Concurrency:
+    assert cell.concurrency is not None
+    return cell.concurrency
 
 
 def test_the_calibration_figure_says_whether_it_is_a_worry() -> None:

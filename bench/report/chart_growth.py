@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.report.chart_looks import Colors, line_look, log_scale, new_figure, title, variant_legend
 from bench.results.model import (
+    WORKERS_KIND_NAMES,
     CellResult,
     Heading,
     units_per_second_interval,
@@ -142,6 +143,9 @@ def concurrency(cells: list[CellResult], colors: Colors, heading: Heading) -> Fi
             axes.xaxis.set_minor_locator(_null_locator())
             axes.set_xlabel(f"workers K ({_kind_of(workload_cells)})")
             log_scale(axes, "y")
+            # labelled at 1, 2 and 5 of each decade: a panel often spans less than one
+            axes.yaxis.set_major_locator(_one_two_five())
+            axes.yaxis.set_major_formatter(_plain_numbers())
         throughput.set_title(f"{workload}: units of work per second", fontsize=10)
         throughput.set_ylabel("units/s (log scale)")
         latency.set_title(f"{workload}: 99th percentile latency", fontsize=10)
@@ -152,7 +156,7 @@ def concurrency(cells: list[CellResult], colors: Colors, heading: Heading) -> Fi
 
 def _kind_of(cells: list[CellResult]) -> str:
     kinds = sorted({c.concurrency.workers_kind for c in cells if c.concurrency})
-    return " or ".join(f"{kind}s" for kind in kinds)
+    return " or ".join(WORKERS_KIND_NAMES.get(kind, (kind, kind))[1] for kind in kinds)
 
 
 def capacity(cells: list[CellResult], colors: Colors, heading: Heading) -> Figure | None:
@@ -203,6 +207,7 @@ def capacity(cells: list[CellResult], colors: Colors, heading: Heading) -> Figur
         # the rates run, labelled: a sweep's few rates rarely reach a decade's tick
         axes.set_xticks(rates, [f"{rate:,}" for rate in rates])
         axes.set_xlabel("requests arriving a second")
+        axes.yaxis.set_major_locator(_one_two_five())
         axes.yaxis.set_major_formatter(_plain_numbers())
     achieved_axes.set_yticks(rates, [f"{rate:,}" for rate in rates])
     achieved_axes.set_title("rate achieved (dotted: all of them)", fontsize=10)
@@ -218,6 +223,12 @@ def _plain_numbers() -> Any:
     from matplotlib.ticker import FuncFormatter
 
     return FuncFormatter(lambda value, _: f"{value:,.6g}")
+
+
+def _one_two_five() -> Any:
+    from matplotlib.ticker import LogLocator
+
+    return LogLocator(base=10, subs=(1.0, 2.0, 5.0))
 
 
 def _null_locator() -> Any:

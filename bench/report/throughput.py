@@ -83,46 +83,71 @@ def _is_open_loop(cell: CellResult) -> bool:
 
 
 def concurrency_section(results: Results, backend: str) -> list[str]:
-    """The side-by-side table of the kinds of worker, the tables and findings of every
-    concurrent workload on one backend, then the capacity at a schedule's rates."""
+    """The concurrent workloads on one backend: when more than one kind of worker ran, one
+    table of them side by side, else a table per workload; what capped each style and the lock
+    errors; then the capacity at a schedule's rates."""
     cells = [c for c in results.for_backend(backend) if c.is_concurrent and c.concurrency]
     closed = [c for c in cells if not _is_open_loop(c)]
-    lines: list[str] = _side_by_side(closed)
-    for workload in workloads_of(closed):
-        workload_cells = [c for c in closed if c.workload == workload]
-        lines += _workload_section(results, backend, workload, workload_cells)
-    lines += capacity_section(results, [c for c in cells if _is_open_loop(c)])
-    return lines
+    if len({_measures(c).workers_kind for c in closed}) >= 2:
+        lines = _side_by_side(results, backend, closed)
+    else:
+        lines = []
+        for workload in workloads_of(closed):
+            workload_cells = [c for c in closed if c.workload == workload]
+            lines += _workload_section(results, backend, workload, workload_cells)
+    return lines + capacity_section(results, [c for c in cells if _is_open_loop(c)])
 
 
-def _side_by_side(cells: list[CellResult]) -> list[str]:
-    """Units per second against K, one row per style and kind of worker, when more than one
-    kind ran: what each style gets from threads, processes or tasks at the same K."""
-    kinds = {(c.workload, _measures(c).workers_kind) for c in cells}
-    if len({kind for _, kind in kinds}) < 2:
-        return []
+def _round_sizes(cells: list[CellResult]) -> str:
+    return " or ".join(str(u) for u in sorted({_measures(c).units for c in cells}))
+
+
+#: what each table's entries are
+_ENTRIES = (
+    "with the 95 % interval from the rounds, and each unit's latency as its worker saw it "
+    "(from its first attempt to its commit), percentiles over every unit of every timed round; "
+    "last, the cursor calls / database statements / round trips of one unit run alone"
+)
+
+
+def _side_by_side(results: Results, backend: str, cells: list[CellResult]) -> list[str]:
+    """One row per style and kind of worker, a column per K: what each style gets from
+    threads, processes or tasks at the same K; then, per workload, what capped each style,
+    and the lock errors."""
     workers = sorted({c.size for c in cells})
     by_key = {(c.workload, c.variant, c.size): c for c in cells}
     rows = []
+    findings: list[str] = []
+    locks: list[str] = []
     for workload in workloads_of(cells):
         workload_cells = [c for c in cells if c.workload == workload]
         kind = WORKERS_KIND_NAMES.get(_kind(workload_cells), ("", "workers"))[1]
         for variant in variants_of(workload_cells):
-            row = [f"`{variant}`", kind]
-            for k in workers:
-                cell = by_key.get((workload, variant, k))
-                row.append("—" if cell is None else f"{_rate(_measures(cell).units_per_second)}/s")
-            rows.append(row)
-    header = "| style | workers | " + " | ".join(f"K = {k}" for k in workers) + " |"
+            line = [by_key.get((workload, variant, k)) for k in workers]
+            first = next(c for c in line if c is not None)
+            rows.append([f"`{variant}`", kind, *map(_throughput_entry, line), counts(first)])
+        findings += [
+            f"{kind.capitalize()} (`{workload}`): {finding}"
+            for finding in _caps(results, backend, workload_cells)
+        ]
+        workload_locks = _locks(workload_cells, variants_of(workload_cells), workers)
+        if len(workload_locks) > 1:
+            locks += ["", f"`{workload}`: {workload_locks[0]}", *workload_locks[1:]]
+    if not locks:
+        locks = ["", _NO_LOCKS]
+    header = "| style | workers | " + " | ".join(f"K = {k}" for k in workers) + " | one unit |"
     return [
         "#### Concurrency: threads, processes and tasks side by side",
         "",
-        "Units of work per second (the same requests, from the median round) with K workers of "
-        "each kind: threads of one process, processes of their own (one connection each, as "
-        "a pre-fork server runs them) or asyncio tasks on one event loop (a pool of K "
-        "connections); the intervals, latencies and what capped each are in the tables below.",
+        "Units of work per second with K workers of each kind, the same requests (from the "
+        f"median round; a round is one execution of {_round_sizes(cells)} units): threads of "
+        "one process, processes of their own (one connection each, as a pre-fork server runs "
+        "them) or asyncio tasks on one event loop (a pool of K connections); " + _ENTRIES + ":",
         "",
         markdown_table(header, rows),
+        "",
+        *(f"- {finding}" for finding in findings),
+        *locks,
         "",
     ]
 
@@ -139,18 +164,12 @@ def _workload_section(
     rows = [[str(k), *(_throughput_entry(lookup(v, k)) for v in variants)] for k in workers]
     smallest = [lookup(v, workers[0]) for v in variants]
     rows.append(["one unit", *("—" if c is None else counts(c) for c in smallest)])
-    units = sorted({c.concurrency.units for c in cells if c.concurrency})
     kind = WORKERS_KIND_NAMES.get(_kind(cells), ("", "workers"))[1]
     lines = [
         f"#### Concurrency: `{workload}`",
         "",
         "Units of work per second (from the median round; a round is one execution of "
-        + " or ".join(str(u) for u in units)
-        + f" units, shared by K {kind}), with the "
-        "95 % interval from the rounds, and "
-        "each unit's latency as its worker saw it (from its first attempt to its commit), "
-        "percentiles over every unit of every timed round; last, the cursor calls / database "
-        "statements / round trips of one unit run alone:",
+        f"{_round_sizes(cells)} units, shared by K {kind}), " + _ENTRIES + ":",
         "",
         markdown_table("| K | " + " | ".join(f"`{v}`" for v in variants) + " |", rows),
         "",
@@ -159,15 +178,17 @@ def _workload_section(
     return [*lines, *(f"- {line}" for line in found), *([""] if found else [])]
 
 
+_NO_LOCKS = (
+    "No unit was refused for a lock: every one of every timed round committed at its first attempt."
+)
+
+
 def _locks(cells: list[CellResult], variants: list[str], workers: list[int]) -> list[str]:
     """Lock errors and retries: one sentence where there were none, else a table."""
     if not any(
         c.concurrency and (c.concurrency.lock_errors or c.concurrency.retries) for c in cells
     ):
-        return [
-            "No unit was refused for a lock: every one of every timed round committed at its "
-            "first attempt."
-        ]
+        return [_NO_LOCKS]
     by_key = {(c.variant, c.size): c for c in cells}
     rows = []
     for k in workers:
@@ -196,6 +217,18 @@ def concurrency_findings(
 ) -> list[str]:
     """Where each variant's throughput stops growing with K, one line per reason with the
     variants it holds for; then the lock errors."""
+    lines = _caps(results, backend, cells)
+    variants = variants_of(cells)
+    workers = sorted({c.size for c in cells})
+    locks = _locks(cells, variants, workers)
+    if len(locks) == 1:
+        return [*lines, locks[0]]
+    return [*lines, "", *locks]
+
+
+def _caps(results: Results, backend: str, cells: list[CellResult]) -> list[str]:
+    """Where each variant's throughput stops growing with K, one line per reason with the
+    variants it holds for."""
     single_writer = results.catalog.single_writer_of(backend)
     by_reason: dict[str, list[str]] = {}
     for variant in variants_of(cells):
@@ -205,16 +238,10 @@ def concurrency_findings(
         if len(line) >= 2:
             reason, detail = _growth(variant, line, single_writer, _kind(line))
             by_reason.setdefault(reason, []).append(detail)
-    lines = [
+    return [
         f"{', '.join(details)}: {REASONS[reason].format(writer=single_writer)}."
         for reason, details in by_reason.items()
     ]
-    variants = variants_of(cells)
-    workers = sorted({c.size for c in cells})
-    locks = _locks(cells, variants, workers)
-    if len(locks) == 1:
-        return [*lines, locks[0]]
-    return [*lines, "", *locks]
 
 
 def _measures(cell: CellResult) -> Concurrency:
