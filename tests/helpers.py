@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from bench.backends import backend_types
-from bench.measure.cells import runs_on
+from bench.backends import Backend, backend_types
+from bench.measure.cells import Cell, Harness, VerificationError, case_for, check_state, runs_on
 
 TESTS_DIR = Path(__file__).parent
 
@@ -155,3 +155,17 @@ def reference_run(folder: Path) -> Path:
     document["harness"]["catalog"] = Catalog.from_code().to_json()
     (run / "benchmarks.json").write_text(json.dumps(document))
     return run
+
+
+def check_lost_updates_caught(harness: Harness, backend: Backend, cell: Cell) -> None:
+    """The planted style that reads without locking (``broken_variants:ReadsWithoutLocking``)
+    at the cell's K: right with one worker; with more, requests for the same user at once read
+    the same revision, and both the records read and the rows say so."""
+    case = case_for(cell)
+    if cell.size == 1:
+        harness.verify(cell, case)
+        return
+    with pytest.raises(VerificationError, match="the variant returned"):
+        harness.verify(cell, case)
+    with pytest.raises(VerificationError, match=r"user_account holds .*\+r1@"):
+        check_state(cell, backend, case)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.backends import Backend
-from bench.measure.cells import PROFILES, Cell, Harness, VerificationError, case_for, check_state
+from bench.measure.cells import PROFILES, Cell, Harness, case_for
 from bench.measure.concurrency import BatchStats, ConcurrentExecution, RetryPolicy, percentile
 from bench.measure.workloads import (
     CONCURRENT_REQUESTS,
@@ -24,7 +24,7 @@ from bench.plugin.selection import Selection
 from implementations.contract import revised_email
 from implementations.registry import VARIANTS, load_variant
 
-from helpers import bench
+from helpers import bench, check_lost_updates_caught
 
 WORKLOAD = "concurrent_requests"
 
@@ -69,18 +69,12 @@ def test_a_lost_update_fails_verification(
     for the same user running at once, two of them read the same revision, and both the
     records read and the rows say so."""
     monkeypatch.setitem(VARIANTS, "broken_lost_update", "broken_variants:ReadsWithoutLocking")
-    cell = Cell(WORKLOAD, "broken_lost_update", backend.name, workers)
-    case = case_for(cell)
     try:
-        if workers == 1:
-            harness.verify(cell, case)
-            return
-        with pytest.raises(VerificationError, match="the variant returned"):
-            harness.verify(cell, case)
-        with pytest.raises(VerificationError, match=r"user_account holds .*\+r1@"):
-            check_state(cell, backend, case)
+        check_lost_updates_caught(
+            harness, backend, Cell(WORKLOAD, "broken_lost_update", backend.name, workers)
+        )
     finally:
-        harness.release_workers(cell.variant)
+        harness.release_workers("broken_lost_update")
 
 
 def test_a_request_refused_with_a_lock_error_is_retried_once_and_counted(

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bench.backends import Backend
-from bench.measure.cells import PROFILES, Cell, Harness, VerificationError, case_for, check_state
+from bench.measure.cells import PROFILES, Cell, Harness, case_for
 from bench.measure.concurrency import (
     Arrivals,
     ConcurrentExecution,
@@ -36,7 +36,7 @@ from bench.results.model import workers_named
 from implementations.contract import UserRecord, UserRequest
 from implementations.registry import VARIANTS, load_variant
 
-from helpers import TESTS_DIR, bench, one_error_line
+from helpers import TESTS_DIR, bench, check_lost_updates_caught, one_error_line
 from slow_variants import SERVICE_SECONDS
 
 PROCESSES = "concurrent_processes"
@@ -139,16 +139,10 @@ def test_a_lost_update_fails_verification_in_processes(
     """The planted style that reads without locking: right alone, caught when processes run
     requests for the same user at once (the worker processes are forked with it registered)."""
     monkeypatch.setitem(VARIANTS, "broken_lost_update", "broken_variants:ReadsWithoutLocking")
-    cell = Cell(PROCESSES, "broken_lost_update", backend.name, workers)
-    case = case_for(cell)
     try:
-        if workers == 1:
-            harness.verify(cell, case)
-            return
-        with pytest.raises(VerificationError, match="the variant returned"):
-            harness.verify(cell, case)
-        with pytest.raises(VerificationError, match=r"user_account holds .*\+r1@"):
-            check_state(cell, backend, case)
+        check_lost_updates_caught(
+            harness, backend, Cell(PROCESSES, "broken_lost_update", backend.name, workers)
+        )
     finally:
         harness.close_workers()
 

@@ -153,6 +153,17 @@ class Units:
         assert self.arrivals is not None
         return start + self.arrivals.due(len(self.requests) - 1)
 
+    def counted_from(self, index: int, start: float, began: float, stats: BatchStats) -> float:
+        """When request ``index``'s latency counts from, its worker free at ``began``: then
+        (closed loop), or when it is due (open loop; the worker waits until then). One begun
+        late, after the last was due, is counted in the backlog (the last itself is not)."""
+        if self.arrivals is None:
+            return began
+        due = start + self.arrivals.due(index)
+        if due <= began and index < len(self.requests) - 1 and began > self.schedule_end(start):
+            stats.backlog += 1
+        return due
+
 
 def serve_units(
     units: Units,
@@ -168,21 +179,15 @@ def serve_units(
     another worker failed; on a schedule, wait until it is due. Each latency runs from its
     first attempt (closed loop) or from when it was due (open loop) to its commit, retries and
     their waits included: what the client of that request waits. Raises what a unit raised."""
-    arrivals = units.arrivals
     last = len(units.requests) - 1
     while not units.failed:
         index = units.take()
         if index > last:
             return
         began = time.perf_counter()
-        if arrivals is None:
-            counted_from = began
-        else:
-            counted_from = start + arrivals.due(index)
-            if counted_from > began:
-                time.sleep(counted_from - began)
-            elif index < last and began > units.schedule_end(start):
-                stats.backlog += 1
+        counted_from = units.counted_from(index, start, began, stats)
+        if counted_from > began:
+            time.sleep(counted_from - began)
         records.append(attempt(units.requests[index], unit, is_lock_error, policy, stats, rng))
         finished = time.perf_counter()
         stats.latencies.append(finished - counted_from)

@@ -93,7 +93,6 @@ class TaskExecution:
         task: int,
     ) -> None:
         """:func:`~bench.measure.concurrency.serve_units`, awaiting."""
-        arrivals = units.arrivals
         last = len(units.requests) - 1
         rng = random.Random(task)
         while not units.failed:
@@ -101,14 +100,9 @@ class TaskExecution:
             if index > last:
                 return
             began = time.perf_counter()
-            if arrivals is None:
-                counted_from = began
-            else:
-                counted_from = start + arrivals.due(index)
-                if counted_from > began:
-                    await asyncio.sleep(counted_from - began)
-                elif index < last and began > units.schedule_end(start):
-                    stats.backlog += 1
+            counted_from = units.counted_from(index, start, began, stats)
+            if counted_from > began:
+                await asyncio.sleep(counted_from - began)
             try:
                 records.append(await self._attempt(units.requests[index], stats, rng))
             except BaseException:
