@@ -3,6 +3,7 @@ each of them. Used by the tests only."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Sequence
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from implementations.asyncpg_driver import UPDATE_EMAIL, AsyncpgVariant
 from implementations.contract import (
     Connections,
     EmailChange,
@@ -23,7 +25,7 @@ from implementations.contract import (
 )
 from implementations.core import CoreVariant
 from implementations.dbapi import DbapiVariant, unit_of_work
-from implementations.drivers import driver_sql, ids
+from implementations.drivers import USER_COLUMNS, driver_sql, ids
 from implementations.orm import OrmVariant
 from implementations.schema import User, user_account
 
@@ -127,6 +129,23 @@ class ReadsWithoutLocking(DbapiVariant):
             time.sleep(0.005)  # a request's own work between its read and its write
             cursor.execute(self.sql.update_email, (revised_email(read.email), request.user_id))
             return read
+
+
+class ReadsWithoutLockingOnTasks(AsyncpgVariant):
+    """asyncpg that reads the user without locking it, then writes what it computed"""
+
+    async def concurrent_requests_async(self, request: UserRequest) -> UserRecord:
+        """SELECT (no FOR UPDATE), a 5 ms pause (the other tasks run), UPDATE, one commit"""
+        assert self.pool is not None, "prepare_workers() first"
+        async with self.pool.acquire() as connection, connection.transaction():
+            row = await connection.fetchrow(
+                f"SELECT {USER_COLUMNS} FROM user_account WHERE user_account.id = $1",
+                request.user_id,
+            )
+            read = UserRecord(*row)
+            await asyncio.sleep(0.005)  # a request's own work between its read and its write
+            await connection.execute(UPDATE_EMAIL, revised_email(read.email), request.user_id)
+        return read
 
 
 class DeferredBegin(DbapiVariant):

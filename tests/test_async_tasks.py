@@ -20,12 +20,14 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
 
 from bench.backends import Backend
-from bench.measure.cells import Cell, HarnessConnections, check_state
+from bench.measure.cells import Cell, Harness, HarnessConnections, check_state
 from bench.measure.fairness import statements_built_during
 from bench.measure.workloads import WORKLOADS, concurrent_requests, request_record_order
 from implementations._async import AsyncVariant
 from implementations.contract import UserRecord, UserRequest
-from implementations.registry import load_variant
+from implementations.registry import VARIANTS, load_variant
+
+from helpers import check_lost_updates_caught
 
 pytestmark = pytest.mark.postgres
 
@@ -318,3 +320,18 @@ def test_a_lock_timeout_through_asyncpg_raw_and_sqlalchemy_is_a_lock_error(
     assert wrapped.orig.sqlstate == "55P03"
     assert postgres_backend.is_lock_error(raw_error)
     assert postgres_backend.is_lock_error(wrapped)
+
+
+@pytest.mark.parametrize("workers", [1, 16])
+def test_a_lost_update_fails_verification_in_tasks(
+    postgres_harness: Harness, postgres_backend: Backend, monkeypatch: pytest.MonkeyPatch,
+    workers: int,
+) -> None:  # fmt: skip
+    """The planted asyncio style that reads without locking: right with one task, caught when
+    tasks run requests for the same user at once, as threads and processes are."""
+    monkeypatch.setitem(VARIANTS, "broken_tasks", "broken_variants:ReadsWithoutLockingOnTasks")
+    cell = Cell("concurrent_tasks", "broken_tasks", "postgres", workers)
+    try:
+        check_lost_updates_caught(postgres_harness, postgres_backend, cell)
+    finally:
+        postgres_harness.release_workers("broken_tasks")

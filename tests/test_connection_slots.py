@@ -101,6 +101,20 @@ MEASURED: list[tuple[str, dict[str, Any], int, int]] = [
     # 4 pools of 16 + 1 for the counting instances, engine_per_use's 16, 4 styles kept twice, 1
     ("postgres", {"workloads": ("concurrent_requests",), "quick": False}, 93, 93),
     ("mariadb", {"workloads": ("concurrent_requests",), "quick": False}, 93, 93),
+    # worker processes: each holds, per style, its instance's own connection and its worker's
+    # (2K + 1 a style with the counting instance's); engine_per_use connects per request
+    (
+        "postgres",
+        {
+            "workloads": ("concurrent_processes",),
+            "variants": ("orm", "core", "dbapi"),
+            "quick": False,
+        },
+        34,
+        34,
+    ),
+    ("postgres", {"workloads": ("concurrent_processes",), "quick": False}, 49, 53),
+    ("postgres", {"workloads": ("concurrent_processes",)}, 31, 33),
     # 5 asyncio styles: a pool of 16 and the counting instance's of 1 each, both instances'
     # own connections, the backend's
     ("postgres", {"workloads": ("concurrent_tasks",), "quick": False}, 96, 96),

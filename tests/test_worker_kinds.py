@@ -28,7 +28,7 @@ from bench.measure.concurrency import (
 )
 from bench.measure.groups import GroupRunner, Skipped, Timed
 from bench.measure.sizes import MAX_RATE, parse_rates
-from bench.measure.worker_processes import ProcessExecution
+from bench.measure.worker_processes import ANSWER_SECONDS, ProcessExecution, WorkerFailed
 from bench.measure.worker_tasks import TaskExecution
 from bench.measure.workloads import WORKLOADS, concurrent_requests, requests_at_rate_count
 from bench.plugin.selection import Selection
@@ -64,7 +64,12 @@ def test_each_concurrent_workload_runs_the_styles_its_workers_can() -> None:
     assert {c.size for c in quick.cells(PROCESSES)} == {1, 2}
     assert {c.size for c in quick.cells("concurrent_tasks")} == {1, 4}
     at_rate = Selection(backends=("postgres",), rates=(200, 400))
-    assert {c.size for c in at_rate.cells(AT_RATE)} == {200, 400}
+    rates: dict[str, set[int]] = {}
+    for cell in at_rate.cells(AT_RATE):
+        rates.setdefault(cell.variant, set()).add(cell.size)
+    # every style at every rate: an asyncio style's largest default size (100) is a batch's
+    assert {"orm", "dbapi", "asyncpg", "orm_async"} <= set(rates)
+    assert all(sizes == {200, 400} for sizes in rates.values()), rates
     workload = WORKLOADS[AT_RATE]
     assert workload.workers_kind(load_variant("orm")) == "process"
     assert workload.workers_kind(load_variant("asyncpg")) == "task"
@@ -159,6 +164,31 @@ def test_an_error_in_a_worker_process_reaches_the_run(
         assert len(sqlite_harness.worker_pids) == 2
     finally:
         sqlite_harness.close_workers()
+
+
+def test_a_worker_process_that_ended_is_replaced_for_the_next_execution(
+    sqlite_harness: Harness,
+) -> None:
+    """A worker that ends between executions fails the next one at once (not after a
+    timeout), and the one after runs on new workers, from the start."""
+    cell = Cell(PROCESSES, "dbapi", "sqlite", 2)
+    case = case_for(cell)
+    try:
+        sqlite_harness.verify(cell, case)
+        first = sqlite_harness.worker_pids
+        os.kill(first[0], signal.SIGKILL)
+        while _alive(first[0]):
+            time.sleep(0.01)
+        started = time.monotonic()
+        with pytest.raises(WorkerFailed, match="worker process 0 ended"):
+            sqlite_harness.verify(cell, case)
+        assert time.monotonic() - started < ANSWER_SECONDS / 2
+        sqlite_harness.verify(cell, case)
+        renewed = sqlite_harness.worker_pids
+        assert len(renewed) == 2 and not set(renewed) & set(first)
+    finally:
+        sqlite_harness.close_workers()
+    assert not any(_alive(pid) for pid in [*first, *renewed])
 
 
 # --- requests on a schedule -------------------------------------------------------------------
@@ -267,7 +297,7 @@ def test_a_run_at_a_rate_records_and_reports_its_capacity(tmp_path: Path) -> Non
     assert isinstance(extra["backlog"], int)
     report = (out / "REPORT.md").read_text()
     assert "#### Capacity: requests arriving on a schedule (`requests_at_rate`)" in report
-    assert f"| `dbapi` | {workers} | 200/s or more (every rate run kept within it) |" in report
+    assert f"| `dbapi` | {workers} | 200/s or more (every rate timed kept within it) |" in report
     assert (out / "charts" / "sqlite-capacity.png").stat().st_size > 0
 
 

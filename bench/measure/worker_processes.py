@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import gc
 import multiprocessing
 import multiprocessing.connection
@@ -100,27 +101,47 @@ class _SharedUnits(Units):
         self._failed.value = int(value)
 
 
+def _stamp(started_at: Any) -> None:
+    """The barrier's action: the execution's start, which every worker's schedule and
+    latencies count from."""
+    started_at.value = time.perf_counter()
+
+
 class WorkerProcesses:
     """K worker processes forked from this one, each holding its own instance of every
     variant it was told of."""
 
     def __init__(self, workers: int, backend: Backend, policy: RetryPolicy = RETRY_POLICY) -> None:
-        context = multiprocessing.get_context("fork")
         self.workers = workers
-        self._start = context.Barrier(workers + 1)
-        self._counter = context.Value("q", 0)
-        self._failed = context.Value("b", 0, lock=False)
-        self._started_at = context.Value("d", 0.0, lock=False)
-        self._prepared: set[str] = set()
+        self._backend = backend
+        self._policy = policy
         self._pipes: list[Connection] = []
         self._processes: list[Any] = []
+        self._fork()
+
+    def _fork(self) -> None:
+        """Fork the K workers, with what they share; each variant is prepared in them as an
+        execution first asks for it."""
+        context = multiprocessing.get_context("fork")
+        workers = self.workers
+        self._started_at = context.Value("d", 0.0, lock=False)
+        # the start is stamped as the last party arrives, before any is released: after
+        # every worker has its requests (unpickling them is not the execution's time)
+        stamp = functools.partial(_stamp, self._started_at)
+        self._start = context.Barrier(workers + 1, action=stamp)
+        self._counter = context.Value("q", 0)
+        self._failed = context.Value("b", 0, lock=False)
+        self._prepared: set[str] = set()
+        #: a command failed without every worker's answer (one ended, or did not reach the
+        #: start): answers may be left in the pipes and workers still running
+        self._broken = False
         parent = os.getpid()
         try:
             for index in range(workers):
                 ours, theirs = context.Pipe()
                 process = context.Process(
                     target=_worker_main,
-                    args=(index, parent, theirs, backend, policy, self._shared()),
+                    args=(index, parent, theirs, self._backend, self._policy, self._shared()),
                     name=f"bench-worker-{index}",
                     daemon=True,
                 )
@@ -136,6 +157,13 @@ class WorkerProcesses:
             self.close()
             raise
 
+    def _renew_if_broken(self) -> None:
+        """After a failure that left the workers out of step, new ones (the next cell of the
+        group would otherwise read the old answers, or wait on the old workers)."""
+        if self._broken:
+            self.close()
+            self._fork()
+
     def _shared(self) -> tuple[Any, Any, Any, Any]:
         return (self._start, self._counter, self._failed, self._started_at)
 
@@ -145,12 +173,17 @@ class WorkerProcesses:
 
     def prepare(self, variant: str) -> None:
         """Every worker builds its instance of the variant, ready for one worker (untimed)."""
+        self._renew_if_broken()
         if variant in self._prepared:
             return
         load_variant(variant)  # imported here once, not in each worker
-        for pipe in self._pipes:
-            pipe.send(("prepare", variant))
-        self._answers(ANSWER_SECONDS)
+        try:
+            self._send(("prepare", variant))
+            self._answers(ANSWER_SECONDS)
+        except BaseException:
+            # some workers may hold an instance and others not: start again from none
+            self._broken = True
+            raise
         self._prepared.add(variant)
 
     def run(
@@ -158,18 +191,21 @@ class WorkerProcesses:
     ) -> tuple[list[UserRecord], BatchStats]:
         """One execution by every worker, all starting together: the records read, in the
         workload's order, and the execution's account."""
+        self.prepare(variant)
         self._counter.value = 0
         self._failed.value = 0
-        for pipe in self._pipes:
-            pipe.send(("run", variant, list(requests), arrivals))
-        machine_before = machine_cpu_seconds()
-        self._started_at.value = time.perf_counter()
         try:
+            self._send(("run", variant, list(requests), arrivals))
             self._start.wait(timeout=ANSWER_SECONDS)
         except threading.BrokenBarrierError:
-            self._start.reset()
+            self._broken = True
             raise WorkerFailed("the worker processes did not reach the start") from None
-        answers = self._answers(None)
+        machine_before = machine_cpu_seconds()
+        try:
+            answers = self._answers(None)
+        except WorkerFailed:
+            self._broken = True
+            raise
         machine_after = machine_cpu_seconds()
         parts: list[BatchStats] = [stats for _, stats in answers]
         stats = BatchStats.merged(parts)
@@ -177,6 +213,17 @@ class WorkerProcesses:
         stats.client_cpu_seconds = sum(part.client_cpu_seconds for part in parts)
         stats.machine_cpu_seconds = cpu_between(machine_before, machine_after)
         return ordered_records(records for records, _ in answers), stats
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        """The command to every worker; WorkerFailed (and new workers next time) when one
+        has ended."""
+        for index, pipe in enumerate(self._pipes):
+            try:
+                pipe.send(message)
+            except OSError:
+                self._broken = True
+                code = self._processes[index].exitcode
+                raise WorkerFailed(f"worker process {index} ended (exit code {code})") from None
 
     def _answers(self, timeout: float | None) -> list[Any]:
         """Every worker's answer to the last command, in worker order; the first error a

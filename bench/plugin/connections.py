@@ -157,7 +157,8 @@ def _opened_by_group(group: Sequence[Cell], profile: Profile) -> int:
     """The connections a group's styles open at once besides those their instances keep:
 
     - a concurrent workload at K workers: each style's pool, K connections for its timed
-      instance and 1 for its counting one, all open until the group ends; a style that
+      instance (2K in worker processes, each also holding its own instance's connection)
+      and 1 for its counting one, all open until the group ends; a style that
       connects per request opens up to K at once, one style's rounds at a time, and twice as
       many when its workers connect more than once each (the server process of a connection
       just closed holds its slot a moment after the client has moved on: measured);
@@ -168,13 +169,21 @@ def _opened_by_group(group: Sequence[Cell], profile: Profile) -> int:
         return 2 if any(not keeps_connection(cell.variant) for cell in group) else 0
     if kind != "concurrent":
         return 0
-    pools = sum(workers_of(cell) + 1 for cell in group if prepares_workers(cell.variant))
+    pools = sum(_pooled(cell) for cell in group if prepares_workers(cell.variant))
     per_request = (
         _per_request_connections(workers_of(cell), case_for(cell, profile).rows)
         for cell in group
         if not prepares_workers(cell.variant)
     )
     return pools + max(per_request, default=0)
+
+
+def _pooled(cell: Cell) -> int:
+    """What a style that pools connections for its workers holds at once: one per worker,
+    and a worker process the connection its own instance opens too (every style it ran
+    stays in it until the group ends), and 1 for the counting instance's one worker."""
+    kind = WORKLOADS[cell.workload].workers_kind(load_variant(cell.variant))
+    return (2 if kind == "process" else 1) * workers_of(cell) + 1
 
 
 def workers_of(cell: Cell) -> int:

@@ -185,7 +185,7 @@ class Selection:
             for variant in self.variants
             if WORKLOADS[workload].implemented_by(load_variant(variant))
             and runs_on(variant, backend)
-            and self._runs_at(variant, size)
+            and self._runs_at(variant, workload, size)
         ]
 
     def delays(self, backend: str) -> tuple[float | None, ...]:
@@ -194,9 +194,15 @@ class Selection:
             return (None,)
         return (None, *sorted({0.0, *self.rtts}))
 
-    def _runs_at(self, variant: str, size: int) -> bool:
+    def _runs_at(self, variant: str, workload: str, size: int) -> bool:
+        # a style's largest default size is a batch size: not a number of workers or a rate
         largest = load_variant(variant).largest_default_size
-        return self.sizes_given or largest is None or size <= largest
+        return (
+            self.sizes_given
+            or largest is None
+            or WORKLOADS[workload].kind != "batch"
+            or size <= largest
+        )
 
     def size_limits(self) -> dict[str, int]:
         """The variants the default sizes were cut for, and their largest size."""

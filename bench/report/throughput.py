@@ -344,7 +344,7 @@ def capacity_section(results: Results, cells: list[CellResult]) -> list[str]:
         if highest is None:
             within = f"below {line[0].size}/s (the lowest rate run)"
         elif past is None:
-            within = f"{highest.size}/s or more (every rate run kept within it)"
+            within = f"{highest.size}/s or more (every rate timed kept within it)"
         else:
             within = f"{highest.size}/s, below {past.size}/s"
         rows.append(
@@ -365,7 +365,8 @@ def capacity_section(results: Results, cells: list[CellResult]) -> list[str]:
         "whether or not a worker was free; each request's latency counts from when it was due, "
         "so the time it queued is in it. Each style ran each rate, lowest first, until its p99 "
         f"passed the budget of {budget:g} ms; its capacity lies between the last rate it kept "
-        "within the budget and the next (the sweep's interval). At each: the rate achieved, "
+        "within the budget and the next (the sweep's interval); a rate at which a style failed "
+        "(the run said why) is not in its row, nor any above it. At each: the rate achieved, "
         "p99 and p99.9 from the schedule, and the requests still waiting when the last was due:",
         "",
         markdown_table(
