@@ -125,6 +125,16 @@ def runs_on(variant: str, backend: str) -> bool:
     return driver is None or driver in backend_type(backend).async_drivers
 
 
+def workers_of(cell: Cell) -> int:
+    """The workers a concurrent cell's timed executions run on (threads, processes or tasks):
+    its size, or an open loop's fixed number for the variant's kind."""
+    workload = WORKLOADS[cell.workload]
+    kind = workload.workers_kind(load_variant(cell.variant))
+    if workload.at_rate and kind is not None:
+        return workers_at_rate(kind)
+    return cell.size
+
+
 def case_for(cell: Cell, profile: Profile | None = None) -> Case:
     """What the cell runs: its workload at its size; of a concurrent workload, only the first
     units where the variant or the profile runs fewer (the same seed either way)."""
@@ -252,12 +262,7 @@ class Harness:
         if kind is None:
             raise NotApplicable(f"{cell.variant} has no kind of worker {cell.workload} takes")
         arrivals = None if counting or not workload.at_rate else Arrivals(cell.size)
-        if counting:
-            workers = 1
-        elif workload.at_rate:
-            workers = workers_at_rate(kind)
-        else:
-            workers = cell.size
+        workers = 1 if counting else workers_of(cell)
         if kind == "process" and not counting:
             if workers not in self._processes:
                 self._processes[workers] = WorkerProcesses(workers, self.backend)

@@ -48,14 +48,6 @@ class RetryPolicy:
     def wait(self, retry: int, rng: random.Random) -> float:
         return rng.uniform(0.0, min(self.first_wait_s * 2**retry, self.longest_wait_s))
 
-    def refuse_after(self, retry: int, request: UserRequest, error: BaseException) -> None:
-        """RetriesExhausted when the refusal numbered ``retry`` (from 0) is one too many."""
-        if retry == self.max_retries:
-            raise RetriesExhausted(
-                f"{request} was refused with a lock error {retry + 1} times: "
-                f"{str(error).splitlines()[0]}"
-            ) from error
-
 
 RETRY_POLICY = RetryPolicy()
 
@@ -121,16 +113,50 @@ class BatchStats:
     finished_seconds: float = 0.0
 
     @classmethod
-    def merged(cls, parts: Sequence[BatchStats]) -> BatchStats:
-        """The workers' accounts as one (their times and CPU are the caller's to fill in)."""
+    def merged(
+        cls,
+        parts: Sequence[BatchStats],
+        wall_seconds: float,
+        client_cpu_seconds: float,
+        machine_cpu_seconds: float | None,
+    ) -> BatchStats:
+        """The workers' accounts as one, with the execution's times and CPU."""
         return cls(
             latencies=[latency for part in parts for latency in part.latencies],
             lock_errors=sum(part.lock_errors for part in parts),
             retries=sum(part.retries for part in parts),
             retried_units=sum(part.retried_units for part in parts),
+            wall_seconds=wall_seconds,
+            client_cpu_seconds=client_cpu_seconds,
+            machine_cpu_seconds=machine_cpu_seconds,
             backlog=sum(part.backlog for part in parts),
             finished_seconds=max((part.finished_seconds for part in parts), default=0.0),
         )
+
+    def refused(
+        self,
+        retry: int,
+        request: UserRequest,
+        error: BaseException,
+        policy: RetryPolicy,
+        rng: random.Random,
+    ) -> float:
+        """A lock error at the attempt numbered ``retry`` (from 0), counted: RetriesExhausted
+        when it is one too many for the policy, else the seconds to wait before the next."""
+        self.lock_errors += 1
+        if retry == policy.max_retries:
+            raise RetriesExhausted(
+                f"{request} was refused with a lock error {retry + 1} times: "
+                f"{str(error).splitlines()[0]}"
+            ) from error
+        self.retries += 1
+        self.retried_units += retry == 0
+        return policy.wait(retry, rng)
+
+    def served(self, counted_from: float, finished: float, start: float) -> None:
+        """A request committed at ``finished``: its latency, and the execution's last commit."""
+        self.latencies.append(finished - counted_from)
+        self.finished_seconds = max(self.finished_seconds, finished - start)
 
 
 class Units:
@@ -189,9 +215,7 @@ def serve_units(
         if counted_from > began:
             time.sleep(counted_from - began)
         records.append(attempt(units.requests[index], unit, is_lock_error, policy, stats, rng))
-        finished = time.perf_counter()
-        stats.latencies.append(finished - counted_from)
-        stats.finished_seconds = max(stats.finished_seconds, finished - start)
+        stats.served(counted_from, time.perf_counter(), start)
 
 
 def attempt(
@@ -209,11 +233,7 @@ def attempt(
         except Exception as exc:
             if not is_lock_error(exc):
                 raise
-            stats.lock_errors += 1
-            policy.refuse_after(retry, request, exc)
-            stats.retries += 1
-            stats.retried_units += retry == 0
-            time.sleep(policy.wait(retry, rng))
+            time.sleep(stats.refused(retry, request, exc, policy, rng))
     raise AssertionError("unreachable")
 
 
@@ -327,10 +347,9 @@ class ConcurrentExecution:
         machine_after = machine_cpu_seconds()
         if failures:
             raise failures[0]
-        self.last = BatchStats.merged(per_worker)
-        self.last.wall_seconds = wall
-        self.last.client_cpu_seconds = client
-        self.last.machine_cpu_seconds = cpu_between(machine_before, machine_after)
+        self.last = BatchStats.merged(
+            per_worker, wall, client, cpu_between(machine_before, machine_after)
+        )
         return ordered_records(records)
 
 

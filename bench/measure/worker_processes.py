@@ -208,10 +208,12 @@ class WorkerProcesses:
             raise
         machine_after = machine_cpu_seconds()
         parts: list[BatchStats] = [stats for _, stats in answers]
-        stats = BatchStats.merged(parts)
-        stats.wall_seconds = max(part.wall_seconds for part in parts)
-        stats.client_cpu_seconds = sum(part.client_cpu_seconds for part in parts)
-        stats.machine_cpu_seconds = cpu_between(machine_before, machine_after)
+        stats = BatchStats.merged(
+            parts,
+            max(part.wall_seconds for part in parts),
+            sum(part.client_cpu_seconds for part in parts),
+            cpu_between(machine_before, machine_after),
+        )
         return ordered_records(records for records, _ in answers), stats
 
     def _send(self, message: tuple[Any, ...]) -> None:

@@ -62,10 +62,9 @@ class TaskExecution:
         client_before = time.process_time()
         wall = self.loop.run_until_complete(self._all(units, per_task, records))
         client = time.process_time() - client_before
-        self.last = BatchStats.merged(per_task)
-        self.last.wall_seconds = wall
-        self.last.client_cpu_seconds = client
-        self.last.machine_cpu_seconds = cpu_between(machine_before, machine_cpu_seconds())
+        self.last = BatchStats.merged(
+            per_task, wall, client, cpu_between(machine_before, machine_cpu_seconds())
+        )
         return ordered_records(records)
 
     async def _all(
@@ -108,9 +107,7 @@ class TaskExecution:
             except BaseException:
                 units.failed = True
                 raise
-            finished = time.perf_counter()
-            stats.latencies.append(finished - counted_from)
-            stats.finished_seconds = max(stats.finished_seconds, finished - start)
+            stats.served(counted_from, time.perf_counter(), start)
 
     async def _attempt(
         self, request: UserRequest, stats: BatchStats, rng: random.Random
@@ -121,9 +118,5 @@ class TaskExecution:
             except Exception as exc:
                 if not self.is_lock_error(exc):
                     raise
-                stats.lock_errors += 1
-                self.policy.refuse_after(retry, request, exc)
-                stats.retries += 1
-                stats.retried_units += retry == 0
-                await asyncio.sleep(self.policy.wait(retry, rng))
+                await asyncio.sleep(stats.refused(retry, request, exc, self.policy, rng))
         raise AssertionError("unreachable")

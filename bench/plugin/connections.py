@@ -13,8 +13,7 @@ import pytest
 
 from bench.backends import BackendType, backend_type
 from bench.backends.servers import ProvidedServers, Server, ServerError
-from bench.measure.cells import Cell, Profile, case_for
-from bench.measure.concurrency import workers_at_rate
+from bench.measure.cells import Cell, Profile, case_for, workers_of
 from bench.measure.groups import Group
 from bench.measure.workloads import WORKLOADS
 from bench.plugin.cells import cell_of
@@ -184,16 +183,6 @@ def _pooled(cell: Cell) -> int:
     stays in it until the group ends), and 1 for the counting instance's one worker."""
     kind = WORKLOADS[cell.workload].workers_kind(load_variant(cell.variant))
     return (2 if kind == "process" else 1) * workers_of(cell) + 1
-
-
-def workers_of(cell: Cell) -> int:
-    """The workers a concurrent cell runs on (threads, processes or tasks: one connection
-    each): its size, or an open loop's fixed number for the variant's kind."""
-    workload = WORKLOADS[cell.workload]
-    kind = workload.workers_kind(load_variant(cell.variant))
-    if workload.at_rate and kind is not None:
-        return workers_at_rate(kind)
-    return cell.size
 
 
 def _per_request_connections(workers: int, requests: int) -> int:
